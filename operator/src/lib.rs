@@ -1,0 +1,14 @@
+//! Sluice: reviewed, tested, approved releases of SQL models.
+//!
+//! The engine (project loading, graph, fingerprints, categorization, plans, intervals) is pure;
+//! `warehouse` and `state` talk to a database; `executor` runs the tasks a plan needs.
+
+pub mod audit;
+pub mod fingerprint;
+pub mod intervals;
+pub mod model;
+pub mod project;
+pub mod seed;
+pub mod snapshot;
+pub mod state;
+pub mod warehouse;

@@ -1,0 +1,227 @@
+//! Snapshots (a model at a fingerprint), environments and releases: what the state store keeps.
+
+use serde::{Deserialize, Serialize};
+
+use crate::intervals::Interval;
+use crate::model::{Model, split_name};
+
+/// What a plan decided about a changed model. Names match `sluice plan --json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Breaking,
+    NonBreaking,
+    ForwardOnly,
+    IndirectBreaking,
+    IndirectNonBreaking,
+    Metadata,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Breaking => "breaking",
+            Category::NonBreaking => "non_breaking",
+            Category::ForwardOnly => "forward_only",
+            Category::IndirectBreaking => "indirect_breaking",
+            Category::IndirectNonBreaking => "indirect_non_breaking",
+            Category::Metadata => "metadata",
+        }
+    }
+}
+
+/// The hashes that identify a snapshot. `data` covers what changes the table's contents,
+/// `metadata` what does not; the parent hashes chain both through the graph.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub data_hash: String,
+    pub metadata_hash: String,
+    pub parent_data_hash: String,
+    pub parent_metadata_hash: String,
+}
+
+impl Fingerprint {
+    /// A short stable id combining all four hashes.
+    pub fn id(&self) -> String {
+        crate::fingerprint::short_hash(&[
+            &self.data_hash,
+            &self.metadata_hash,
+            &self.parent_data_hash,
+            &self.parent_metadata_hash,
+        ])
+    }
+}
+
+/// Identifies a snapshot: model name plus fingerprint id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SnapshotId {
+    pub name: String,
+    pub fingerprint: String,
+}
+
+/// A model at one fingerprint, with the physical table version it writes to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub model: Model,
+    pub fingerprint: Fingerprint,
+    /// Physical table version. Several snapshots may share one (metadata-only and
+    /// indirect non-breaking changes, forward-only changes).
+    pub version: String,
+    /// Parent model names (models only; external sources are not listed).
+    pub parents: Vec<String>,
+    /// How the plan that created this snapshot categorized it (`None` for new models).
+    pub category: Option<Category>,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+}
+
+impl Snapshot {
+    pub fn id(&self) -> SnapshotId {
+        SnapshotId { name: self.model.name.clone(), fingerprint: self.fingerprint.id() }
+    }
+
+    pub fn table(&self) -> PhysicalTable {
+        PhysicalTable::new(&self.model.name, &self.version)
+    }
+
+    pub fn reference(&self) -> SnapshotRef {
+        SnapshotRef {
+            name: self.model.name.clone(),
+            fingerprint: self.fingerprint.id(),
+            version: self.version.clone(),
+            kind: self.model.kind.name().to_string(),
+        }
+    }
+}
+
+/// A physical table (or view, for VIEW models): `sluice__<schema>.<schema>__<table>__<version>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PhysicalTable {
+    pub schema: String,
+    pub table: String,
+}
+
+impl PhysicalTable {
+    pub fn new(model_name: &str, version: &str) -> PhysicalTable {
+        let (schema, table) = split_name(model_name).unwrap_or(("default", model_name));
+        PhysicalTable {
+            schema: format!("sluice__{schema}"),
+            table: format!("{schema}__{table}__{version}"),
+        }
+    }
+
+    /// Fully qualified and quoted for use in SQL.
+    pub fn quoted(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.table))
+    }
+}
+
+impl std::fmt::Display for PhysicalTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.schema, self.table)
+    }
+}
+
+/// Double-quotes an identifier for SQL (both DuckDB and PostgreSQL).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Single-quotes a string literal for SQL.
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// A compact pointer from an environment or release to a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SnapshotRef {
+    pub name: String,
+    pub fingerprint: String,
+    pub version: String,
+    pub kind: String,
+}
+
+impl SnapshotRef {
+    pub fn id(&self) -> SnapshotId {
+        SnapshotId { name: self.name.clone(), fingerprint: self.fingerprint.clone() }
+    }
+
+    pub fn table(&self) -> PhysicalTable {
+        PhysicalTable::new(&self.name, &self.version)
+    }
+
+    /// Embedded and external models have no table and get no view.
+    pub fn is_symbolic(&self) -> bool {
+        self.kind == "EMBEDDED" || self.kind == "EXTERNAL"
+    }
+}
+
+/// The view an environment exposes for a model: `<schema>.<table>` in prod,
+/// `<schema>__<env>.<table>` elsewhere.
+pub fn environment_view(environment: &str, model_name: &str) -> (String, String) {
+    let (schema, table) = split_name(model_name).unwrap_or(("default", model_name));
+    if environment == "prod" {
+        (schema.to_string(), table.to_string())
+    } else {
+        (format!("{schema}__{environment}"), table.to_string())
+    }
+}
+
+/// An environment as recorded in state: which snapshots its views point at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentRecord {
+    pub name: String,
+    pub snapshots: Vec<SnapshotRef>,
+    /// The plan last applied to it.
+    pub plan_id: String,
+    /// Bumped on every promotion; a promotion whose plan saw another revision is refused.
+    pub revision: i64,
+    /// The release currently live.
+    pub release_id: Option<String>,
+    /// Seconds since the epoch after which `janitor` drops the environment (`None` = keep).
+    pub expires_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+/// Evidence of one audit run, kept with the release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditResult {
+    pub model: String,
+    pub audit: String,
+    pub blocking: bool,
+    pub interval: Option<Interval>,
+    /// Number of violating rows; 0 = passed.
+    pub violations: u64,
+}
+
+impl AuditResult {
+    pub fn passed(&self) -> bool {
+        self.violations == 0
+    }
+}
+
+/// What created a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseKind {
+    Promotion,
+    Rollback,
+}
+
+/// One promotion (or rollback) of an environment: before and after, and the evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Release {
+    pub id: String,
+    pub environment: String,
+    pub kind: ReleaseKind,
+    pub plan_id: String,
+    pub previous: Vec<SnapshotRef>,
+    pub snapshots: Vec<SnapshotRef>,
+    /// For rollbacks, the release whose snapshots were restored.
+    pub restored_release: Option<String>,
+    pub audits: Vec<AuditResult>,
+    pub approvals: Vec<String>,
+    pub created_by: String,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+}
