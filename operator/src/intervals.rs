@@ -1,5 +1,13 @@
-//! Time intervals, cron granularity and missing-interval math.
+//! Time intervals, cron granularity and missing-interval math (SQLMesh's semantics).
+//!
+//! A model's cron decides its *interval unit* (the smallest gap between two cron ticks, rounded
+//! down to year, month, day, hour, half hour, quarter hour or five minutes). Intervals are
+//! aligned to that unit; a plan backfills exactly the unit-sized intervals missing between the
+//! model's start and the last complete cron tick.
 
+use std::fmt;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A half-open time range `[start, end)` in milliseconds since the epoch (UTC).
@@ -7,4 +15,650 @@ use serde::{Deserialize, Serialize};
 pub struct Interval {
     pub start: i64,
     pub end: i64,
+}
+
+impl Interval {
+    pub fn new(start: i64, end: i64) -> Interval {
+        Interval { start, end }
+    }
+}
+
+impl fmt::Display for Interval {
+    /// Inclusive display like SQLMesh's plan summary: `2024-01-01 - 2024-01-03` for
+    /// `[2024-01-01, 2024-01-04)` at day granularity.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let date_only = is_midnight(self.start) && is_midnight(self.end);
+        if date_only {
+            write!(
+                f,
+                "{} - {}",
+                format_date(self.start),
+                format_date(self.end - 1)
+            )
+        } else {
+            write!(f, "{} - {}", format_ts(self.start), format_ts(self.end))
+        }
+    }
+}
+
+/// The granularity of a model's intervals, derived from its cron.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum IntervalUnit {
+    FiveMinute,
+    QuarterHour,
+    HalfHour,
+    Hour,
+    Day,
+    Month,
+    Year,
+}
+
+impl IntervalUnit {
+    /// Nominal length in seconds, used to map a cron's tick gap onto a unit.
+    fn nominal_seconds(self) -> i64 {
+        match self {
+            IntervalUnit::Year => 365 * 86_400,
+            IntervalUnit::Month => 28 * 86_400,
+            IntervalUnit::Day => 86_400,
+            IntervalUnit::Hour => 3_600,
+            IntervalUnit::HalfHour => 1_800,
+            IntervalUnit::QuarterHour => 900,
+            IntervalUnit::FiveMinute => 300,
+        }
+    }
+
+    /// Whether intervals of this unit are whole days (rendered as dates).
+    pub fn is_date_granularity(self) -> bool {
+        matches!(
+            self,
+            IntervalUnit::Day | IntervalUnit::Month | IntervalUnit::Year
+        )
+    }
+
+    /// The start of the unit-sized interval containing `ms`.
+    pub fn floor(self, ms: i64) -> i64 {
+        let t = to_datetime(ms);
+        let floored = match self {
+            IntervalUnit::Year => ymd(t.year(), 1, 1),
+            IntervalUnit::Month => ymd(t.year(), t.month(), 1),
+            IntervalUnit::Day => ymd(t.year(), t.month(), t.day()),
+            minute_units => {
+                let step = match minute_units {
+                    IntervalUnit::Hour => 60,
+                    IntervalUnit::HalfHour => 30,
+                    IntervalUnit::QuarterHour => 15,
+                    _ => 5,
+                };
+                let day = ymd(t.year(), t.month(), t.day());
+                day + Duration::minutes((t.hour() * 60 + t.minute()) as i64 / step * step)
+            }
+        };
+        floored.timestamp_millis()
+    }
+
+    /// The start of the next interval after the one starting at `ms` (which must be aligned).
+    pub fn next(self, ms: i64) -> i64 {
+        let t = to_datetime(ms);
+        let next = match self {
+            IntervalUnit::Year => ymd(t.year() + 1, 1, 1),
+            IntervalUnit::Month if t.month() == 12 => ymd(t.year() + 1, 1, 1),
+            IntervalUnit::Month => ymd(t.year(), t.month() + 1, 1),
+            IntervalUnit::Day => t + Duration::days(1),
+            IntervalUnit::Hour => t + Duration::hours(1),
+            IntervalUnit::HalfHour => t + Duration::minutes(30),
+            IntervalUnit::QuarterHour => t + Duration::minutes(15),
+            IntervalUnit::FiveMinute => t + Duration::minutes(5),
+        };
+        next.timestamp_millis()
+    }
+
+    /// The aligned interval boundaries from `start` (floored) up to `end` (floored).
+    pub fn boundaries(self, start: i64, end: i64) -> Vec<i64> {
+        let mut out = Vec::new();
+        let end = self.floor(end);
+        let mut t = self.floor(start);
+        while t <= end {
+            out.push(t);
+            t = self.next(t);
+        }
+        out
+    }
+}
+
+/// A parsed cron schedule: an alias (`@daily`) or five fields (minute hour day month weekday).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cron {
+    expr: String,
+    minutes: Vec<bool>,
+    hours: Vec<bool>,
+    days: Vec<bool>,
+    months: Vec<bool>,
+    weekdays: Vec<bool>,
+    /// Classic cron: when both day-of-month and weekday are restricted, either may match.
+    day_or_weekday: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cron {expr:?}: {reason}")]
+pub struct CronError {
+    pub expr: String,
+    pub reason: String,
+}
+
+impl Cron {
+    pub fn parse(expr: &str) -> Result<Cron, CronError> {
+        let err = |reason: &str| CronError {
+            expr: expr.to_string(),
+            reason: reason.into(),
+        };
+        let expanded = match expr.trim().to_ascii_lowercase().as_str() {
+            "@yearly" | "@annually" => "0 0 1 1 *".to_string(),
+            "@monthly" => "0 0 1 * *".to_string(),
+            "@weekly" => "0 0 * * 0".to_string(),
+            "@daily" | "@midnight" => "0 0 * * *".to_string(),
+            "@hourly" => "0 * * * *".to_string(),
+            other if other.starts_with('@') => return Err(err("unknown alias")),
+            other => other.to_string(),
+        };
+        let fields: Vec<&str> = expanded.split_whitespace().collect();
+        if fields.len() != 5 {
+            return Err(err("expected an alias like @daily or five fields"));
+        }
+        let parse =
+            |i: usize, min: u32, max: u32| parse_field(fields[i], min, max).map_err(|r| err(&r));
+        let cron = Cron {
+            expr: expr.to_string(),
+            minutes: parse(0, 0, 59)?,
+            hours: parse(1, 0, 23)?,
+            days: parse(2, 1, 31)?,
+            months: parse(3, 1, 12)?,
+            weekdays: parse_field(&fields[4].replace('7', "0"), 0, 6).map_err(|r| err(&r))?,
+            day_or_weekday: fields[2] != "*" && fields[4] != "*",
+        };
+        let unit = cron.interval_unit();
+        if unit.is_none() {
+            return Err(err(
+                "must run at most every 5 minutes and at least once a year",
+            ));
+        }
+        Ok(cron)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.expr
+    }
+
+    fn matches(&self, t: &NaiveDateTime) -> bool {
+        let day_ok = self.days[t.day() as usize - 1];
+        let weekday_ok = self.weekdays[t.weekday().num_days_from_sunday() as usize];
+        let date_ok = if self.day_or_weekday {
+            day_ok || weekday_ok
+        } else {
+            day_ok && weekday_ok
+        };
+        self.minutes[t.minute() as usize]
+            && self.hours[t.hour() as usize]
+            && self.months[t.month() as usize - 1]
+            && date_ok
+    }
+
+    /// The first tick strictly after `ms`, searching at most ~4 years.
+    pub fn next_tick(&self, ms: i64) -> Option<i64> {
+        let mut t = to_datetime(IntervalUnit::FiveMinute.floor(ms)).naive_utc();
+        t = t.with_second(0)?.with_nanosecond(0)?;
+        // Align to the minute after `ms`.
+        let t0 = to_datetime(ms).naive_utc();
+        while t <= t0 {
+            t += Duration::minutes(1);
+        }
+        self.scan(t, Duration::minutes(1))
+    }
+
+    /// The last tick at or before `ms`.
+    pub fn prev_tick(&self, ms: i64) -> Option<i64> {
+        let t = to_datetime(ms)
+            .naive_utc()
+            .with_second(0)?
+            .with_nanosecond(0)?;
+        self.scan(t, Duration::minutes(-1))
+    }
+
+    /// Walks minute by minute, skipping whole hours and days that cannot match.
+    fn scan(&self, mut t: NaiveDateTime, step: Duration) -> Option<i64> {
+        let limit = 4 * 366 * 24 * 60;
+        let mut steps = 0;
+        while steps < limit {
+            if self.matches(&t) {
+                return Some(t.and_utc().timestamp_millis());
+            }
+            t += step;
+            steps += 1;
+        }
+        None
+    }
+
+    /// The unit whose nominal length is the largest not exceeding the smallest gap between
+    /// consecutive ticks (SQLMesh's `IntervalUnit.from_cron`).
+    pub fn interval_unit(&self) -> Option<IntervalUnit> {
+        // Sample ticks from a fixed reference so the answer never depends on "now".
+        let mut t = Utc
+            .with_ymd_and_hms(2023, 1, 1, 0, 0, 0)
+            .single()?
+            .timestamp_millis()
+            - 1;
+        let mut ticks = Vec::new();
+        for _ in 0..6 {
+            t = self.next_tick(t)?;
+            ticks.push(t);
+        }
+        let gap = ticks.windows(2).map(|w| (w[1] - w[0]) / 1000).min()?;
+        [
+            IntervalUnit::Year,
+            IntervalUnit::Month,
+            IntervalUnit::Day,
+            IntervalUnit::Hour,
+            IntervalUnit::HalfHour,
+            IntervalUnit::QuarterHour,
+            IntervalUnit::FiveMinute,
+        ]
+        .into_iter()
+        .find(|u| u.nominal_seconds() <= gap)
+    }
+
+    /// The end of the last complete interval as of `now`: the latest cron tick, floored to
+    /// the interval unit.
+    pub fn complete_until(&self, now: i64) -> i64 {
+        let unit = self.interval_unit().unwrap_or(IntervalUnit::Day);
+        let tick = self.prev_tick(now).unwrap_or(now);
+        unit.floor(tick)
+    }
+}
+
+fn parse_field(field: &str, min: u32, max: u32) -> Result<Vec<bool>, String> {
+    let mut set = vec![false; (max - min + 1) as usize];
+    for part in field.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => (
+                r,
+                s.parse::<u32>()
+                    .map_err(|_| format!("bad step in {part:?}"))?,
+            ),
+            None => (part, 1),
+        };
+        if step == 0 {
+            return Err(format!("zero step in {part:?}"));
+        }
+        let (lo, hi) = if range == "*" {
+            (min, max)
+        } else if let Some((a, b)) = range.split_once('-') {
+            (num(a, min, max)?, num(b, min, max)?)
+        } else {
+            let v = num(range, min, max)?;
+            (v, if part.contains('/') { max } else { v })
+        };
+        let mut v = lo;
+        while v <= hi {
+            set[(v - min) as usize] = true;
+            v += step;
+        }
+    }
+    Ok(set)
+}
+
+fn num(s: &str, min: u32, max: u32) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number from {min} to {max}")),
+    }
+}
+
+fn ymd(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 0, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+pub fn to_datetime(ms: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn is_midnight(ms: i64) -> bool {
+    ms.rem_euclid(86_400_000) == 0
+}
+
+/// `YYYY-MM-DD` of the instant.
+pub fn format_date(ms: i64) -> String {
+    to_datetime(ms).format("%Y-%m-%d").to_string()
+}
+
+/// `YYYY-MM-DD HH:MM:SS` of the instant.
+pub fn format_ts(ms: i64) -> String {
+    to_datetime(ms).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// A boundary for JSON and logs: a date when it is midnight, else a timestamp.
+pub fn format_boundary(ms: i64) -> String {
+    if is_midnight(ms) {
+        format_date(ms)
+    } else {
+        format_ts(ms)
+    }
+}
+
+/// Parses a user-supplied time: `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS]`, `now`, `today`,
+/// `yesterday`. Returns epoch milliseconds and whether it was a bare date (SQLMesh treats a
+/// date *end* as inclusive of that whole day).
+pub fn parse_time(s: &str, now: i64) -> Result<(i64, bool), String> {
+    let s = s.trim();
+    let today = IntervalUnit::Day.floor(now);
+    match s.to_ascii_lowercase().as_str() {
+        "now" => return Ok((now, false)),
+        "today" => return Ok((today, true)),
+        "yesterday" => return Ok((today - 86_400_000, true)),
+        _ => {}
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok((
+            d.and_hms_opt(0, 0, 0)
+                .expect("midnight")
+                .and_utc()
+                .timestamp_millis(),
+            true,
+        ));
+    }
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Ok((t.and_utc().timestamp_millis(), false));
+        }
+    }
+    Err(format!(
+        "cannot read {s:?} as a date (YYYY-MM-DD), a time (YYYY-MM-DD HH:MM:SS), now, today or yesterday"
+    ))
+}
+
+/// Parses an *end*: a bare date includes that whole day.
+pub fn parse_end(s: &str, now: i64) -> Result<i64, String> {
+    let (ms, is_date) = parse_time(s, now)?;
+    Ok(if is_date { ms + 86_400_000 } else { ms })
+}
+
+/// Merges overlapping and adjacent intervals into a sorted minimal list.
+pub fn merge(mut intervals: Vec<Interval>) -> Vec<Interval> {
+    intervals.sort();
+    let mut out: Vec<Interval> = Vec::with_capacity(intervals.len());
+    for i in intervals {
+        match out.last_mut() {
+            Some(last) if i.start <= last.end => last.end = last.end.max(i.end),
+            _ => out.push(i),
+        }
+    }
+    out
+}
+
+/// Removes `cut` from `intervals` (restatement), splitting where needed.
+pub fn subtract(intervals: &[Interval], cut: Interval) -> Vec<Interval> {
+    let mut out = Vec::new();
+    for i in intervals {
+        if i.end <= cut.start || i.start >= cut.end {
+            out.push(*i);
+            continue;
+        }
+        if i.start < cut.start {
+            out.push(Interval::new(i.start, cut.start));
+        }
+        if i.end > cut.end {
+            out.push(Interval::new(cut.end, i.end));
+        }
+    }
+    out
+}
+
+/// The unit-sized intervals in `[start, end)` not covered by `done`, widened by `lookback`
+/// units the way SQLMesh does: when anything is missing, an interval is redone if the one
+/// `lookback` units after it is missing, and the last `lookback` intervals are always redone.
+pub fn missing_intervals(
+    unit: IntervalUnit,
+    done: &[Interval],
+    start: i64,
+    end: i64,
+    lookback: u32,
+) -> Vec<Interval> {
+    let bounds = unit.boundaries(start, end);
+    let slots: Vec<Interval> = bounds
+        .windows(2)
+        .map(|w| Interval::new(w[0], w[1]))
+        .collect();
+    let done = merge(done.to_vec());
+    let covered = |slot: &Interval| {
+        done.iter()
+            .any(|d| d.start <= slot.start && slot.end <= d.end)
+    };
+    let missing: Vec<bool> = slots.iter().map(|s| !covered(s)).collect();
+    if !missing.iter().any(|m| *m) {
+        return Vec::new();
+    }
+    let lookback = lookback as usize;
+    slots
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            let later = i + lookback;
+            missing[*i] || (lookback > 0 && (later >= slots.len() || missing[later]))
+        })
+        .map(|(_, s)| *s)
+        .collect()
+}
+
+/// Groups sorted unit intervals into batches of at most `batch_size` units, never spanning a
+/// gap (so a batch only overwrites what it recomputes). `None` = one batch per contiguous run.
+pub fn batches(intervals: &[Interval], batch_size: Option<u32>) -> Vec<Interval> {
+    let limit = batch_size
+        .filter(|b| *b > 0)
+        .map(|b| b as usize)
+        .unwrap_or(usize::MAX);
+    let mut out: Vec<Interval> = Vec::new();
+    let mut count = 0;
+    for i in intervals {
+        match out.last_mut() {
+            Some(last) if last.end == i.start && count < limit => {
+                last.end = i.end;
+                count += 1;
+            }
+            _ => {
+                out.push(*i);
+                count = 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> i64 {
+        parse_time(s, 0).unwrap().0
+    }
+
+    fn days(a: &str, b: &str) -> Interval {
+        Interval::new(day(a), day(b))
+    }
+
+    #[test]
+    fn cron_aliases_map_to_sqlmesh_units() {
+        let unit = |c: &str| Cron::parse(c).unwrap().interval_unit().unwrap();
+        assert_eq!(unit("@daily"), IntervalUnit::Day);
+        assert_eq!(unit("@hourly"), IntervalUnit::Hour);
+        assert_eq!(unit("@weekly"), IntervalUnit::Day);
+        assert_eq!(unit("@monthly"), IntervalUnit::Month);
+        assert_eq!(unit("@yearly"), IntervalUnit::Year);
+        assert_eq!(unit("*/5 * * * *"), IntervalUnit::FiveMinute);
+        assert_eq!(unit("*/15 * * * *"), IntervalUnit::QuarterHour);
+        assert_eq!(unit("0,30 * * * *"), IntervalUnit::HalfHour);
+        assert_eq!(unit("0 6 * * *"), IntervalUnit::Day);
+        assert_eq!(unit("0 */6 * * *"), IntervalUnit::Hour);
+    }
+
+    #[test]
+    fn bad_crons_are_rejected_with_the_expression() {
+        let e = Cron::parse("@sometimes").unwrap_err();
+        assert!(e.to_string().contains("@sometimes"), "{e}");
+        assert!(Cron::parse("* * *").is_err());
+        assert!(Cron::parse("61 * * * *").is_err());
+        assert!(
+            Cron::parse("* * * * *")
+                .unwrap_err()
+                .reason
+                .contains("5 minutes")
+        );
+    }
+
+    #[test]
+    fn complete_until_is_the_last_finished_interval() {
+        let now = parse_time("2024-03-05 10:30", 0).unwrap().0;
+        let daily = Cron::parse("@daily").unwrap();
+        assert_eq!(format_ts(daily.complete_until(now)), "2024-03-05 00:00:00");
+        let hourly = Cron::parse("@hourly").unwrap();
+        assert_eq!(format_ts(hourly.complete_until(now)), "2024-03-05 10:00:00");
+        let six_am = Cron::parse("0 6 * * *").unwrap();
+        let early = parse_time("2024-03-05 05:00", 0).unwrap().0;
+        assert_eq!(
+            format_ts(six_am.complete_until(early)),
+            "2024-03-04 00:00:00"
+        );
+        let monthly = Cron::parse("@monthly").unwrap();
+        assert_eq!(
+            format_ts(monthly.complete_until(now)),
+            "2024-03-01 00:00:00"
+        );
+    }
+
+    #[test]
+    fn missing_daily_intervals_skip_what_is_done() {
+        let done = [days("2024-01-02", "2024-01-04")];
+        let missing = missing_intervals(
+            IntervalUnit::Day,
+            &done,
+            day("2024-01-01"),
+            day("2024-01-06"),
+            0,
+        );
+        assert_eq!(
+            missing,
+            vec![
+                days("2024-01-01", "2024-01-02"),
+                days("2024-01-04", "2024-01-05"),
+                days("2024-01-05", "2024-01-06")
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_missing_means_no_work_even_with_lookback() {
+        let done = [days("2024-01-01", "2024-01-10")];
+        let m = missing_intervals(
+            IntervalUnit::Day,
+            &done,
+            day("2024-01-01"),
+            day("2024-01-10"),
+            3,
+        );
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn lookback_redoes_preceding_intervals() {
+        // Done through Jan 5; Jan 6 is new. Lookback 2 also redoes Jan 4 and Jan 5.
+        let done = [days("2024-01-01", "2024-01-06")];
+        let m = missing_intervals(
+            IntervalUnit::Day,
+            &done,
+            day("2024-01-01"),
+            day("2024-01-07"),
+            2,
+        );
+        assert_eq!(m.first().copied(), Some(days("2024-01-04", "2024-01-05")));
+        assert_eq!(m.len(), 3);
+    }
+
+    #[test]
+    fn monthly_and_hourly_intervals_follow_calendar() {
+        let m = missing_intervals(
+            IntervalUnit::Month,
+            &[],
+            day("2024-01-15"),
+            day("2024-04-10"),
+            0,
+        );
+        let starts: Vec<String> = m.iter().map(|i| format_date(i.start)).collect();
+        assert_eq!(starts, ["2024-01-01", "2024-02-01", "2024-03-01"]);
+        assert_eq!(format_date(m[1].end), "2024-03-01");
+        let h = missing_intervals(
+            IntervalUnit::Hour,
+            &[],
+            day("2024-01-01"),
+            day("2024-01-02"),
+            0,
+        );
+        assert_eq!(h.len(), 24);
+    }
+
+    #[test]
+    fn batches_respect_size_and_gaps() {
+        let slots: Vec<Interval> = ["01", "02", "03", "04", "05", "07", "08"]
+            .iter()
+            .map(|d| {
+                let s = day(&format!("2024-01-{d}"));
+                Interval::new(s, s + 86_400_000)
+            })
+            .collect();
+        let b = batches(&slots, Some(2));
+        let shown: Vec<String> = b.iter().map(|i| i.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "2024-01-01 - 2024-01-02",
+                "2024-01-03 - 2024-01-04",
+                "2024-01-05 - 2024-01-05",
+                "2024-01-07 - 2024-01-08"
+            ]
+        );
+        assert_eq!(batches(&slots, None).len(), 2);
+    }
+
+    #[test]
+    fn subtract_and_merge_restatements() {
+        let stored = merge(vec![
+            days("2024-01-01", "2024-01-03"),
+            days("2024-01-03", "2024-01-10"),
+        ]);
+        assert_eq!(stored, vec![days("2024-01-01", "2024-01-10")]);
+        let cut = subtract(&stored, days("2024-01-04", "2024-01-06"));
+        assert_eq!(
+            cut,
+            vec![
+                days("2024-01-01", "2024-01-04"),
+                days("2024-01-06", "2024-01-10")
+            ]
+        );
+    }
+
+    #[test]
+    fn date_ends_are_inclusive() {
+        assert_eq!(
+            format_date(parse_end("2024-01-03", 0).unwrap()),
+            "2024-01-04"
+        );
+        assert_eq!(
+            format_ts(parse_end("2024-01-03 12:00", 0).unwrap()),
+            "2024-01-03 12:00:00"
+        );
+        assert!(parse_time("Jan 3rd", 0).unwrap_err().contains("Jan 3rd"));
+    }
 }

@@ -4,11 +4,15 @@
 //! `warehouse` and `state` talk to a database; `executor` runs the tasks a plan needs.
 
 pub mod audit;
+pub mod categorize;
 pub mod fingerprint;
+pub mod graph;
 pub mod intervals;
 pub mod model;
+pub mod plan;
 pub mod project;
 pub mod seed;
 pub mod snapshot;
+pub mod sql;
 pub mod state;
 pub mod warehouse;

@@ -148,7 +148,9 @@ impl AuditCall {
 
     /// The audit's name without the `_non_blocking` suffix.
     pub fn base_name(&self) -> &str {
-        self.name.strip_suffix("_non_blocking").unwrap_or(&self.name)
+        self.name
+            .strip_suffix("_non_blocking")
+            .unwrap_or(&self.name)
     }
 }
 

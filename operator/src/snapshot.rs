@@ -77,7 +77,10 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn id(&self) -> SnapshotId {
-        SnapshotId { name: self.model.name.clone(), fingerprint: self.fingerprint.id() }
+        SnapshotId {
+            name: self.model.name.clone(),
+            fingerprint: self.fingerprint.id(),
+        }
     }
 
     pub fn table(&self) -> PhysicalTable {
@@ -143,7 +146,10 @@ pub struct SnapshotRef {
 
 impl SnapshotRef {
     pub fn id(&self) -> SnapshotId {
-        SnapshotId { name: self.name.clone(), fingerprint: self.fingerprint.clone() }
+        SnapshotId {
+            name: self.name.clone(),
+            fingerprint: self.fingerprint.clone(),
+        }
     }
 
     pub fn table(&self) -> PhysicalTable {

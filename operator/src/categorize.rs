@@ -1,0 +1,347 @@
+//! Change categories, as SQLMesh assigns them.
+//!
+//! A direct change is *non-breaking* when the only difference is projections added to SELECT
+//! lists (at any position, in the outer query, a CTE or a derived table) and nothing else
+//! changed: downstream models cannot be affected by a column they do not read. Anything else
+//! that touches the data (filters, joins, expressions, casts, reordering, DISTINCT, a kind or
+//! lookback change) is *breaking*. A change that leaves the data hash alone is *metadata*.
+
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{Expr, Query, Select, SelectItem, SetExpr, TableFactor, visit_expressions};
+
+use crate::graph::Node;
+use crate::model::ModelKind;
+use crate::snapshot::Category;
+
+/// Categorizes a directly modified model, given the previous snapshot's node and fingerprint
+/// data hash and the new ones.
+pub fn categorize_direct(
+    old: &Node,
+    old_data_hash: &str,
+    new: &Node,
+    new_data_hash: &str,
+) -> Category {
+    if old_data_hash == new_data_hash {
+        return Category::Metadata;
+    }
+    let (old_kind, new_kind) = (&old.model.kind, &new.model.kind);
+    if old_kind.name() != new_kind.name() || kind_data_changed(old_kind, new_kind) {
+        return Category::Breaking;
+    }
+    if old.model.columns != new.model.columns
+        || old.model.dialect != new.model.dialect
+        || old.model.seed_content != new.model.seed_content
+    {
+        return Category::Breaking;
+    }
+    match (&old.query, &new.query) {
+        (Some(o), Some(n)) if o.canonical == n.canonical => {
+            // Same query, same kind: only the interval unit (cron granularity) differs, which
+            // SQLMesh rebuilds as a non-breaking change.
+            Category::NonBreaking
+        }
+        (Some(o), Some(n)) if only_projections_added(&o.ast, &n.ast) => Category::NonBreaking,
+        _ => Category::Breaking,
+    }
+}
+
+/// Kind arguments whose change rewrites history: time column, unique key, lookback.
+fn kind_data_changed(old: &ModelKind, new: &ModelKind) -> bool {
+    match (old, new) {
+        (
+            ModelKind::IncrementalByTimeRange {
+                time_column: a,
+                lookback: la,
+                ..
+            },
+            ModelKind::IncrementalByTimeRange {
+                time_column: b,
+                lookback: lb,
+                ..
+            },
+        ) => a != b || la != lb,
+        (
+            ModelKind::IncrementalByUniqueKey { unique_key: a, .. },
+            ModelKind::IncrementalByUniqueKey { unique_key: b, .. },
+        ) => a != b,
+        _ => false,
+    }
+}
+
+/// Whether `new` is `old` with extra projections in one or more SELECT lists and nothing else.
+pub fn only_projections_added(old: &Query, new: &Query) -> bool {
+    let mut old_selects = Vec::new();
+    collect_selects(old, &mut old_selects);
+    let mut new_selects = Vec::new();
+    collect_selects(new, &mut new_selects);
+    if old_selects.len() != new_selects.len() {
+        return false;
+    }
+    let mut keeps = Vec::with_capacity(new_selects.len());
+    let mut added_any = false;
+    for (old_select, new_select) in old_selects.iter().zip(&new_selects) {
+        let old_items: Vec<String> = old_select
+            .projection
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let Some(kept) = subsequence_positions(&old_items, &new_select.projection) else {
+            return false;
+        };
+        let mut added = new_select
+            .projection
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !kept.contains(i));
+        if added.any(|(_, p)| changes_row_count(p)) {
+            return false;
+        }
+        added_any |= kept.len() < new_select.projection.len();
+        keeps.push(kept);
+    }
+    if !added_any {
+        return false;
+    }
+    let mut pruned = new.clone();
+    prune_query(&mut pruned, &keeps, &mut 0);
+    pruned.to_string() == old.to_string()
+}
+
+/// Keeps only the projections at `keeps[i]` in the i-th SELECT (in `collect_selects` order).
+fn prune_query(query: &mut Query, keeps: &[BTreeSet<usize>], next: &mut usize) {
+    if let Some(with) = &mut query.with {
+        for cte in &mut with.cte_tables {
+            prune_query(&mut cte.query, keeps, next);
+        }
+    }
+    match query.body.as_mut() {
+        SetExpr::Select(select) => {
+            for twj in select.from.iter_mut() {
+                let factors = std::iter::once(&mut twj.relation)
+                    .chain(twj.joins.iter_mut().map(|j| &mut j.relation));
+                for factor in factors {
+                    if let TableFactor::Derived { subquery, .. } = factor {
+                        prune_query(subquery, keeps, next);
+                    }
+                }
+            }
+            let keep = &keeps[*next];
+            *next += 1;
+            let projection = std::mem::take(&mut select.projection);
+            select.projection = projection
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| keep.contains(i))
+                .map(|(_, p)| p)
+                .collect();
+        }
+        SetExpr::Query(q) => prune_query(q, keeps, next),
+        _ => {}
+    }
+}
+
+/// Positions in `new` matching `old` in order (greedy), or `None` if `old` is not a
+/// subsequence of `new`.
+fn subsequence_positions(old: &[String], new: &[SelectItem]) -> Option<BTreeSet<usize>> {
+    let mut kept = BTreeSet::new();
+    let mut next = 0;
+    for item in old {
+        let found = (next..new.len()).find(|&i| new[i].to_string() == *item)?;
+        kept.insert(found);
+        next = found + 1;
+    }
+    Some(kept)
+}
+
+/// A projection that calls a table-generating function (UNNEST, EXPLODE, GENERATE_SERIES)
+/// multiplies rows, so adding it is breaking even as an extra column.
+fn changes_row_count(item: &SelectItem) -> bool {
+    let mut found = false;
+    let _ = visit_expressions(item, |e: &Expr| {
+        if let Expr::Function(f) = e {
+            let name = f.name.to_string().to_ascii_lowercase();
+            if matches!(
+                name.as_str(),
+                "unnest" | "explode" | "generate_series" | "range" | "generate_subscripts"
+            ) {
+                found = true;
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// SELECT blocks in a fixed order: CTEs, then the body (derived tables before their SELECT).
+fn collect_selects<'a>(query: &'a Query, out: &mut Vec<&'a Select>) {
+    if let Some(with) = &query.with {
+        for cte in &with.cte_tables {
+            collect_selects(&cte.query, out);
+        }
+    }
+    collect_body(&query.body, out);
+}
+
+fn collect_body<'a>(body: &'a SetExpr, out: &mut Vec<&'a Select>) {
+    match body {
+        SetExpr::Select(select) => {
+            for twj in &select.from {
+                for factor in
+                    std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation))
+                {
+                    if let TableFactor::Derived { subquery, .. } = factor {
+                        collect_selects(subquery, out);
+                    }
+                }
+            }
+            out.push(select);
+        }
+        SetExpr::Query(q) => collect_selects(q, out),
+        // Set operations must keep matching column counts: no SELECT inside is prunable.
+        _ => {}
+    }
+}
+
+/// How a model that is not itself edited is affected by upstream changes: breaking if a
+/// *direct* parent is breaking (or indirectly breaking), metadata if every changed parent is
+/// metadata-only, otherwise non-breaking.
+pub fn categorize_indirect(parent_categories: &[Category]) -> Option<Category> {
+    if parent_categories.is_empty() {
+        return None;
+    }
+    let breaking = parent_categories
+        .iter()
+        .any(|c| matches!(c, Category::Breaking | Category::IndirectBreaking));
+    if breaking {
+        Some(Category::IndirectBreaking)
+    } else if parent_categories.iter().all(|c| *c == Category::Metadata) {
+        Some(Category::Metadata)
+    } else {
+        Some(Category::IndirectNonBreaking)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::data_hash;
+    use crate::graph::Dag;
+    use crate::graph::tests::{model, project};
+    use crate::model::Model;
+
+    fn node(m: Model) -> Node {
+        Dag::build(&project(vec![m])).unwrap().nodes.remove(0)
+    }
+
+    fn categorize_models(old: Model, new: Model) -> Category {
+        let (old, new) = (node(old), node(new));
+        categorize_direct(&old, &data_hash(&old), &new, &data_hash(&new))
+    }
+
+    fn categorize(old: &str, new: &str) -> Category {
+        categorize_models(model("s.m", old), model("s.m", new))
+    }
+
+    const BASE: &str = "SELECT o.id, o.amount, c.name FROM raw.orders o JOIN raw.customers c ON o.cid = c.id WHERE o.amount > 0";
+
+    #[test]
+    fn added_projections_anywhere_are_non_breaking() {
+        let at_end = BASE.replace("c.name", "c.name, o.status");
+        let in_middle = BASE.replace("o.amount,", "o.amount, o.amount * 2 AS doubled,");
+        let at_start = BASE.replace("SELECT o.id", "SELECT 1 AS one, o.id");
+        for new in [at_end, in_middle, at_start] {
+            assert_eq!(categorize(BASE, &new), Category::NonBreaking, "{new}");
+        }
+    }
+
+    #[test]
+    fn added_aggregate_or_window_columns_are_non_breaking_but_unnest_is_breaking() {
+        let window = BASE.replace("c.name", "c.name, COUNT(*) OVER () AS n");
+        assert_eq!(categorize(BASE, &window), Category::NonBreaking);
+        let unnest = BASE.replace("c.name", "c.name, UNNEST([1, 2]) AS x");
+        assert_eq!(categorize(BASE, &unnest), Category::Breaking);
+    }
+
+    #[test]
+    fn a_column_added_inside_a_cte_is_non_breaking() {
+        let old = "WITH x AS (SELECT id FROM raw.t) SELECT id FROM x";
+        let new = "WITH x AS (SELECT id, name FROM raw.t) SELECT id FROM x";
+        assert_eq!(categorize(old, new), Category::NonBreaking);
+    }
+
+    #[test]
+    fn logic_changes_are_breaking() {
+        let cases = [
+            BASE.replace("o.id, o.amount", "o.amount, o.id"), // reorder
+            BASE.replace(", c.name", ""),                     // removed column
+            BASE.replace("o.amount > 0", "o.amount > 10"),    // filter
+            BASE.replace("JOIN raw.customers", "LEFT JOIN raw.customers"), // join
+            BASE.replace("o.amount,", "o.amount + 1 AS amount,"), // expression
+            BASE.replace("o.amount,", "CAST(o.amount AS BIGINT) AS amount,"), // cast
+            BASE.replace("SELECT o.id", "SELECT DISTINCT o.id"), // distinct
+            format!("{BASE} AND o.id > 5"),                   // extra predicate
+        ];
+        for new in cases {
+            assert_eq!(categorize(BASE, &new), Category::Breaking, "{new}");
+        }
+        let cast_a = "SELECT CAST(d AS DATE) AS d FROM raw.t";
+        let cast_b = "SELECT CAST(d AS TIMESTAMP) AS d FROM raw.t";
+        assert_eq!(categorize(cast_a, cast_b), Category::Breaking);
+    }
+
+    #[test]
+    fn a_column_added_and_another_changed_is_breaking() {
+        let new = BASE.replace("c.name", "UPPER(c.name) AS name, o.status");
+        assert_eq!(categorize(BASE, &new), Category::Breaking);
+    }
+
+    #[test]
+    fn formatting_is_not_a_data_change() {
+        let reformatted = "select o.ID, o.AMOUNT, c.NAME -- who\nfrom RAW.ORDERS o\n  join raw.customers c on o.cid = c.id\nwhere o.amount > 0";
+        assert_eq!(categorize(BASE, reformatted), Category::Metadata);
+    }
+
+    #[test]
+    fn metadata_only_changes() {
+        let mut new = model("s.m", BASE);
+        new.owner = Some("finance".into());
+        new.description = Some("orders with customers".into());
+        new.grains = vec!["id".into()];
+        assert_eq!(
+            categorize_models(model("s.m", BASE), new),
+            Category::Metadata
+        );
+    }
+
+    #[test]
+    fn kind_changes_are_breaking() {
+        let mut view = model("s.m", BASE);
+        view.kind = ModelKind::View;
+        assert_eq!(
+            categorize_models(model("s.m", BASE), view),
+            Category::Breaking
+        );
+    }
+
+    #[test]
+    fn indirect_categories_follow_direct_parents() {
+        use Category::*;
+        assert_eq!(
+            categorize_indirect(&[Breaking, NonBreaking]),
+            Some(IndirectBreaking)
+        );
+        assert_eq!(
+            categorize_indirect(&[IndirectBreaking]),
+            Some(IndirectBreaking)
+        );
+        assert_eq!(
+            categorize_indirect(&[NonBreaking, Metadata]),
+            Some(IndirectNonBreaking)
+        );
+        assert_eq!(categorize_indirect(&[Metadata]), Some(Metadata));
+        assert_eq!(categorize_indirect(&[]), None);
+    }
+}

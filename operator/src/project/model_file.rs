@@ -1,0 +1,323 @@
+//! A model file: `MODEL (...)` header properties turned into a [`Model`], plus its query.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use super::audit_call::audit_calls;
+use super::header::{Lexer, Located, Node, Pos, TokenKind, parse_block, pos_at, source_text};
+use super::kind::parse_kind;
+use super::values::{
+    date_value, list_value, normalize_name, split_property, text_value, type_error,
+};
+use crate::model::{AuditCall, Dialect, Model, ModelKind, ProjectConfig};
+
+/// SQLMesh header properties we accept and deliberately ignore: physical-layout hints for
+/// other warehouses, documentation and lint settings. None of them changes what data a model
+/// holds, so dropping them cannot change results.
+pub(crate) const IGNORED_PROPERTIES: &[&str] = &[
+    "partitioned_by",
+    "clustered_by",
+    "physical_properties",
+    "virtual_properties",
+    "session_properties",
+    "table_format",
+    "storage_format",
+    "column_descriptions",
+    "references",
+    "formatting",
+    "ignored_rules",
+];
+
+/// A parsed model and the line of its `name` property (for duplicate-name messages).
+pub(crate) struct ParsedModel {
+    pub model: Model,
+    pub name_line: usize,
+}
+
+/// Parses one model file; `rel` is relative to `root`.
+pub(crate) fn parse(
+    root: &Path,
+    rel: &Path,
+    src: &str,
+    config: &ProjectConfig,
+) -> Result<ParsedModel, Vec<Located>> {
+    let mut lexer = Lexer::new(src);
+    let block = match parse_block(&mut lexer, "MODEL") {
+        Ok(Some(block)) => block,
+        Ok(None) => {
+            return Err(vec![Located::new(
+                first_content_pos(src),
+                "missing MODEL (...) header at the start of the file",
+            )]);
+        }
+        Err(e) => return Err(vec![e]),
+    };
+
+    let mut errors = Vec::new();
+    let mut header = Header::default();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for item in &block.properties {
+        let Some((key, value)) = split_property(src, item, &mut errors) else {
+            continue;
+        };
+        if let Some(line) = seen.insert(key.clone(), item.pos().line) {
+            errors.push(Located::new(
+                item.pos(),
+                format!("property '{key}' is set twice (first on line {line})"),
+            ));
+            continue;
+        }
+        if let Err(e) = header.apply(src, &key, item.pos(), value) {
+            errors.push(e);
+        }
+    }
+
+    let Some((name, name_pos)) = header.name.clone() else {
+        // An invalid name was already reported; only a missing one is news.
+        if !seen.contains_key("name") {
+            errors.push(Located::new(
+                block.keyword_pos,
+                "MODEL header has no 'name'",
+            ));
+        }
+        return Err(errors);
+    };
+    let (kind, kind_pos) = header
+        .kind
+        .clone()
+        .unwrap_or((ModelKind::View, block.keyword_pos));
+
+    let (query, query_line) = split_query(src, block.end);
+    let query = match (&kind, query) {
+        (ModelKind::Seed { .. } | ModelKind::External, Some((_, pos))) => {
+            errors.push(Located::new(
+                pos,
+                format!(
+                    "{} models take no query after the MODEL header",
+                    kind.name()
+                ),
+            ));
+            None
+        }
+        (ModelKind::Seed { .. } | ModelKind::External, None) => None,
+        (_, Some((text, _))) => Some(text),
+        (_, None) => {
+            errors.push(Located::new(
+                pos_at(src, block.end),
+                format!(
+                    "{} model '{name}' has no query after the MODEL header",
+                    kind.name()
+                ),
+            ));
+            None
+        }
+    };
+
+    let seed_content = match &kind {
+        ModelKind::Seed { path } => match read_seed(root, rel, path) {
+            Ok(content) => Some(content),
+            Err(message) => {
+                errors.push(Located::new(kind_pos, message));
+                None
+            }
+        },
+        _ => None,
+    };
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let model = Model {
+        name,
+        path: rel.to_path_buf(),
+        kind,
+        dialect: header.dialect.unwrap_or(config.dialect),
+        cron: header.cron.unwrap_or_else(|| config.cron.clone()),
+        start: header.start.or_else(|| config.start.clone()),
+        end: header.end,
+        owner: header.owner,
+        description: header.description,
+        grains: header.grains,
+        tags: header.tags,
+        audits: header.audits,
+        depends_on: header.depends_on,
+        columns: header.columns,
+        query,
+        query_line,
+        seed_content,
+    };
+    Ok(ParsedModel {
+        model,
+        name_line: name_pos.line,
+    })
+}
+
+/// Header properties as parsed so far.
+#[derive(Default)]
+struct Header {
+    name: Option<(String, Pos)>,
+    kind: Option<(ModelKind, Pos)>,
+    dialect: Option<Dialect>,
+    cron: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+    owner: Option<String>,
+    description: Option<String>,
+    grains: Vec<String>,
+    tags: Vec<String>,
+    audits: Vec<AuditCall>,
+    depends_on: Vec<String>,
+    columns: Vec<(String, String)>,
+}
+
+impl Header {
+    fn apply(&mut self, src: &str, key: &str, pos: Pos, value: &[Node]) -> Result<(), Located> {
+        match key {
+            "name" => self.name = Some((model_name(src, key, pos, value)?, pos)),
+            "kind" => self.kind = Some((parse_kind(src, pos, value)?, pos)),
+            "dialect" => {
+                let text = text_value(src, key, pos, value)?;
+                let dialect = Dialect::parse(&text).ok_or_else(|| {
+                    Located::new(
+                        pos,
+                        format!("unsupported dialect '{text}' (expected duckdb or postgres)"),
+                    )
+                })?;
+                self.dialect = Some(dialect);
+            }
+            "cron" => self.cron = Some(text_value(src, key, pos, value)?),
+            "start" => self.start = Some(date_value(src, key, pos, value)?),
+            "end" => self.end = Some(date_value(src, key, pos, value)?),
+            "owner" => self.owner = Some(text_value(src, key, pos, value)?),
+            "description" => self.description = Some(text_value(src, key, pos, value)?),
+            "grain" | "grains" => self.grains.extend(list_value(src, value)),
+            "tags" => self.tags = list_value(src, value),
+            "audits" => self.audits = audit_calls(src, pos, value)?,
+            "depends_on" => {
+                self.depends_on = list_value(src, value)
+                    .iter()
+                    .map(|n| normalize_name(n).map_err(|m| Located::new(pos, m)))
+                    .collect::<Result<_, _>>()?
+            }
+            "columns" => self.columns = columns(src, pos, value)?,
+            "forward_only" => {
+                return Err(Located::new(
+                    pos,
+                    "'forward_only' belongs inside the kind, e.g. \
+                     kind INCREMENTAL_BY_TIME_RANGE (time_column ts, forward_only true)",
+                ));
+            }
+            _ if IGNORED_PROPERTIES.contains(&key) => {}
+            _ => return Err(Located::new(pos, format!("unknown MODEL property '{key}'"))),
+        }
+        Ok(())
+    }
+}
+
+/// Position of the first token in the file (past comments), for "missing header" errors.
+fn first_content_pos(src: &str) -> Pos {
+    let mut lexer = Lexer::new(src);
+    match lexer.next_token() {
+        Ok(Some(t)) => t.pos,
+        _ => lexer.pos(),
+    }
+}
+
+/// The query after the header: trimmed, without a trailing `;`, with the line it starts on.
+/// `None` (and the line after the header) when there is no query.
+fn split_query(src: &str, header_end: usize) -> (Option<(String, Pos)>, usize) {
+    let rest = &src[header_end..];
+    let trimmed_start = rest.len() - rest.trim_start().len();
+    let start_pos = pos_at(src, header_end + trimmed_start);
+    let text = rest.trim();
+    let text = text.strip_suffix(';').unwrap_or(text).trim_end();
+    if text.is_empty() {
+        (None, start_pos.line)
+    } else {
+        (Some((text.to_string(), start_pos)), start_pos.line)
+    }
+}
+
+fn model_name(src: &str, key: &str, pos: Pos, value: &[Node]) -> Result<String, Located> {
+    let text = match value {
+        [Node::Token(t)] if matches!(t.kind, TokenKind::Str(_)) => {
+            text_value(src, key, pos, value)?
+        }
+        _ => source_text(src, value).to_string(),
+    };
+    normalize_name(&text).map_err(|m| Located::new(pos, m))
+}
+
+/// `columns (id INT, amount DECIMAL(10, 2))`.
+fn columns(src: &str, pos: Pos, value: &[Node]) -> Result<Vec<(String, String)>, Located> {
+    let [group @ Node::Group { .. }] = value else {
+        return Err(type_error(src, "columns", pos, value, "(name TYPE, ...)"));
+    };
+    group
+        .group_items()
+        .unwrap_or_default()
+        .iter()
+        .map(|item| {
+            let name = match &item.nodes[0] {
+                Node::Token(t) if t.kind == TokenKind::Word => t.text(src).to_ascii_lowercase(),
+                Node::Token(t) => match &t.kind {
+                    TokenKind::QuotedIdent(s) => s.clone(),
+                    _ => String::new(),
+                },
+                Node::Group { .. } => String::new(),
+            };
+            if name.is_empty() || item.nodes.len() < 2 {
+                return Err(Located::new(
+                    item.pos(),
+                    format!(
+                        "column '{}' needs a name and a type",
+                        source_text(src, &item.nodes)
+                    ),
+                ));
+            }
+            Ok((name, source_text(src, &item.nodes[1..]).to_string()))
+        })
+        .collect()
+}
+
+/// Reads a seed the way SQLMesh resolves its path: relative to the model file's directory,
+/// or to the project root when it starts with `$root/`.
+fn read_seed(root: &Path, model_rel: &Path, seed_path: &str) -> Result<String, String> {
+    let path = Path::new(seed_path);
+    let resolved = if let Ok(rest) = path.strip_prefix("$root") {
+        root.join(rest)
+    } else if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        root.join(model_rel.parent().unwrap_or(Path::new("")))
+            .join(path)
+    };
+    let resolved = lexically_normal(&resolved);
+    std::fs::read_to_string(&resolved).map_err(|e| {
+        let shown = resolved
+            .strip_prefix(lexically_normal(root))
+            .unwrap_or(&resolved);
+        format!(
+            "cannot read seed file '{seed_path}' (resolved to {}): {e}; seed paths are relative \
+             to the model file's directory, or to the project root when they start with $root/",
+            shown.display()
+        )
+    })
+}
+
+/// Removes `.` and `..` components without touching the filesystem.
+fn lexically_normal(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
