@@ -449,6 +449,27 @@ fn render_custom(
                     }
                 }
             }
+            // Comments are copied as they are: an apostrophe in a comment is not a quote.
+            '-' if chars.peek().is_some_and(|&(_, d)| d == '-') => {
+                out.push(c);
+                for (_, d) in chars.by_ref() {
+                    out.push(d);
+                    if d == '\n' {
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek().is_some_and(|&(_, d)| d == '*') => {
+                out.push(c);
+                let mut previous = ' ';
+                for (_, d) in chars.by_ref() {
+                    out.push(d);
+                    if previous == '*' && d == '/' {
+                        break;
+                    }
+                    previous = d;
+                }
+            }
             '@' => {
                 let braced = chars.peek().is_some_and(|&(_, d)| d == '{');
                 if braced {

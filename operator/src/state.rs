@@ -1,1 +1,569 @@
+//! Sluice's own state (snapshots, intervals, environments, releases), kept in a `sluice`
+//! schema of the warehouse it describes.
+//!
+//! Living in the same database as the views is what lets a promotion swap every view *and*
+//! record the new environment and its release in one transaction. Records are stored as JSON
+//! text next to the few key columns used for lookups, and the SQL is the portable subset that
+//! DuckDB and PostgreSQL both accept. The store never begins or commits a transaction itself:
+//! callers decide what must be atomic, and every write is safe to repeat after a crash.
 
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::intervals::{self, Interval};
+use crate::snapshot::{EnvironmentRecord, Release, Snapshot, SnapshotId, quote_literal};
+use crate::warehouse::{Row, Warehouse, WarehouseError};
+
+/// The layout version this build writes. `init` refuses state written by a newer layout and is
+/// where migrations from older ones will go.
+pub const LAYOUT_VERSION: i64 = 1;
+
+/// Rows per multi-row statement: large enough to load 10,000 models in a few round trips,
+/// small enough to keep each statement a reasonable size.
+const CHUNK: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    #[error(
+        "the sluice state in this warehouse has layout version {found}, but this sluice \
+         understands only up to version {supported}: upgrade sluice"
+    )]
+    NewerLayout { found: i64, supported: i64 },
+    #[error("{what} {key:?} in the sluice state cannot be read")]
+    Decode {
+        what: &'static str,
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{what} {key:?} cannot be encoded for the sluice state")]
+    Encode {
+        what: &'static str,
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}", conflict_message(environment, *expected, *found))]
+    Conflict {
+        environment: String,
+        expected: Option<i64>,
+        found: Option<i64>,
+    },
+    #[error("unexpected value in the sluice state: {0}")]
+    Malformed(String),
+}
+
+fn conflict_message(environment: &str, expected: Option<i64>, found: Option<i64>) -> String {
+    let describe = |revision: Option<i64>| match revision {
+        Some(r) => format!("revision {r}"),
+        None => "no environment".to_string(),
+    };
+    format!(
+        "environment {environment:?} changed since the plan was computed: the plan expected {}, \
+         the warehouse has {}; re-run `sluice plan`",
+        describe(expected),
+        describe(found)
+    )
+}
+
+pub type Result<T> = std::result::Result<T, StateError>;
+
+/// Reads and writes Sluice's state through a warehouse connection.
+pub struct StateStore<'w> {
+    warehouse: &'w mut dyn Warehouse,
+}
+
+impl<'w> StateStore<'w> {
+    pub fn new(warehouse: &'w mut dyn Warehouse) -> StateStore<'w> {
+        StateStore { warehouse }
+    }
+
+    /// The underlying connection, so a caller can run its own statements (view swaps) in the
+    /// same transaction as state writes.
+    pub fn warehouse(&mut self) -> &mut dyn Warehouse {
+        &mut *self.warehouse
+    }
+
+    /// Creates the `sluice` schema and tables if missing; safe to run on every start.
+    pub fn init(&mut self) -> Result<()> {
+        self.warehouse.execute(
+            "CREATE SCHEMA IF NOT EXISTS sluice;
+             CREATE TABLE IF NOT EXISTS sluice.layout_version (version BIGINT NOT NULL);
+             CREATE TABLE IF NOT EXISTS sluice.snapshots (
+                 name TEXT NOT NULL,
+                 fingerprint TEXT NOT NULL,
+                 version TEXT NOT NULL,
+                 record TEXT NOT NULL,
+                 PRIMARY KEY (name, fingerprint)
+             );
+             CREATE TABLE IF NOT EXISTS sluice.intervals (
+                 name TEXT NOT NULL,
+                 version TEXT NOT NULL,
+                 start_ms BIGINT NOT NULL,
+                 end_ms BIGINT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS intervals_by_table ON sluice.intervals (name, version);
+             CREATE TABLE IF NOT EXISTS sluice.environments (
+                 name TEXT PRIMARY KEY,
+                 revision BIGINT NOT NULL,
+                 record TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS sluice.releases (
+                 id TEXT PRIMARY KEY,
+                 environment TEXT NOT NULL,
+                 seq BIGINT NOT NULL,
+                 created_at BIGINT NOT NULL,
+                 record TEXT NOT NULL
+             );",
+        )?;
+        self.warehouse.execute(&format!(
+            "INSERT INTO sluice.layout_version (version) SELECT {LAYOUT_VERSION}
+             WHERE NOT EXISTS (SELECT 1 FROM sluice.layout_version)"
+        ))?;
+        let found = self.layout_version()?;
+        if found > LAYOUT_VERSION {
+            return Err(StateError::NewerLayout {
+                found,
+                supported: LAYOUT_VERSION,
+            });
+        }
+        Ok(())
+    }
+
+    /// The layout version recorded in the warehouse.
+    pub fn layout_version(&mut self) -> Result<i64> {
+        let rows = self
+            .warehouse
+            .query("SELECT MAX(version) FROM sluice.layout_version")?;
+        integer(single(rows)?.as_deref(), "layout version")
+    }
+
+    // ---- snapshots ----
+
+    /// Inserts or replaces snapshots by id; saving the same snapshot twice is harmless.
+    pub fn save_snapshots(&mut self, snapshots: &[Snapshot]) -> Result<()> {
+        // One row per id (the last wins): PostgreSQL refuses to upsert a key twice in one
+        // statement.
+        let mut by_id: HashMap<SnapshotId, &Snapshot> = HashMap::new();
+        for snapshot in snapshots {
+            by_id.insert(snapshot.id(), snapshot);
+        }
+        let mut rows = Vec::with_capacity(by_id.len());
+        for (id, snapshot) in by_id {
+            let record = encode("snapshot", &id.name, snapshot)?;
+            rows.push(format!(
+                "({}, {}, {}, {})",
+                quote_literal(&id.name),
+                quote_literal(&id.fingerprint),
+                quote_literal(&snapshot.version),
+                quote_literal(&record)
+            ));
+        }
+        for chunk in rows.chunks(CHUNK) {
+            self.warehouse.execute(&format!(
+                "INSERT INTO sluice.snapshots (name, fingerprint, version, record) VALUES {}
+                 ON CONFLICT (name, fingerprint)
+                 DO UPDATE SET version = EXCLUDED.version, record = EXCLUDED.record",
+                chunk.join(", ")
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// The stored snapshots among `ids`, in the order asked; unknown ids are skipped.
+    pub fn load_snapshots(&mut self, ids: &[SnapshotId]) -> Result<Vec<Snapshot>> {
+        let mut found: HashMap<SnapshotId, Snapshot> = HashMap::new();
+        for chunk in ids.chunks(CHUNK) {
+            let rows = self.warehouse.query(&format!(
+                "SELECT name, record FROM sluice.snapshots WHERE {}",
+                snapshot_predicate(chunk)
+            ))?;
+            for row in rows {
+                let snapshot: Snapshot = decode_record("snapshot", &row)?;
+                found.insert(snapshot.id(), snapshot);
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    /// Every stored snapshot, ordered by name and fingerprint.
+    pub fn all_snapshots(&mut self) -> Result<Vec<Snapshot>> {
+        let rows = self
+            .warehouse
+            .query("SELECT name, record FROM sluice.snapshots ORDER BY name, fingerprint")?;
+        rows.iter()
+            .map(|row| decode_record("snapshot", row))
+            .collect()
+    }
+
+    /// Forgets snapshots (their intervals are kept: other snapshots may share the version).
+    pub fn delete_snapshots(&mut self, ids: &[SnapshotId]) -> Result<()> {
+        for chunk in ids.chunks(CHUNK) {
+            self.warehouse.execute(&format!(
+                "DELETE FROM sluice.snapshots WHERE {}",
+                snapshot_predicate(chunk)
+            ))?;
+        }
+        Ok(())
+    }
+
+    // ---- intervals, per physical table (model name + version) ----
+
+    /// The processed intervals of one table, merged and sorted.
+    pub fn intervals(&mut self, name: &str, version: &str) -> Result<Vec<Interval>> {
+        let rows = self.warehouse.query(&format!(
+            "SELECT start_ms, end_ms FROM sluice.intervals WHERE {}",
+            table_predicate(name, version)
+        ))?;
+        let stored = rows
+            .iter()
+            .map(|row| interval(&row[0], &row[1]))
+            .collect::<Result<_>>()?;
+        Ok(normalize(stored))
+    }
+
+    /// The processed intervals of every table, merged and sorted, in one query.
+    pub fn all_intervals(&mut self) -> Result<HashMap<(String, String), Vec<Interval>>> {
+        let rows = self
+            .warehouse
+            .query("SELECT name, version, start_ms, end_ms FROM sluice.intervals")?;
+        let mut by_table: HashMap<(String, String), Vec<Interval>> = HashMap::new();
+        for row in &rows {
+            let [Some(name), Some(version), start, end] = row.as_slice() else {
+                return Err(StateError::Malformed(format!("interval row {row:?}")));
+            };
+            by_table
+                .entry((name.clone(), version.clone()))
+                .or_default()
+                .push(interval(start, end)?);
+        }
+        Ok(by_table
+            .into_iter()
+            .map(|(table, stored)| (table, normalize(stored)))
+            .collect())
+    }
+
+    /// Records `added` as processed, merging it with the stored intervals it overlaps or
+    /// touches, so a table's intervals stay a handful of rows however many batches ran.
+    /// Adding an interval already covered changes nothing.
+    ///
+    /// The merged row is inserted before the rows it replaces are deleted: an interruption
+    /// (or a concurrent writer merging the same rows) leaves overlapping rows, which readers
+    /// merge, never a gap.
+    pub fn add_interval(&mut self, name: &str, version: &str, added: Interval) -> Result<()> {
+        if added.start >= added.end {
+            return Ok(());
+        }
+        let touching = self.stored_intervals(
+            name,
+            version,
+            &format!("start_ms <= {} AND end_ms >= {}", added.end, added.start),
+        )?;
+        if touching
+            .iter()
+            .any(|i| i.start <= added.start && i.end >= added.end)
+        {
+            return Ok(());
+        }
+        let merged = touching.iter().fold(added, |acc, i| {
+            Interval::new(acc.start.min(i.start), acc.end.max(i.end))
+        });
+        self.replace_intervals(name, version, &touching, &[merged])
+    }
+
+    /// Marks `removed` as not processed (restatement), splitting stored intervals around it.
+    pub fn remove_interval(&mut self, name: &str, version: &str, removed: Interval) -> Result<()> {
+        if removed.start >= removed.end {
+            return Ok(());
+        }
+        let overlapping = self.stored_intervals(
+            name,
+            version,
+            &format!("start_ms < {} AND end_ms > {}", removed.end, removed.start),
+        )?;
+        if overlapping.is_empty() {
+            return Ok(());
+        }
+        let remainders: Vec<Interval> = intervals::subtract(&overlapping, removed)
+            .into_iter()
+            .filter(|i| i.start < i.end)
+            .collect();
+        self.replace_intervals(name, version, &overlapping, &remainders)
+    }
+
+    /// Forgets every interval of a table (it was dropped or rebuilt from scratch).
+    pub fn delete_intervals(&mut self, name: &str, version: &str) -> Result<()> {
+        self.warehouse.execute(&format!(
+            "DELETE FROM sluice.intervals WHERE {}",
+            table_predicate(name, version)
+        ))?;
+        Ok(())
+    }
+
+    fn stored_intervals(
+        &mut self,
+        name: &str,
+        version: &str,
+        filter: &str,
+    ) -> Result<Vec<Interval>> {
+        let rows = self.warehouse.query(&format!(
+            "SELECT start_ms, end_ms FROM sluice.intervals WHERE {} AND {filter}",
+            table_predicate(name, version)
+        ))?;
+        rows.iter().map(|row| interval(&row[0], &row[1])).collect()
+    }
+
+    /// Inserts `new` rows, then deletes the `old` ones (see `add_interval` for why that order).
+    /// Callers guarantee no row of `new` equals a row of `old`.
+    fn replace_intervals(
+        &mut self,
+        name: &str,
+        version: &str,
+        old: &[Interval],
+        new: &[Interval],
+    ) -> Result<()> {
+        let mut sql = String::new();
+        if !new.is_empty() {
+            let values: Vec<String> = new
+                .iter()
+                .map(|i| {
+                    format!(
+                        "({}, {}, {}, {})",
+                        quote_literal(name),
+                        quote_literal(version),
+                        i.start,
+                        i.end
+                    )
+                })
+                .collect();
+            sql.push_str(&format!(
+                "INSERT INTO sluice.intervals (name, version, start_ms, end_ms) VALUES {};\n",
+                values.join(", ")
+            ));
+        }
+        if !old.is_empty() {
+            let rows: Vec<String> = old
+                .iter()
+                .map(|i| format!("(start_ms = {} AND end_ms = {})", i.start, i.end))
+                .collect();
+            sql.push_str(&format!(
+                "DELETE FROM sluice.intervals WHERE {} AND ({})",
+                table_predicate(name, version),
+                rows.join(" OR ")
+            ));
+        }
+        self.warehouse.execute(&sql)?;
+        Ok(())
+    }
+
+    // ---- environments ----
+
+    pub fn environment(&mut self, name: &str) -> Result<Option<EnvironmentRecord>> {
+        let rows = self.warehouse.query(&format!(
+            "SELECT name, record FROM sluice.environments WHERE name = {}",
+            quote_literal(name)
+        ))?;
+        rows.first()
+            .map(|row| decode_record("environment", row))
+            .transpose()
+    }
+
+    /// Every environment, ordered by name.
+    pub fn environments(&mut self) -> Result<Vec<EnvironmentRecord>> {
+        let rows = self
+            .warehouse
+            .query("SELECT name, record FROM sluice.environments ORDER BY name")?;
+        rows.iter()
+            .map(|row| decode_record("environment", row))
+            .collect()
+    }
+
+    pub fn delete_environment(&mut self, name: &str) -> Result<()> {
+        self.warehouse.execute(&format!(
+            "DELETE FROM sluice.environments WHERE name = {}",
+            quote_literal(name)
+        ))?;
+        Ok(())
+    }
+
+    /// Writes `record` (whose `revision` is the new one, normally `expected_revision + 1`)
+    /// provided the stored revision is still `expected_revision` (`None`: the environment must
+    /// not exist yet); otherwise fails with [`StateError::Conflict`] and writes nothing.
+    ///
+    /// The check and the write are one conditional statement, so two promotions racing inside
+    /// their own transactions cannot both succeed. Transactions are the caller's: this never
+    /// begins or commits one.
+    pub fn write_environment(
+        &mut self,
+        record: &EnvironmentRecord,
+        expected_revision: Option<i64>,
+    ) -> Result<()> {
+        let name = quote_literal(&record.name);
+        let json = quote_literal(&encode("environment", &record.name, record)?);
+        let sql = match expected_revision {
+            None => format!(
+                "INSERT INTO sluice.environments (name, revision, record)
+                 VALUES ({name}, {}, {json})
+                 ON CONFLICT (name) DO NOTHING RETURNING name",
+                record.revision
+            ),
+            Some(expected) => format!(
+                "UPDATE sluice.environments SET revision = {}, record = {json}
+                 WHERE name = {name} AND revision = {expected} RETURNING name",
+                record.revision
+            ),
+        };
+        if !self.warehouse.query(&sql)?.is_empty() {
+            return Ok(());
+        }
+        let rows = self.warehouse.query(&format!(
+            "SELECT revision FROM sluice.environments WHERE name = {name}"
+        ))?;
+        let found = match rows.first() {
+            Some(row) => Some(integer(row[0].as_deref(), "environment revision")?),
+            None => None,
+        };
+        Err(StateError::Conflict {
+            environment: record.name.clone(),
+            expected: expected_revision,
+            found,
+        })
+    }
+
+    // ---- releases ----
+
+    /// Records a release. Releases are immutable evidence: inserting an id that already exists
+    /// (a repeated, interrupted promotion) leaves the stored one untouched.
+    pub fn insert_release(&mut self, release: &Release) -> Result<()> {
+        let json = encode("release", &release.id, release)?;
+        // `seq` orders releases made within the same second.
+        self.warehouse.execute(&format!(
+            "INSERT INTO sluice.releases (id, environment, seq, created_at, record)
+             SELECT {}, {}, COALESCE(MAX(seq), 0) + 1, {}, {} FROM sluice.releases
+             ON CONFLICT (id) DO NOTHING",
+            quote_literal(&release.id),
+            quote_literal(&release.environment),
+            release.created_at,
+            quote_literal(&json)
+        ))?;
+        Ok(())
+    }
+
+    /// An environment's releases, newest first.
+    pub fn releases(&mut self, environment: &str) -> Result<Vec<Release>> {
+        let rows = self.warehouse.query(&format!(
+            "SELECT id, record FROM sluice.releases WHERE environment = {}
+             ORDER BY seq DESC, created_at DESC, id DESC",
+            quote_literal(environment)
+        ))?;
+        rows.iter()
+            .map(|row| decode_record("release", row))
+            .collect()
+    }
+
+    pub fn release(&mut self, id: &str) -> Result<Option<Release>> {
+        let rows = self.warehouse.query(&format!(
+            "SELECT id, record FROM sluice.releases WHERE id = {}",
+            quote_literal(id)
+        ))?;
+        rows.first()
+            .map(|row| decode_record("release", row))
+            .transpose()
+    }
+}
+
+/// `(name = .. AND fingerprint = ..) OR ...` for a non-empty chunk of ids.
+fn snapshot_predicate(ids: &[SnapshotId]) -> String {
+    if ids.is_empty() {
+        return "FALSE".to_string();
+    }
+    let terms: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            format!(
+                "(name = {} AND fingerprint = {})",
+                quote_literal(&id.name),
+                quote_literal(&id.fingerprint)
+            )
+        })
+        .collect();
+    terms.join(" OR ")
+}
+
+fn table_predicate(name: &str, version: &str) -> String {
+    format!(
+        "name = {} AND version = {}",
+        quote_literal(name),
+        quote_literal(version)
+    )
+}
+
+fn normalize(stored: Vec<Interval>) -> Vec<Interval> {
+    intervals::merge(stored.into_iter().filter(|i| i.start < i.end).collect())
+}
+
+fn encode<T: Serialize>(what: &'static str, key: &str, value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|source| StateError::Encode {
+        what,
+        key: key.to_string(),
+        source,
+    })
+}
+
+/// Decodes a `(key, record)` row; the key only serves the error message.
+fn decode_record<T: DeserializeOwned>(what: &'static str, row: &Row) -> Result<T> {
+    let [key, Some(record)] = row.as_slice() else {
+        return Err(StateError::Malformed(format!("{what} row {row:?}")));
+    };
+    serde_json::from_str(record).map_err(|source| StateError::Decode {
+        what,
+        key: key.clone().unwrap_or_default(),
+        source,
+    })
+}
+
+fn single(rows: Vec<Row>) -> Result<Option<String>> {
+    match rows.as_slice() {
+        [row] if row.len() == 1 => Ok(row[0].clone()),
+        _ => Err(StateError::Malformed(format!(
+            "expected one value, got {rows:?}"
+        ))),
+    }
+}
+
+fn integer(text: Option<&str>, what: &str) -> Result<i64> {
+    text.and_then(|t| t.parse().ok())
+        .ok_or_else(|| StateError::Malformed(format!("{what} {text:?} is not an integer")))
+}
+
+fn interval(start: &Option<String>, end: &Option<String>) -> Result<Interval> {
+    Ok(Interval::new(
+        integer(start.as_deref(), "interval start")?,
+        integer(end.as_deref(), "interval end")?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_message_names_both_revisions() {
+        let error = StateError::Conflict {
+            environment: "prod".into(),
+            expected: Some(3),
+            found: Some(4),
+        };
+        let message = error.to_string();
+        assert!(message.contains("\"prod\""), "{message}");
+        assert!(
+            message.contains("revision 3") && message.contains("revision 4"),
+            "{message}"
+        );
+        assert!(message.contains("re-run `sluice plan`"), "{message}");
+    }
+}

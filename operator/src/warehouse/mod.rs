@@ -5,6 +5,11 @@
 
 use crate::model::Dialect;
 
+#[cfg(feature = "duckdb")]
+pub mod duckdb;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
 /// A database error, with the statement that caused it.
 #[derive(Debug, thiserror::Error)]
 pub enum WarehouseError {
@@ -43,4 +48,64 @@ pub trait Warehouse: Send {
     fn rollback(&mut self) -> Result<()> {
         self.execute("ROLLBACK")
     }
+}
+
+/// Opens a warehouse from its URL: `duckdb:PATH` (parent directories are created),
+/// `duckdb::memory:` for a private in-memory database, or `postgres://...` /
+/// `postgresql://...` (libpq-style URL).
+pub fn connect(url: &str) -> Result<Box<dyn Warehouse>> {
+    let url = url.trim();
+    if let Some(path) = url.strip_prefix("duckdb:") {
+        return connect_duckdb(url, path);
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return connect_postgres(url);
+    }
+    Err(WarehouseError::Url {
+        url: url.to_string(),
+        message: "expected duckdb:PATH, duckdb::memory: or postgres://USER@HOST:PORT/DATABASE"
+            .to_string(),
+    })
+}
+
+#[cfg(feature = "duckdb")]
+fn connect_duckdb(url: &str, path: &str) -> Result<Box<dyn Warehouse>> {
+    // `duckdb:///abs/path` is accepted too, for people used to URL syntax.
+    let path = path.strip_prefix("//").unwrap_or(path);
+    if path.is_empty() {
+        return Err(WarehouseError::Url {
+            url: url.to_string(),
+            message: "no database file given (use duckdb:PATH or duckdb::memory:)".to_string(),
+        });
+    }
+    let warehouse = if path == ":memory:" {
+        duckdb::DuckdbWarehouse::open_in_memory()?
+    } else {
+        duckdb::DuckdbWarehouse::open(std::path::Path::new(path))?
+    };
+    Ok(Box::new(warehouse))
+}
+
+#[cfg(not(feature = "duckdb"))]
+fn connect_duckdb(url: &str, _path: &str) -> Result<Box<dyn Warehouse>> {
+    Err(WarehouseError::Url {
+        url: url.to_string(),
+        message: "this build of sluice has no DuckDB support (built without the `duckdb` feature)"
+            .to_string(),
+    })
+}
+
+#[cfg(feature = "postgres")]
+fn connect_postgres(url: &str) -> Result<Box<dyn Warehouse>> {
+    Ok(Box::new(postgres::PostgresWarehouse::connect(url)?))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn connect_postgres(url: &str) -> Result<Box<dyn Warehouse>> {
+    Err(WarehouseError::Url {
+        url: url.to_string(),
+        message:
+            "this build of sluice has no PostgreSQL support (built without the `postgres` feature)"
+                .to_string(),
+    })
 }

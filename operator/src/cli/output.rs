@@ -1,0 +1,278 @@
+//! Human and JSON output: plan summaries in SQLMesh's shape, apply progress, listings.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use sluice::apply::ApplyEvent;
+use sluice::executor::Task;
+use sluice::intervals::format_boundary;
+use sluice::plan::{ChangeType, Plan};
+use sluice::snapshot::{Category, EnvironmentRecord, Release};
+
+/// `sluice plan --json`: `{"environment": ..., "changes": [...]}` with half-open backfill
+/// ranges (`end` exclusive). Structs rather than `json!` keep the documented key order.
+pub fn plan_json(plan: &Plan) -> serde_json::Result<String> {
+    #[derive(Serialize)]
+    struct Range {
+        start: String,
+        end: String,
+    }
+    #[derive(Serialize)]
+    struct ChangeJson<'a> {
+        model: &'a str,
+        change: ChangeType,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        category: Option<Category>,
+        kind: &'a str,
+        version: &'a str,
+        table: &'a str,
+        backfill: Vec<Range>,
+    }
+    #[derive(Serialize)]
+    struct PlanJson<'a> {
+        environment: &'a str,
+        changes: Vec<ChangeJson<'a>>,
+    }
+    let changes = plan
+        .changes
+        .iter()
+        .map(|c| ChangeJson {
+            model: &c.model,
+            change: c.change,
+            category: c.category,
+            kind: &c.kind,
+            version: &c.version,
+            table: &c.table,
+            backfill: c
+                .backfill
+                .iter()
+                .map(|i| Range {
+                    start: format_boundary(i.start),
+                    end: format_boundary(i.end),
+                })
+                .collect(),
+        })
+        .collect();
+    serde_json::to_string_pretty(&PlanJson {
+        environment: &plan.environment,
+        changes,
+    })
+}
+
+/// The plan summary: what changed (by section, with categories) and what will be backfilled.
+pub fn plan_summary(plan: &Plan, base: Option<&str>) -> String {
+    let mut out = String::new();
+    let rule = "-".repeat(70);
+    let _ = writeln!(out, "{rule}");
+    match base {
+        Some(b) if b == plan.environment => {
+            let _ = writeln!(out, "Differences from the `{b}` environment:");
+        }
+        Some(b) => {
+            let _ = writeln!(
+                out,
+                "New environment `{}` will be created from `{b}`",
+                plan.environment
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "New environment `{}` will be created",
+                plan.environment
+            );
+        }
+    }
+    if plan.changes.is_empty() {
+        let _ = writeln!(out, "\nNo changes to models.");
+    }
+    let sections = [
+        ChangeType::Added,
+        ChangeType::Removed,
+        ChangeType::DirectlyModified,
+        ChangeType::IndirectlyModified,
+        ChangeType::MetadataUpdated,
+    ];
+    for section in sections {
+        let items: Vec<_> = plan
+            .changes
+            .iter()
+            .filter(|c| c.change == section)
+            .collect();
+        if items.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{}:", section.heading());
+        for (i, c) in items.iter().enumerate() {
+            let branch = if i + 1 == items.len() {
+                "└──"
+            } else {
+                "├──"
+            };
+            let category = c
+                .category
+                .map(|k| format!(" ({})", pretty_category(k)))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {branch} {}{category}", c.model);
+        }
+    }
+    let work: Vec<_> = plan
+        .backfill
+        .iter()
+        .filter(|b| !b.batches.is_empty())
+        .collect();
+    if !work.is_empty() {
+        let _ = writeln!(out, "\nModels needing backfill (missing dates):");
+        for (i, b) in work.iter().enumerate() {
+            let branch = if i + 1 == work.len() {
+                "└──"
+            } else {
+                "├──"
+            };
+            let first = b.batches.first().map(|x| x.start).unwrap_or(0);
+            let last = b.batches.last().map(|x| x.end).unwrap_or(0);
+            let range = sluice::intervals::Interval::new(first, last);
+            let batches = if b.batches.len() > 1 {
+                format!(" in {} batches", b.batches.len())
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "  {branch} {}: {range}{batches}", b.model);
+        }
+    }
+    let _ = writeln!(out, "{rule}");
+    out
+}
+
+/// Categories as SQLMesh prints them.
+fn pretty_category(c: Category) -> &'static str {
+    match c {
+        Category::Breaking => "Breaking",
+        Category::NonBreaking => "Non-breaking",
+        Category::ForwardOnly => "Forward-only",
+        Category::IndirectBreaking => "Indirect Breaking",
+        Category::IndirectNonBreaking => "Indirect Non-breaking",
+        Category::Metadata => "Metadata",
+    }
+}
+
+/// Prints apply progress: one line per batch and audit, with elapsed time.
+pub struct Progress {
+    started: Instant,
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        Progress {
+            started: Instant::now(),
+        }
+    }
+
+    pub fn event(&mut self, event: ApplyEvent) {
+        match event {
+            ApplyEvent::Task { index, total, task } => {
+                if !matches!(task, Task::Create { .. }) {
+                    print!("[{index}/{total}] {} ... ", task.describe());
+                    let _ = std::io::stdout().flush();
+                }
+            }
+            ApplyEvent::TaskDone { task, outcome } => {
+                if matches!(task, Task::Create { .. }) {
+                    return;
+                }
+                let failed: Vec<String> = outcome
+                    .audits
+                    .iter()
+                    .filter(|a| !a.passed())
+                    .map(|a| {
+                        let level = if a.blocking { "FAILED" } else { "warning" };
+                        format!("{} {level} ({} rows)", a.audit, a.violations)
+                    })
+                    .collect();
+                let audits = if outcome.audits.is_empty() {
+                    String::new()
+                } else if failed.is_empty() {
+                    format!(" {} audit(s) passed", outcome.audits.len())
+                } else {
+                    format!(" {}", failed.join(", "))
+                };
+                println!("ok{audits} ({:.1}s)", self.started.elapsed().as_secs_f64());
+            }
+            ApplyEvent::Promoted(release) => {
+                println!(
+                    "Promoted {} snapshot(s) into {} in one transaction.",
+                    release.snapshots.len(),
+                    release.environment
+                );
+            }
+        }
+    }
+}
+
+fn when(secs: i64) -> String {
+    sluice::intervals::format_ts(secs * 1000)
+}
+
+pub fn releases_table(environment: &str, releases: &[Release]) -> String {
+    let mut out = String::new();
+    if releases.is_empty() {
+        let _ = writeln!(out, "Environment {environment} has no releases.");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:<14} {:<10} {:<20} {:<12} {:>6}  DETAIL",
+        "RELEASE", "KIND", "CREATED (UTC)", "BY", "MODELS"
+    );
+    for r in releases {
+        let kind = match r.kind {
+            sluice::snapshot::ReleaseKind::Promotion => "promotion",
+            sluice::snapshot::ReleaseKind::Rollback => "rollback",
+        };
+        let detail = match &r.restored_release {
+            Some(id) => format!("restored {id}"),
+            None => format!("plan {}, {} audit(s)", r.plan_id, r.audits.len()),
+        };
+        let _ = writeln!(
+            out,
+            "{:<14} {:<10} {:<20} {:<12} {:>6}  {detail}",
+            r.id,
+            kind,
+            when(r.created_at),
+            r.created_by,
+            r.snapshots.len()
+        );
+    }
+    out
+}
+
+pub fn environments_table(envs: &[EnvironmentRecord]) -> String {
+    let mut out = String::new();
+    if envs.is_empty() {
+        let _ = writeln!(
+            out,
+            "No environments yet: run `sluice apply` to build prod."
+        );
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:<16} {:<14} {:>6} {:<20} EXPIRES (UTC)",
+        "ENVIRONMENT", "RELEASE", "MODELS", "UPDATED (UTC)"
+    );
+    for e in envs {
+        let _ = writeln!(
+            out,
+            "{:<16} {:<14} {:>6} {:<20} {}",
+            e.name,
+            e.release_id.as_deref().unwrap_or("-"),
+            e.snapshots.len(),
+            when(e.updated_at),
+            e.expires_at.map(when).unwrap_or_else(|| "never".into())
+        );
+    }
+    out
+}

@@ -1,0 +1,177 @@
+//! What "create" and "backfill" mean for each model kind. Every write of a batch happens in
+//! one transaction, so an interrupted batch leaves the table as it was; rerunning it is safe.
+
+use super::render::render_model;
+use super::{Target, TaskError};
+use crate::intervals::{Interval, format_boundary};
+use crate::model::ModelKind;
+use crate::seed::{SeedTable, create_table_sql, insert_sql, parse_seed};
+use crate::snapshot::quote_ident;
+use crate::warehouse::Warehouse;
+
+fn sql_error(task: &str) -> impl Fn(crate::warehouse::WarehouseError) -> TaskError + '_ {
+    move |error| TaskError::Warehouse {
+        task: task.to_string(),
+        error,
+    }
+}
+
+fn seed_table(target: &Target, task: &str) -> Result<SeedTable, TaskError> {
+    let model = &target.snapshot.model;
+    let content = model.seed_content.as_deref().unwrap_or("");
+    parse_seed(content, &model.columns).map_err(|message| TaskError::Invalid {
+        task: task.to_string(),
+        message: format!("seed of {}: {message}", model.path.display()),
+    })
+}
+
+/// `CREATE SCHEMA IF NOT EXISTS` can race between two concurrent jobs on PostgreSQL; the
+/// loser sees a unique violation although the schema now exists, so one retry settles it.
+fn ensure_schema(warehouse: &mut dyn Warehouse, schema: &str, task: &str) -> Result<(), TaskError> {
+    let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema));
+    if warehouse.execute(&sql).is_err() {
+        warehouse.execute(&sql).map_err(sql_error(task))?;
+    }
+    Ok(())
+}
+
+/// Creates the snapshot's table (or view) if missing.
+pub fn create(
+    warehouse: &mut dyn Warehouse,
+    target: &Target,
+    range: Interval,
+) -> Result<(), TaskError> {
+    let task = format!("create {}", target.snapshot.table());
+    let table = target.table_sql();
+    ensure_schema(warehouse, &target.snapshot.table().schema, &task)?;
+    let model = &target.snapshot.model;
+    let sql = match &model.kind {
+        ModelKind::View => view_sql(target, range)?,
+        ModelKind::Seed { .. } => create_table_sql(&table, &seed_table(target, &task)?).replacen(
+            "CREATE TABLE",
+            "CREATE TABLE IF NOT EXISTS",
+            1,
+        ),
+        ModelKind::Embedded | ModelKind::External => return Ok(()),
+        _ if !model.columns.is_empty() => {
+            let columns: Vec<String> = model
+                .columns
+                .iter()
+                .map(|(name, ty)| format!("{} {ty}", quote_ident(name)))
+                .collect();
+            format!(
+                "CREATE TABLE IF NOT EXISTS {table} ({})",
+                columns.join(", ")
+            )
+        }
+        _ => {
+            let query = render_model(model, &target.inputs, range, target.execution_time, &table)?;
+            format!(
+                "CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM ({query}) AS __sluice_shape LIMIT 0"
+            )
+        }
+    };
+    warehouse.execute(&sql).map_err(sql_error(&task))
+}
+
+fn view_sql(target: &Target, range: Interval) -> Result<String, TaskError> {
+    let table = target.table_sql();
+    let query = render_model(
+        &target.snapshot.model,
+        &target.inputs,
+        range,
+        target.execution_time,
+        &table,
+    )?;
+    Ok(format!("CREATE OR REPLACE VIEW {table} AS {query}"))
+}
+
+/// Computes one batch into the table, in one transaction.
+pub fn backfill(
+    warehouse: &mut dyn Warehouse,
+    target: &Target,
+    interval: Interval,
+) -> Result<(), TaskError> {
+    let task = format!("backfill {} {interval}", target.model_name());
+    let table = target.table_sql();
+    let model = &target.snapshot.model;
+    let render = || {
+        render_model(
+            model,
+            &target.inputs,
+            interval,
+            target.execution_time,
+            &table,
+        )
+    };
+    let statements: Vec<String> = match &model.kind {
+        ModelKind::View => vec![view_sql(target, interval)?],
+        ModelKind::Full => vec![
+            format!("DELETE FROM {table}"),
+            format!("INSERT INTO {table} SELECT * FROM ({}) AS __q", render()?),
+        ],
+        ModelKind::Seed { .. } => {
+            let seed = seed_table(target, &task)?;
+            std::iter::once(format!("DELETE FROM {table}"))
+                .chain(insert_sql(&table, &seed))
+                .collect()
+        }
+        ModelKind::IncrementalByTimeRange { time_column, .. } => {
+            let (start, end) = (
+                format_boundary(interval.start),
+                format_boundary(interval.end),
+            );
+            let within = |column: &str| format!("{column} >= '{start}' AND {column} < '{end}'");
+            vec![
+                format!("DELETE FROM {table} WHERE {}", within(time_column)),
+                // Rows outside the batch are dropped so a sloppy filter cannot leak into
+                // intervals that are not being recomputed.
+                format!(
+                    "INSERT INTO {table} SELECT * FROM ({}) AS __q WHERE {}",
+                    render()?,
+                    within(&format!("__q.{time_column}"))
+                ),
+            ]
+        }
+        ModelKind::IncrementalByUniqueKey { unique_key, .. } => {
+            let stage = quote_ident("__sluice_stage");
+            let matches: Vec<String> = unique_key
+                .iter()
+                .map(|k| format!("__s.{k} = {table}.{k}"))
+                .collect();
+            vec![
+                format!("DROP TABLE IF EXISTS {stage}"),
+                format!(
+                    "CREATE TEMPORARY TABLE {stage} AS SELECT * FROM ({}) AS __q",
+                    render()?
+                ),
+                format!(
+                    "DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM {stage} AS __s WHERE {})",
+                    matches.join(" AND ")
+                ),
+                format!("INSERT INTO {table} SELECT * FROM {stage}"),
+                format!("DROP TABLE {stage}"),
+            ]
+        }
+        ModelKind::Embedded | ModelKind::External => return Ok(()),
+    };
+    in_transaction(warehouse, &statements).map_err(sql_error(&task))
+}
+
+/// Runs statements in one transaction, rolling back on the first error.
+fn in_transaction(
+    warehouse: &mut dyn Warehouse,
+    statements: &[String],
+) -> crate::warehouse::Result<()> {
+    warehouse.begin()?;
+    for (i, sql) in statements.iter().enumerate() {
+        if let Err(e) = warehouse.execute(sql) {
+            let _ = warehouse.rollback();
+            return Err(e);
+        }
+        if i == 0 {
+            crate::promote::failpoint("backfill-midway");
+        }
+    }
+    warehouse.commit()
+}

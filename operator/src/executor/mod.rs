@@ -1,0 +1,284 @@
+//! Tasks: the self-contained units of work an apply runs — create a table, compute one batch,
+//! audit one batch (and record it). Each task carries everything it needs (the snapshot, its
+//! inputs' physical tables, custom audits), so a Kubernetes Job can run one from JSON with
+//! nothing but a warehouse connection. Every task is safe to repeat.
+
+mod kinds;
+pub mod render;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{is_blocking, render_audit};
+use crate::graph::model_key;
+use crate::intervals::{Interval, format_boundary};
+use crate::model::{CustomAudit, ModelKind};
+use crate::plan::Plan;
+use crate::snapshot::{AuditResult, Snapshot};
+use crate::state::{StateError, StateStore};
+use crate::warehouse::{Warehouse, WarehouseError};
+
+pub use render::Input;
+
+/// A snapshot with everything needed to build it, independent of the project directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    pub snapshot: Snapshot,
+    /// What each relation the query reads stands for (lower-cased model name → input).
+    pub inputs: BTreeMap<String, Input>,
+    /// The custom audits the model uses.
+    pub audits: BTreeMap<String, CustomAudit>,
+    pub execution_time: i64,
+}
+
+impl Target {
+    pub fn model_name(&self) -> &str {
+        &self.snapshot.model.name
+    }
+
+    /// The physical table, quoted for SQL.
+    pub fn table_sql(&self) -> String {
+        self.snapshot.table().quoted()
+    }
+}
+
+/// One unit of work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "task", rename_all = "snake_case")]
+pub enum Task {
+    /// Creates the physical table (or view) if it does not exist. `range` feeds macros when
+    /// the table's shape is taken from the query.
+    Create {
+        target: Box<Target>,
+        range: Interval,
+    },
+    /// Computes one batch into the table; does not record it (the audit does).
+    Backfill {
+        target: Box<Target>,
+        interval: Interval,
+    },
+    /// Audits one batch; records the interval only if every blocking audit passed.
+    Audit {
+        target: Box<Target>,
+        interval: Interval,
+    },
+}
+
+impl Task {
+    pub fn target(&self) -> &Target {
+        match self {
+            Task::Create { target, .. }
+            | Task::Backfill { target, .. }
+            | Task::Audit { target, .. } => target,
+        }
+    }
+
+    /// A short human description: `backfill stg.orders 2024-01-01 - 2024-01-02`.
+    pub fn describe(&self) -> String {
+        match self {
+            Task::Create { target, .. } => format!("create {}", target.snapshot.table()),
+            Task::Backfill { target, interval } => {
+                format!("backfill {} {interval}", target.model_name())
+            }
+            Task::Audit { target, interval } => format!("audit {} {interval}", target.model_name()),
+        }
+    }
+}
+
+/// What a task found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskOutcome {
+    pub audits: Vec<AuditResult>,
+    /// For audit tasks: whether the interval was recorded (all blocking audits passed).
+    pub recorded: bool,
+}
+
+impl TaskOutcome {
+    pub fn blocking_failures(&self) -> Vec<&AuditResult> {
+        self.audits
+            .iter()
+            .filter(|a| a.blocking && !a.passed())
+            .collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error("{task}: {error}")]
+    Warehouse { task: String, error: WarehouseError },
+    #[error("{task}: {message}")]
+    Invalid { task: String, message: String },
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Runs one task against the warehouse.
+pub fn run_task(warehouse: &mut dyn Warehouse, task: &Task) -> Result<TaskOutcome, TaskError> {
+    match task {
+        Task::Create { target, range } => {
+            kinds::create(warehouse, target, *range)?;
+            Ok(TaskOutcome::default())
+        }
+        Task::Backfill { target, interval } => {
+            kinds::backfill(warehouse, target, *interval)?;
+            Ok(TaskOutcome::default())
+        }
+        Task::Audit { target, interval } => audit(warehouse, target, *interval),
+    }
+}
+
+/// SQL that stands for `@this_model` in audits of one batch: the batch's rows for a
+/// time-ranged model, the whole table otherwise.
+fn audited_rows(target: &Target, interval: Interval) -> String {
+    match &target.snapshot.model.kind {
+        ModelKind::IncrementalByTimeRange { time_column, .. } => format!(
+            "(SELECT * FROM {} WHERE {time_column} >= '{}' AND {time_column} < '{}') AS __this_batch",
+            target.table_sql(),
+            format_boundary(interval.start),
+            format_boundary(interval.end)
+        ),
+        _ => target.table_sql(),
+    }
+}
+
+fn audit(
+    warehouse: &mut dyn Warehouse,
+    target: &Target,
+    interval: Interval,
+) -> Result<TaskOutcome, TaskError> {
+    let task = format!("audit {} {interval}", target.model_name());
+    let model = &target.snapshot.model;
+    let this_model = audited_rows(target, interval);
+    let mut results = Vec::new();
+    for call in &model.audits {
+        let sql =
+            render_audit(call, &target.audits, &this_model).map_err(|e| TaskError::Invalid {
+                task: task.clone(),
+                message: e.to_string(),
+            })?;
+        let rows = warehouse
+            .query(&format!("SELECT COUNT(*) FROM (\n{sql}\n) AS __audit"))
+            .map_err(|error| TaskError::Warehouse {
+                task: format!("{task}: {}", call.name),
+                error,
+            })?;
+        let violations = rows
+            .first()
+            .and_then(|r| r[0].as_deref())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        results.push(AuditResult {
+            model: model.name.clone(),
+            audit: call.name.clone(),
+            blocking: is_blocking(call, &target.audits),
+            interval: Some(interval),
+            violations,
+        });
+    }
+    let outcome = TaskOutcome {
+        recorded: false,
+        audits: results,
+    };
+    if !outcome.blocking_failures().is_empty() {
+        return Ok(outcome);
+    }
+    let mut state = StateStore::new(warehouse);
+    state.add_interval(&model.name, &target.snapshot.version, interval)?;
+    Ok(TaskOutcome {
+        recorded: true,
+        ..outcome
+    })
+}
+
+/// The tasks that carry out a plan's backfill, in dependency order: for each snapshot with
+/// work, create its table, then backfill and audit each batch.
+pub fn plan_tasks(plan: &Plan, audits: &BTreeMap<String, CustomAudit>) -> Vec<Task> {
+    let by_key: BTreeMap<String, &Snapshot> = plan
+        .snapshots
+        .iter()
+        .map(|s| (model_key(&s.model.name), s))
+        .collect();
+    let mut tasks = Vec::new();
+    for backfill in &plan.backfill {
+        let Some(snapshot) = by_key.get(&model_key(&backfill.model)) else {
+            continue;
+        };
+        let target = Box::new(target_for(snapshot, &by_key, audits, plan.execution_time));
+        let range = Interval::new(
+            backfill.batches.first().map_or(0, |b| b.start),
+            backfill.batches.last().map_or(0, |b| b.end),
+        );
+        tasks.push(Task::Create {
+            target: target.clone(),
+            range,
+        });
+        for &interval in &backfill.batches {
+            tasks.push(Task::Backfill {
+                target: target.clone(),
+                interval,
+            });
+            tasks.push(Task::Audit {
+                target: target.clone(),
+                interval,
+            });
+        }
+    }
+    tasks
+}
+
+/// Resolves a snapshot's inputs within its snapshot set: parents' physical tables, embedded
+/// parents (with their own inputs), external models by their own name.
+pub fn target_for(
+    snapshot: &Snapshot,
+    snapshots: &BTreeMap<String, &Snapshot>,
+    audits: &BTreeMap<String, CustomAudit>,
+    execution_time: i64,
+) -> Target {
+    let mut inputs = BTreeMap::new();
+    let mut pending: Vec<&str> = snapshot.parents.iter().map(String::as_str).collect();
+    while let Some(parent) = pending.pop() {
+        let key = model_key(parent);
+        if inputs.contains_key(&key) {
+            continue;
+        }
+        let Some(p) = snapshots.get(&key) else {
+            continue;
+        };
+        let input = match p.model.kind {
+            ModelKind::Embedded => {
+                pending.extend(p.parents.iter().map(String::as_str));
+                Input::Embedded(Box::new(p.model.clone()))
+            }
+            ModelKind::External => Input::Table(external_table(&p.model.name)),
+            _ => Input::Table(p.table().quoted()),
+        };
+        inputs.insert(key, input);
+    }
+    let used: BTreeMap<String, CustomAudit> = snapshot
+        .model
+        .audits
+        .iter()
+        .filter_map(|a| {
+            audits
+                .get(a.base_name())
+                .map(|c| (a.base_name().to_string(), c.clone()))
+        })
+        .collect();
+    Target {
+        snapshot: snapshot.clone(),
+        inputs,
+        audits: used,
+        execution_time,
+    }
+}
+
+/// An external model is read under its own name.
+fn external_table(name: &str) -> String {
+    name.split('.')
+        .map(crate::snapshot::quote_ident)
+        .collect::<Vec<_>>()
+        .join(".")
+}

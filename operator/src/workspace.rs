@@ -1,0 +1,96 @@
+//! Opening a project and its warehouse, and computing plans against the stored state.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::graph::Dag;
+use crate::model::Project;
+use crate::plan::{Plan, PlanInputs, PlanOptions, build};
+use crate::project;
+use crate::state::StateStore;
+use crate::warehouse::{Warehouse, connect};
+
+/// A loaded project with a connection to its warehouse.
+pub struct Workspace {
+    pub project: Project,
+    pub dag: Dag,
+    pub warehouse: Box<dyn Warehouse>,
+}
+
+/// The warehouse URL: `--warehouse`, else the project's gateway, else a DuckDB file in
+/// `.sluice/` of the project.
+fn warehouse_url(root: &Path, explicit: Option<&str>, configured: Option<&str>) -> String {
+    if let Some(url) = explicit.or(configured) {
+        return url.to_string();
+    }
+    let path = root.join(".sluice").join("warehouse.duckdb");
+    format!("duckdb:{}", path.display())
+}
+
+impl Workspace {
+    pub fn open(root: &Path, warehouse: Option<&str>) -> Result<Workspace> {
+        let project = project::load(root).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let dag = Dag::build(&project).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let url = warehouse_url(root, warehouse, project.config.warehouse.as_deref());
+        let warehouse = connect(&url)?;
+        Ok(Workspace {
+            project,
+            dag,
+            warehouse,
+        })
+    }
+
+    /// Just the warehouse, for commands that do not need the project's models. The
+    /// project's config.yaml is still read for its gateway when there is one.
+    pub fn warehouse_only(root: &Path, warehouse: Option<&str>) -> Result<Box<dyn Warehouse>> {
+        let configured = if warehouse.is_none()
+            && (root.join("config.yaml").exists() || root.join("config.yml").exists())
+        {
+            project::load_config(root)
+                .map_err(|d| {
+                    anyhow::anyhow!(
+                        "{}",
+                        d.iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    )
+                })?
+                .warehouse
+        } else {
+            None
+        };
+        Ok(connect(&warehouse_url(
+            root,
+            warehouse,
+            configured.as_deref(),
+        ))?)
+    }
+
+    /// Computes a plan; also returns the name of the environment it was diffed against.
+    pub fn plan(&mut self, options: &PlanOptions) -> Result<(Plan, Option<String>)> {
+        let mut state = StateStore::new(self.warehouse.as_mut());
+        state.init()?;
+        let own = state.environment(&options.environment)?;
+        let base = match own {
+            Some(env) => Some(env),
+            None => state.environment("prod")?,
+        };
+        let refs: Vec<_> = base
+            .iter()
+            .flat_map(|b| b.snapshots.iter().map(|s| s.id()))
+            .collect();
+        let base_snapshots = state.load_snapshots(&refs)?;
+        let intervals = state.all_intervals()?;
+        let inputs = PlanInputs {
+            dag: &self.dag,
+            audits: &self.project.audits,
+            base: base.as_ref(),
+            base_snapshots: &base_snapshots,
+            intervals: &intervals,
+        };
+        let plan = build(&inputs, options).context("computing the plan")?;
+        Ok((plan, base.map(|b| b.name)))
+    }
+}

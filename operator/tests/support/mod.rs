@@ -1,0 +1,184 @@
+//! Shared test helpers: a throwaway PostgreSQL server.
+//!
+//! `postgres_url()` hands out a fresh database per call on a server started once per test
+//! process (or on the server named by `SLUICE_TEST_POSTGRES_URL`, which `make test` starts with
+//! `scripts/with-postgres`). A watchdog stops the server and deletes its files when the test
+//! process exits, however it exits.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Where Debian's `postgresql-15` package puts the server binaries.
+const POSTGRES_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+const ENV_URL: &str = "SLUICE_TEST_POSTGRES_URL";
+
+/// The URL of a new, empty database on the test server.
+pub fn postgres_url() -> String {
+    static SERVER: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let server = SERVER.get_or_init(|| match std::env::var(ENV_URL) {
+        Ok(url) if !url.trim().is_empty() => url.trim().to_string(),
+        _ => start_server(),
+    });
+    let name = format!(
+        "sluice_test_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let mut admin = sluice::warehouse::connect(server)
+        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL server: {e}"));
+    admin
+        .execute(&format!("CREATE DATABASE {name}"))
+        .unwrap_or_else(|e| panic!("cannot create a test database: {e}"));
+    with_database(server, &name)
+}
+
+/// `url` with its database (the URL path) replaced by `database`, query parameters kept.
+fn with_database(url: &str, database: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let (rest, params) = match rest.split_once('?') {
+        Some((rest, params)) => (rest, format!("?{params}")),
+        None => (rest, String::new()),
+    };
+    let authority = rest
+        .split_once('/')
+        .map_or(rest, |(authority, _)| authority);
+    format!("{scheme}://{authority}/{database}{params}")
+}
+
+/// Starts a server in a temporary directory and returns the URL of its `postgres` database.
+fn start_server() -> String {
+    let bin = Path::new(POSTGRES_BIN);
+    if !bin.join("postgres").exists() {
+        panic!(
+            "PostgreSQL 15 is needed for these tests but {} is missing: install it with \
+             `apt-get install postgresql` (Debian 12), or point {ENV_URL} at a server \
+             (postgresql://USER@HOST:PORT/postgres) with permission to create databases",
+            bin.join("postgres").display()
+        );
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("sluice-pg-")
+        .tempdir()
+        .expect("create a temporary directory")
+        .keep();
+    let as_postgres = running_as_root();
+    if as_postgres {
+        run(Command::new("chown").arg("postgres:").arg(&dir), "chown");
+    }
+    let data = dir.join("data");
+    run(
+        server_command(as_postgres, &bin.join("initdb"))
+            .args([
+                "--auth=trust",
+                "--username=postgres",
+                "--encoding=UTF8",
+                "--locale=C",
+            ])
+            .arg("--no-sync")
+            .arg("-D")
+            .arg(&data),
+        "initdb",
+    );
+    spawn_watchdog(&dir, &data, as_postgres);
+    // A port found free can be taken before the server binds it; try a few.
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        let port = free_port();
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
+             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+            dir.display()
+        );
+        let status = server_command(as_postgres, &bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.join("server.log"))
+            .args(["-o", &options, "-w", "-t", "60", "start"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run pg_ctl");
+        if status.success() {
+            return format!("postgresql://postgres@127.0.0.1:{port}/postgres");
+        }
+        last_error = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+    }
+    panic!("the test PostgreSQL server did not start:\n{last_error}");
+}
+
+/// PostgreSQL refuses to run as root, so as root its commands run as the `postgres` user.
+fn server_command(as_postgres: bool, program: &Path) -> Command {
+    if as_postgres {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+fn run(command: &mut Command, what: &str) {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    if !output.status.success() {
+        panic!(
+            "{what} failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("find a free port")
+}
+
+/// Starts a detached shell that waits for this process to end, then stops the server
+/// (immediately: its data is disposable) and deletes its directory. It runs in its own session
+/// so that Ctrl-C on the test run, which signals the whole process group, cannot kill it first.
+fn spawn_watchdog(dir: &Path, data: &Path, as_postgres: bool) {
+    let pg_ctl: PathBuf = Path::new(POSTGRES_BIN).join("pg_ctl");
+    let stop = if as_postgres {
+        "runuser -u postgres -- \"$3\""
+    } else {
+        "\"$3\""
+    };
+    let script = format!(
+        "while kill -0 \"$1\" 2>/dev/null; do sleep 0.2; done; \
+         {stop} -D \"$4\" -m immediate stop >/dev/null 2>&1; rm -rf \"$2\""
+    );
+    Command::new("setsid")
+        .args(["bash", "-c", &script, "sluice-pg-watchdog"])
+        .arg(std::process::id().to_string())
+        .arg(dir)
+        .arg(pg_ctl)
+        .arg(data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the PostgreSQL watchdog");
+}
