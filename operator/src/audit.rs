@@ -406,28 +406,6 @@ fn alias_suffix(column: &str, index: usize) -> String {
     }
 }
 
-/// SQLMesh's execution-time macro variables: left for the executor to fill in.
-const EXECUTION_MACROS: &[&str] = &[
-    "start_ds",
-    "end_ds",
-    "start_date",
-    "end_date",
-    "start_ts",
-    "end_ts",
-    "start_dt",
-    "end_dt",
-    "start_epoch",
-    "end_epoch",
-    "start_millis",
-    "end_millis",
-    "execution_ds",
-    "execution_date",
-    "execution_ts",
-    "execution_dt",
-    "execution_epoch",
-    "execution_millis",
-];
-
 /// Substitutes `@this_model` and `@arg` / `@{arg}` (call arguments first, then the audit's
 /// defaults) outside string literals.
 fn render_custom(
@@ -508,7 +486,7 @@ fn render_custom(
                 } else if let Some(arg) = call.args.get(&name).or_else(|| audit.defaults.get(&name))
                 {
                     out.push_str(&arg_text(arg));
-                } else if EXECUTION_MACROS.contains(&name.as_str()) {
+                } else if crate::sql::TIME_MACROS.contains(&name.as_str()) {
                     out.push_str(&query[i..end + usize::from(braced)]);
                 } else {
                     return Err(AuditError::MissingArgument {

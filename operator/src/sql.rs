@@ -295,7 +295,8 @@ fn referenced_tables(query: &Query) -> BTreeSet<String> {
     let mut tables = BTreeSet::new();
     let _ = visit_relations(query, |name: &ObjectName| {
         let n = object_name(name);
-        if !(name.0.len() == 1 && ctes.contains(&n)) && !n.starts_with(MACRO_PREFIX) {
+        let is_cte = name.0.len() == 1 && ctes.contains(&n);
+        if !is_cte && !n.starts_with(MACRO_PREFIX) {
             tables.insert(n);
         }
         ControlFlow::<()>::Continue(())
@@ -339,6 +340,13 @@ impl MacroValues {
         put("end", end, true);
         put("execution", execution, false);
         MacroValues { values }
+    }
+
+    /// Fills the macro variables of SQL text that was not parsed (an audit query): time
+    /// variables and `@this_model`; other `@names` are left as they are.
+    pub fn apply(&self, sql: &str) -> String {
+        let (text, _) = replace_macros(sql);
+        substitute_placeholders(&text, self)
     }
 
     pub fn with_this_model(mut self, table_sql: &str) -> MacroValues {
@@ -385,18 +393,6 @@ fn substitute_placeholders(sql: &str, macros: &MacroValues) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// Replaces `@this_model` and `@name` arguments in an audit query (text-level, since audit
-/// arguments are SQL fragments).
-pub fn substitute_macros(sql: &str, values: &BTreeMap<String, String>) -> String {
-    let (text, _) = replace_macros(sql);
-    substitute_placeholders(
-        &text,
-        &MacroValues {
-            values: values.clone(),
-        },
-    )
 }
 
 #[cfg(test)]

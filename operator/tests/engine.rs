@@ -51,7 +51,7 @@ fn kinds_project(backend: Backend) -> Fixture {
                 "models/s/daily.sql",
                 &model(
                     "s.daily",
-                    "kind INCREMENTAL_BY_TIME_RANGE (time_column d, batch_size 1)",
+                    "kind INCREMENTAL_BY_TIME_RANGE (time_column d, batch_size 1),\n  audits (forall(criteria := (d BETWEEN @start_ds AND @end_ds, n > 0)))",
                     "SELECT d, SUM(v) AS total, COUNT(*) AS n FROM ext.events WHERE d BETWEEN @start_ds AND @end_ds GROUP BY d",
                 ),
             ),

@@ -16,6 +16,7 @@ use crate::intervals::{Interval, format_boundary};
 use crate::model::{CustomAudit, ModelKind};
 use crate::plan::Plan;
 use crate::snapshot::{AuditResult, Snapshot};
+use crate::sql::MacroValues;
 use crate::state::{StateError, StateStore};
 use crate::warehouse::{Warehouse, WarehouseError};
 
@@ -152,6 +153,7 @@ fn audit(
     let task = format!("audit {} {interval}", target.model_name());
     let model = &target.snapshot.model;
     let this_model = audited_rows(target, interval);
+    let macros = MacroValues::for_interval(interval.start, interval.end, target.execution_time);
     let mut results = Vec::new();
     for call in &model.audits {
         let sql =
@@ -159,6 +161,7 @@ fn audit(
                 task: task.clone(),
                 message: e.to_string(),
             })?;
+        let sql = macros.apply(&sql);
         let rows = warehouse
             .query(&format!("SELECT COUNT(*) FROM (\n{sql}\n) AS __audit"))
             .map_err(|error| TaskError::Warehouse {

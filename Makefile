@@ -1,0 +1,42 @@
+# Sluice developer entry points. The cargo target directory lives outside the checkout so the
+# bundled DuckDB C++ build (~30 minutes on 2 cores) is paid once per machine, not per clone.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/sluice/target
+
+CARGO ?= cargo
+SLUICE := $(CARGO_TARGET_DIR)/debug/sluice
+
+.PHONY: build demo test test-engine test-e2e lint fmt bench e2e-kind clean-demo
+
+build:
+	$(CARGO) build --workspace
+
+## The newcomer's story on an embedded DuckDB file: build prod, change, plan, apply, promote, roll back.
+demo: build
+	$(SLUICE) demo
+
+## Every test, with a throwaway PostgreSQL started (and stopped) around them.
+test:
+	scripts/with-postgres $(CARGO) test --workspace
+
+test-engine:
+	scripts/with-postgres $(CARGO) test -p sluice
+
+test-e2e:
+	$(CARGO) test -p sluice-e2e
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Whole-process `sluice plan` time and peak memory on generated 1,000- and 10,000-model projects (release build).
+bench:
+	$(CARGO) bench -p sluice --bench plan_scale
+
+## The end-to-end suite against a real cluster (needs Docker and kind).
+e2e-kind:
+	kind create cluster --name sluice-e2e --kubeconfig /tmp/sluice-e2e.kubeconfig
+	SLUICE_E2E_KUBECONFIG=/tmp/sluice-e2e.kubeconfig $(CARGO) test -p sluice-e2e; \
+	  rc=$$?; kind delete cluster --name sluice-e2e; exit $$rc
