@@ -8,9 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams,
 };
 use kube::runtime::{Controller, WatchStreamExt, controller::Action, watcher};
 use serde_json::json;
@@ -337,4 +339,76 @@ fn rustls_pem_to_der(pem: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(body)
         .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_job_and_its_pods_are_deleted_after_the_ttl() {
+    let s = Scenario::start().unwrap();
+    let client = s.client().await.unwrap();
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &s.namespace);
+    let pods: Api<Pod> = Api::namespaced(client, &s.namespace);
+    let job: Job = serde_json::from_value(json!({
+        "metadata": {"name": "tidy"},
+        "spec": {
+            "ttlSecondsAfterFinished": 1,
+            "template": {"spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", "echo done"]}],
+            }},
+        },
+    }))
+    .unwrap();
+    // Watch from before creation, so neither the completion nor the deletion can be missed.
+    let config = watcher::Config::default().fields("metadata.name=tidy");
+    let mut events = watcher(jobs.clone(), config).boxed();
+    let mut created = false;
+    let mut completed_at = None;
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(20), events.try_next())
+            .await
+            .expect("the job was not completed and deleted in time")
+            .unwrap()
+            .unwrap();
+        match event {
+            watcher::Event::InitDone if !created => {
+                jobs.create(&PostParams::default(), &job).await.unwrap();
+                created = true;
+            }
+            watcher::Event::Apply(j) | watcher::Event::InitApply(j) => {
+                let complete = j.status.and_then(|s| s.conditions).is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c.type_ == "Complete" && c.status == "True")
+                });
+                if complete && completed_at.is_none() {
+                    let owned = pods
+                        .list(&ListParams::default().labels("job-name=tidy"))
+                        .await
+                        .unwrap();
+                    assert_eq!(
+                        owned.items.len(),
+                        1,
+                        "the pod exists until the job is deleted"
+                    );
+                    completed_at = Some(tokio::time::Instant::now());
+                }
+            }
+            watcher::Event::Delete(_) => break,
+            _ => {}
+        }
+    }
+    let completed_at = completed_at.expect("the job is deleted only after it completes");
+    assert!(
+        completed_at.elapsed() < Duration::from_secs(5),
+        "deleted {:?} after completion, with a 1s TTL",
+        completed_at.elapsed()
+    );
+    Scenario::eventually(Duration::from_secs(10), async || {
+        let left = pods
+            .list(&ListParams::default().labels("job-name=tidy"))
+            .await
+            .ok()?;
+        left.items.is_empty().then_some(())
+    })
+    .await
+    .unwrap();
 }

@@ -5,7 +5,9 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{install_crd, widget};
+use common::{
+    any_done, install_crd, process_exists, recorded_pids, sleeper_command, wait_for, widget,
+};
 use sluice_e2e::Scenario;
 
 #[test]
@@ -300,4 +302,109 @@ fn requests_without_a_known_token_are_unauthorized() {
             .any(|r| r.user == "alice" && r.path == "/api/v1/namespaces"),
         "{records:?}"
     );
+}
+
+/// A Job whose pods run `sleeper_command(dir, 30)`; `spec` adds fields to the Job spec.
+fn sleeper_job(name: &str, spec: &str, dir: &std::path::Path) -> String {
+    let command = serde_json::to_string(&["sh", "-c", &sleeper_command(dir, 30)]).unwrap();
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n{spec}  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: main, image: busybox, command: {command}}}]\n"
+    )
+}
+
+/// Waits until the `count` sleeper processes of a Job have started, and returns their PIDs.
+/// Empty against an external cluster, whose pods do not run on this machine.
+fn started_sleepers(s: &Scenario, dir: &std::path::Path, count: usize) -> Vec<u32> {
+    if s.local().is_none() {
+        return Vec::new();
+    }
+    let pids = wait_for(
+        "the job's processes to start",
+        Duration::from_secs(20),
+        || {
+            let pids = recorded_pids(dir);
+            (pids.len() == count).then_some(pids)
+        },
+    );
+    for pid in &pids {
+        assert!(process_exists(*pid), "process {pid} is not running");
+    }
+    pids
+}
+
+/// Waits until the processes are gone, and checks none of them finished its sleep.
+fn assert_killed(pids: &[u32], dir: &std::path::Path) {
+    wait_for(
+        "the job's processes to be killed",
+        Duration::from_secs(10),
+        || pids.iter().all(|p| !process_exists(*p)).then_some(()),
+    );
+    assert!(!any_done(dir), "a process ran past its sleep");
+}
+
+fn wait_no_pods(s: &Scenario, job: &str) {
+    let selector = format!("job-name={job}");
+    wait_for(
+        "the job's pods to be deleted",
+        Duration::from_secs(10),
+        || {
+            let pods = s
+                .kubectl_ok(&["get", "pods", "-l", &selector, "-o", "name"])
+                .unwrap();
+            pods.trim().is_empty().then_some(())
+        },
+    );
+}
+
+#[test]
+fn job_past_its_active_deadline_fails_and_its_process_is_killed() {
+    let s = Scenario::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    s.apply(&sleeper_job(
+        "slow",
+        // Times are whole seconds, so a 1s deadline could pass before the process starts.
+        "  activeDeadlineSeconds: 2\n",
+        dir.path(),
+    ))
+    .unwrap();
+    let pids = started_sleepers(&s, dir.path(), 1);
+    s.kubectl_ok(&[
+        "wait",
+        "--for=condition=failed",
+        "job/slow",
+        "--timeout=20s",
+    ])
+    .unwrap();
+    let status = s
+        .kubectl_ok(&[
+            "get",
+            "job",
+            "slow",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Failed\")].reason} failed={.status.failed}",
+        ])
+        .unwrap();
+    // The pod the controller deleted counts as failed.
+    assert_eq!(status, "DeadlineExceeded failed=1");
+    assert_killed(&pids, dir.path());
+    wait_no_pods(&s, "slow");
+}
+
+#[test]
+fn deleting_a_running_job_kills_its_processes_and_removes_its_pods() {
+    let s = Scenario::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    s.apply(&sleeper_job(
+        "sleepy",
+        "  parallelism: 2\n  completions: 2\n",
+        dir.path(),
+    ))
+    .unwrap();
+    let pids = started_sleepers(&s, dir.path(), 2);
+    let out = s.kubectl_ok(&["delete", "job", "sleepy"]).unwrap();
+    assert_eq!(out.trim(), "job.batch \"sleepy\" deleted");
+    assert_killed(&pids, dir.path());
+    wait_no_pods(&s, "sleepy");
+    let gone = s.kubectl(&["get", "job", "sleepy"]).unwrap();
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("NotFound"));
 }

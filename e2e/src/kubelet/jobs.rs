@@ -156,6 +156,8 @@ fn reconcile_job(
                 &DeleteOptions::default(),
             );
         }
+        // Upstream counts the pods it deletes, never having reached a phase, as failed.
+        status["failed"] = json!(failed + active.len() as i64);
         status["active"] = json!(0);
         status["ready"] = json!(0);
         status["conditions"] = json!([

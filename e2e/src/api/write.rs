@@ -1,77 +1,17 @@
-//! Object semantics shared by HTTP handlers and the built-in controllers: create, update,
-//! patch, delete with uid / resourceVersion / generation bookkeeping, optimistic concurrency,
-//! status-subresource separation, finalizers, dry-run and validation.
-
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+//! Create, update (PUT) and patch: uid / resourceVersion / generation bookkeeping, optimistic
+//! concurrency, status-subresource separation, finalizers while deleting, dry-run and
+//! validation.
 
 use serde_json::{Value, json};
 
-use crate::auth::Auth;
+use super::{Cluster, Part, WriteOptions, finalizers, key};
 use crate::defaults;
 use crate::error::{ApiError, ApiResult};
 use crate::meta;
 use crate::patch::{self, PatchType};
-use crate::resources::{Registry, ResourceInfo};
-use crate::selectors::Selectors;
-use crate::store::{Inner, ObjKey, Store, rv_of};
+use crate::resources::ResourceInfo;
+use crate::store::{Inner, ObjKey, rv_of};
 use crate::validation::{self, Findings};
-
-/// The whole control plane's state.
-pub struct Cluster {
-    pub store: Store,
-    pub registry: RwLock<Registry>,
-    pub auth: Auth,
-    /// Where the kubelet keeps pod directories and logs.
-    pub data_dir: PathBuf,
-}
-
-/// Which part of an object a write targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
-    Main,
-    Status,
-}
-
-/// Write options from the query string (`dryRun`, `fieldManager`, `fieldValidation`, `force`).
-#[derive(Debug, Clone, Default)]
-pub struct WriteOptions {
-    pub dry_run: bool,
-    pub field_manager: Option<String>,
-    pub strict: bool,
-    pub force: bool,
-}
-
-/// `DeleteOptions`: propagation policy and preconditions.
-#[derive(Debug, Clone, Default)]
-pub struct DeleteOptions {
-    pub propagation: Option<String>,
-    pub uid: Option<String>,
-    pub resource_version: Option<String>,
-    pub dry_run: bool,
-}
-
-/// Outcome of a delete: the object, and whether it is gone (otherwise finalizers hold it).
-pub struct Deleted {
-    pub object: Value,
-    pub gone: bool,
-}
-
-fn key(res: &ResourceInfo, ns: &str, name: &str) -> ObjKey {
-    ObjKey::new(
-        &res.group,
-        &res.plural,
-        if res.namespaced { ns } else { "" },
-        name,
-    )
-}
-
-fn finalizers(obj: &Value) -> Vec<Value> {
-    obj["metadata"]["finalizers"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
 
 /// The object without the parts that do not count towards `metadata.generation`.
 fn generation_content(res: &ResourceInfo, obj: &Value) -> Value {
@@ -86,61 +26,6 @@ fn generation_content(res: &ResourceInfo, obj: &Value) -> Value {
 }
 
 impl Cluster {
-    pub fn new(auth: Auth, data_dir: PathBuf) -> Arc<Self> {
-        Arc::new(Self {
-            store: Store::default(),
-            registry: RwLock::default(),
-            auth,
-            data_dir,
-        })
-    }
-
-    /// Resolves a URL triple to a served resource.
-    pub fn resource(&self, group: &str, version: &str, plural: &str) -> ApiResult<ResourceInfo> {
-        self.registry
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .find(group, version, plural)
-            .cloned()
-            .ok_or_else(|| {
-                ApiError::new(
-                    404,
-                    "NotFound",
-                    "the server could not find the requested resource",
-                )
-            })
-    }
-
-    /// Resolves a resource by group and kind (controllers, owner references).
-    pub fn resource_for_kind(&self, group: &str, kind: &str) -> Option<ResourceInfo> {
-        self.registry
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .find_kind(group, kind)
-            .cloned()
-    }
-
-    pub fn get(&self, res: &ResourceInfo, ns: &str, name: &str) -> ApiResult<Value> {
-        self.store
-            .lock()
-            .get(&key(res, ns, name))
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))
-    }
-
-    /// Matching objects and the store version they reflect.
-    pub fn list(&self, res: &ResourceInfo, ns: Option<&str>, sel: &Selectors) -> (Vec<Value>, u64) {
-        let inner = self.store.lock();
-        let ns = ns.filter(|_| res.namespaced);
-        let items = inner
-            .list(&res.group, &res.plural, ns)
-            .map(|(_, v)| v)
-            .filter(|v| sel.matches(v))
-            .cloned()
-            .collect();
-        (items, inner.rv())
-    }
-
     /// Validates against the CRD schema (pruning unknown fields) or the built-in rules.
     fn check(&self, res: &ResourceInfo, obj: &mut Value, opts: &WriteOptions) -> ApiResult<()> {
         let name = obj["metadata"]["name"]
@@ -538,134 +423,5 @@ impl Cluster {
             }
             Ok(Some(new))
         })
-    }
-
-    /// DELETE: removes the object, or marks it for deletion while finalizers remain.
-    pub fn delete(
-        &self,
-        res: &ResourceInfo,
-        ns: &str,
-        name: &str,
-        opts: &DeleteOptions,
-    ) -> ApiResult<Deleted> {
-        let mut inner = self.store.lock();
-        let k = key(res, ns, name);
-        let obj = inner
-            .get(&k)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?;
-        let meta = &obj["metadata"];
-        if let Some(uid) = opts
-            .uid
-            .as_deref()
-            .filter(|u| Some(*u) != meta["uid"].as_str())
-        {
-            return Err(ApiError::new(
-                409,
-                "Conflict",
-                format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta["uid"].as_str().unwrap_or_default()
-                ),
-            ));
-        }
-        if let Some(rv) = opts
-            .resource_version
-            .as_deref()
-            .filter(|r| *r != rv_of(&obj))
-        {
-            return Err(ApiError::new(
-                409,
-                "Conflict",
-                format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    rv_of(&obj)
-                ),
-            ));
-        }
-        // batch/v1 Jobs orphan their pods by default, for backwards compatibility.
-        let default_policy = if res.plural == "jobs" {
-            "Orphan"
-        } else {
-            "Background"
-        };
-        let policy = opts.propagation.as_deref().unwrap_or(default_policy);
-        let mut fins = finalizers(&obj);
-        let extra = match policy {
-            "Foreground" => Some("foregroundDeletion"),
-            "Orphan" => Some("orphan"),
-            _ => None,
-        };
-        let has_dependents = extra.is_some() && {
-            let uid = &meta["uid"];
-            inner.all().any(|(_, o)| {
-                o["metadata"]["ownerReferences"]
-                    .as_array()
-                    .is_some_and(|refs| refs.iter().any(|r| &r["uid"] == uid))
-            })
-        };
-        if let Some(f) = extra.filter(|_| has_dependents)
-            && !fins.iter().any(|x| x == f)
-        {
-            fins.push(json!(f));
-        }
-        // A namespace always terminates first: its contents must go before it does.
-        let is_namespace = res.group.is_empty() && res.plural == "namespaces";
-        if fins.is_empty() && !is_namespace {
-            if opts.dry_run {
-                return Ok(Deleted {
-                    object: obj,
-                    gone: true,
-                });
-            }
-            let object = inner.remove(&k).unwrap_or(obj);
-            drop(inner);
-            if res.plural == "customresourcedefinitions" {
-                self.unregister_crd(&object);
-            }
-            return Ok(Deleted { object, gone: true });
-        }
-        let mut marked = obj.clone();
-        marked["metadata"]["finalizers"] = Value::Array(fins);
-        if marked["metadata"]["deletionTimestamp"].is_null() {
-            marked["metadata"]["deletionTimestamp"] = json!(meta::now());
-            marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-            if res.plural == "namespaces" {
-                marked["status"]["phase"] = json!("Terminating");
-            }
-        }
-        if opts.dry_run || marked == obj {
-            return Ok(Deleted {
-                object: marked,
-                gone: false,
-            });
-        }
-        let object = inner.put(k, marked);
-        Ok(Deleted {
-            object,
-            gone: false,
-        })
-    }
-
-    pub fn unregister_crd(&self, crd: &Value) {
-        if let (Some(group), Some(plural)) = (
-            crd["spec"]["group"].as_str(),
-            crd["spec"]["names"]["plural"].as_str(),
-        ) {
-            self.registry
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .unregister(group, plural);
-        }
-    }
-
-    /// Built-in controllers' shorthand: find the served resource for a stored key.
-    pub fn resource_of(&self, key: &ObjKey) -> Option<ResourceInfo> {
-        let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
-        registry
-            .all()
-            .iter()
-            .find(|r| key.same_resource(&r.group, &r.plural))
-            .cloned()
     }
 }

@@ -1,0 +1,118 @@
+//! DELETE: preconditions, propagation policy (background, foreground, orphan) and finalizers.
+
+use serde_json::{Value, json};
+
+use super::{Cluster, DeleteOptions, Deleted, finalizers, key};
+use crate::error::{ApiError, ApiResult};
+use crate::meta;
+use crate::resources::ResourceInfo;
+use crate::store::rv_of;
+
+impl Cluster {
+    /// DELETE: removes the object, or marks it for deletion while finalizers remain.
+    pub fn delete(
+        &self,
+        res: &ResourceInfo,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> ApiResult<Deleted> {
+        let mut inner = self.store.lock();
+        let k = key(res, ns, name);
+        let obj = inner
+            .get(&k)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?;
+        let meta = &obj["metadata"];
+        if let Some(uid) = opts
+            .uid
+            .as_deref()
+            .filter(|u| Some(*u) != meta["uid"].as_str())
+        {
+            return Err(ApiError::new(
+                409,
+                "Conflict",
+                format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta["uid"].as_str().unwrap_or_default()
+                ),
+            ));
+        }
+        if let Some(rv) = opts
+            .resource_version
+            .as_deref()
+            .filter(|r| *r != rv_of(&obj))
+        {
+            return Err(ApiError::new(
+                409,
+                "Conflict",
+                format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    rv_of(&obj)
+                ),
+            ));
+        }
+        // batch/v1 Jobs orphan their pods by default, for backwards compatibility.
+        let default_policy = if res.plural == "jobs" {
+            "Orphan"
+        } else {
+            "Background"
+        };
+        let policy = opts.propagation.as_deref().unwrap_or(default_policy);
+        let mut fins = finalizers(&obj);
+        let extra = match policy {
+            "Foreground" => Some("foregroundDeletion"),
+            "Orphan" => Some("orphan"),
+            _ => None,
+        };
+        let has_dependents = extra.is_some() && {
+            let uid = &meta["uid"];
+            inner.all().any(|(_, o)| {
+                o["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| &r["uid"] == uid))
+            })
+        };
+        if let Some(f) = extra.filter(|_| has_dependents)
+            && !fins.iter().any(|x| x == f)
+        {
+            fins.push(json!(f));
+        }
+        // A namespace always terminates first: its contents must go before it does.
+        let is_namespace = res.group.is_empty() && res.plural == "namespaces";
+        if fins.is_empty() && !is_namespace {
+            if opts.dry_run {
+                return Ok(Deleted {
+                    object: obj,
+                    gone: true,
+                });
+            }
+            let object = inner.remove(&k).unwrap_or(obj);
+            drop(inner);
+            if res.plural == "customresourcedefinitions" {
+                self.unregister_crd(&object);
+            }
+            return Ok(Deleted { object, gone: true });
+        }
+        let mut marked = obj.clone();
+        marked["metadata"]["finalizers"] = Value::Array(fins);
+        if marked["metadata"]["deletionTimestamp"].is_null() {
+            marked["metadata"]["deletionTimestamp"] = json!(meta::now());
+            marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            if res.plural == "namespaces" {
+                marked["status"]["phase"] = json!("Terminating");
+            }
+        }
+        if opts.dry_run || marked == obj {
+            return Ok(Deleted {
+                object: marked,
+                gone: false,
+            });
+        }
+        let object = inner.put(k, marked);
+        Ok(Deleted {
+            object,
+            gone: false,
+        })
+    }
+}
