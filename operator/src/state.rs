@@ -24,6 +24,8 @@ pub const LAYOUT_VERSION: i64 = 1;
 /// small enough to keep each statement a reasonable size.
 const CHUNK: usize = 500;
 
+/// Why a state operation failed. `Conflict` is the expected outcome of a stale plan; the others
+/// are infrastructure or data problems.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error(transparent)]

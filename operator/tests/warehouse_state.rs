@@ -1,5 +1,6 @@
 //! Warehouse adapters and the state store, with the same test bodies run on DuckDB and on
 //! PostgreSQL: whatever Sluice relies on must behave identically on both.
+#![cfg(any(feature = "duckdb", feature = "postgres"))]
 
 mod support;
 
@@ -132,10 +133,36 @@ fn values_render_as_postgres_text(f: &mut Fixture) {
         ])]
     );
 
+    let rows = f
+        .warehouse
+        .query(
+            "SELECT ARRAY[1, NULL, 3], ARRAY['a b', 'c'], INTERVAL '1 year 2 months -3 days',
+                    CAST('infinity' AS TIMESTAMP), CAST('-infinity' AS DATE),
+                    CAST(-1.25e-7 AS DOUBLE PRECISION), CAST(123456789.125 AS DOUBLE PRECISION),
+                    CAST('0044-03-15' AS DATE) - 1, CAST(9223372036854775807 AS BIGINT),
+                    CAST('00000000-0000-0000-0000-000000000001' AS UUID)",
+        )
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![text(&[
+            Some("{1,NULL,3}"),
+            Some("{\"a b\",c}"),
+            Some("1 year 2 mons -3 days"),
+            Some("infinity"),
+            Some("-infinity"),
+            Some("-1.25e-07"),
+            Some("123456789.125"),
+            Some("0044-03-14"),
+            Some("9223372036854775807"),
+            Some("00000000-0000-0000-0000-000000000001"),
+        ])]
+    );
+
     // Aggregates over a table: COUNT is BIGINT on both, SUM is HUGEINT on DuckDB.
     f.warehouse
         .execute(
-            "CREATE TABLE amounts (id INTEGER, amount DECIMAL(10, 2), at TIMESTAMP);
+            "CREATE TABLE amounts (id INTEGER, amount DECIMAL(10, 2), paid_at TIMESTAMP);
              INSERT INTO amounts VALUES (1, 1.10, '2024-01-01 00:00:00'),
                                         (2, 2.20, '2024-01-01 12:00:00'),
                                         (3, NULL, NULL)",
@@ -143,7 +170,7 @@ fn values_render_as_postgres_text(f: &mut Fixture) {
         .unwrap();
     let rows = f
         .warehouse
-        .query("SELECT COUNT(*), SUM(id), SUM(amount), MAX(at), MIN(CAST(at AS DATE)) FROM amounts")
+        .query("SELECT COUNT(*), SUM(id), SUM(amount), MAX(paid_at), MIN(CAST(paid_at AS DATE)) FROM amounts")
         .unwrap();
     assert_eq!(
         rows,
@@ -698,7 +725,7 @@ mod duckdb_only {
     use std::io::{BufRead, BufReader, Write};
     use std::process::{Command, Stdio};
 
-    use sluice::warehouse::{self, Warehouse};
+    use sluice::warehouse;
 
     const HOLD_LOCK: &str = "SLUICE_TEST_HOLD_DUCKDB_LOCK";
 

@@ -5,7 +5,9 @@
 //! fractional seconds, `+00` on timestamps with time zone, ...), so callers and tests can compare
 //! results from either warehouse as plain strings.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 use duckdb::Connection;
@@ -20,6 +22,21 @@ pub struct DuckdbWarehouse {
     connection: Connection,
     /// For error messages: `duckdb:PATH` or `duckdb::memory:`.
     url: String,
+    /// Keeps the file's one in-process database open while any connection to it lives.
+    _database: Option<Arc<OpenDatabase>>,
+}
+
+/// One open database file. DuckDB's file lock only keeps *other processes* out: two
+/// independent opens of one file inside a process would each keep their own catalog and miss
+/// the other's writes. So every open of a file in this process shares one database, and hands
+/// out connections to it.
+struct OpenDatabase {
+    origin: Mutex<Connection>,
+}
+
+fn open_files() -> &'static Mutex<HashMap<PathBuf, Weak<OpenDatabase>>> {
+    static OPEN: OnceLock<Mutex<HashMap<PathBuf, Weak<OpenDatabase>>>> = OnceLock::new();
+    OPEN.get_or_init(Default::default)
 }
 
 impl DuckdbWarehouse {
@@ -35,8 +52,37 @@ impl DuckdbWarehouse {
                 message: format!("cannot create directory {}: {e}", parent.display()),
             })?;
         }
-        let connection = Connection::open(path).map_err(|e| open_error(&url, path, &e))?;
-        Ok(DuckdbWarehouse { connection, url })
+        let clone_error = |e: duckdb::Error| WarehouseError::Connect {
+            url: url.clone(),
+            message: e.to_string(),
+        };
+        let mut open = open_files().lock().unwrap_or_else(|p| p.into_inner());
+        let key = absolute(path);
+        if let Some(database) = open.get(&key).and_then(Weak::upgrade) {
+            let connection = database
+                .origin
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .try_clone();
+            let connection = connection.map_err(clone_error)?;
+            return Ok(DuckdbWarehouse {
+                connection,
+                url,
+                _database: Some(database),
+            });
+        }
+        let origin = Connection::open(path).map_err(|e| open_error(&url, path, &e))?;
+        let connection = origin.try_clone().map_err(clone_error)?;
+        let database = Arc::new(OpenDatabase {
+            origin: Mutex::new(origin),
+        });
+        open.retain(|_, db| db.strong_count() > 0);
+        open.insert(key, Arc::downgrade(&database));
+        Ok(DuckdbWarehouse {
+            connection,
+            url,
+            _database: Some(database),
+        })
     }
 
     /// A private database that lives as long as this connection and its clones.
@@ -46,7 +92,11 @@ impl DuckdbWarehouse {
             url: url.clone(),
             message: e.to_string(),
         })?;
-        Ok(DuckdbWarehouse { connection, url })
+        Ok(DuckdbWarehouse {
+            connection,
+            url,
+            _database: None,
+        })
     }
 
     /// A second connection to the same database, e.g. for a reader thread. Opening the file
@@ -63,6 +113,7 @@ impl DuckdbWarehouse {
         Ok(DuckdbWarehouse {
             connection,
             url: self.url.clone(),
+            _database: self._database.clone(),
         })
     }
 }

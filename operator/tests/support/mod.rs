@@ -170,8 +170,9 @@ fn spawn_watchdog(dir: &Path, data: &Path, as_postgres: bool) {
         "while kill -0 \"$1\" 2>/dev/null; do sleep 0.2; done; \
          {stop} -D \"$4\" -m immediate stop >/dev/null 2>&1; rm -rf \"$2\""
     );
-    Command::new("setsid")
-        .args(["bash", "-c", &script, "sluice-pg-watchdog"])
+    // `--fork` returns at once, leaving the watchdog detached rather than our child.
+    let started = Command::new("setsid")
+        .args(["--fork", "bash", "-c", &script, "sluice-pg-watchdog"])
         .arg(std::process::id().to_string())
         .arg(dir)
         .arg(pg_ctl)
@@ -179,6 +180,10 @@ fn spawn_watchdog(dir: &Path, data: &Path, as_postgres: bool) {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
+        .status()
         .expect("start the PostgreSQL watchdog");
+    assert!(
+        started.success(),
+        "cannot start the PostgreSQL watchdog: {started}"
+    );
 }
