@@ -40,6 +40,8 @@ fn generate(root: &Path, models: usize) {
 }
 
 /// Runs the command to completion, returning wall time and peak resident memory in bytes.
+// The child is reaped by `wait4` (which also reports its rusage), not `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn measure(cmd: &mut Command) -> (Duration, u64) {
     let started = Instant::now();
     let child = cmd.stdout(std::process::Stdio::null()).spawn().unwrap();

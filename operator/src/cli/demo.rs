@@ -1,6 +1,7 @@
 //! `sluice demo`: the story a newcomer should see, on a fresh DuckDB file with no setup —
 //! build prod, change a model, plan and apply dev, promote to prod, roll back.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -69,7 +70,12 @@ const BREAKING_EDIT: &str =
 const EXECUTION_TIME: &str = "2024-01-08";
 
 fn step(n: u32, title: &str, command: &str) {
-    println!("\n\x1b[1m== {n}. {title}\x1b[0m\n$ {command}\n");
+    let (bold, plain) = if std::io::stdout().is_terminal() {
+        ("\x1b[1m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
+    println!("\n{bold}== {n}. {title}{plain}\n$ {command}\n");
 }
 
 fn args(environment: &str) -> PlanArgs {

@@ -7,7 +7,6 @@ use std::time::Instant;
 use serde::Serialize;
 
 use sluice::apply::ApplyEvent;
-use sluice::executor::Task;
 use sluice::intervals::format_boundary;
 use sluice::plan::{ChangeType, Plan};
 use sluice::snapshot::{Category, EnvironmentRecord, Release};
@@ -174,15 +173,10 @@ impl Progress {
     pub fn event(&mut self, event: ApplyEvent) {
         match event {
             ApplyEvent::Task { index, total, task } => {
-                if !matches!(task, Task::Create { .. }) {
-                    print!("[{index}/{total}] {} ... ", task.describe());
-                    let _ = std::io::stdout().flush();
-                }
+                print!("[{index}/{total}] {} ... ", task.describe());
+                let _ = std::io::stdout().flush();
             }
-            ApplyEvent::TaskDone { task, outcome } => {
-                if matches!(task, Task::Create { .. }) {
-                    return;
-                }
+            ApplyEvent::TaskDone { outcome, .. } => {
                 let failed: Vec<String> = outcome
                     .audits
                     .iter()
