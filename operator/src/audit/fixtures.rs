@@ -56,6 +56,7 @@ pub const AUDIT_CASES: &[AuditCase] = &[
     case("not_null(columns := (name), condition := amount > 0)", 0),
     case("not_null_non_blocking(columns := [name])", 1),
     case("unique_values(columns := [id])", 1),
+    case("unique_values(columns := [amount])", 0),
     case("unique_values(columns := (name, status))", 1),
     case(
         "accepted_values(column := status, is_in := ('new', 'done'))",
@@ -69,12 +70,20 @@ pub const AUDIT_CASES: &[AuditCase] = &[
         "not_accepted_values(column := status, is_in := ['lost'])",
         1,
     ),
+    case(
+        "not_accepted_values(column := status, is_in := ['archived'])",
+        0,
+    ),
     case("number_of_rows(threshold := 3)", 0),
     case("number_of_rows(threshold := 4)", 1),
     case("number_of_rows(threshold := 2, condition := id > 1)", 0),
     case("forall(criteria := [amount > 0, id < 10])", 1),
     case("forall(criteria := (id > 0))", 0),
     case("accepted_range(column := amount, min_v := 0)", 1),
+    case(
+        "accepted_range(column := amount, min_v := -10, max_v := 20)",
+        0,
+    ),
     case(
         "accepted_range(column := amount, min_v := 10, max_v := 20)",
         1,
@@ -88,6 +97,7 @@ pub const AUDIT_CASES: &[AuditCase] = &[
     case("not_constant(column := id)", 0),
     case("not_constant(column := id, condition := id = 2)", 1),
     case("not_empty_string(column := name)", 1),
+    case("not_empty_string(column := status)", 0),
     case("unique_combination_of_columns(columns := (id, status))", 0),
     case("unique_combination_of_columns(columns := [id])", 1),
     case("not_null_proportion(column := name, threshold := 0.9)", 1),
