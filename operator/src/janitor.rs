@@ -61,10 +61,7 @@ pub fn janitor(
         .map(|s| (s.table(), (s.model.name.clone(), s.version.clone())))
         .collect();
     let existing =
-        existing_physical_tables(warehouse).map_err(|error| PromoteError::Warehouse {
-            environment: "-".into(),
-            error,
-        })?;
+        existing_physical_tables(warehouse).map_err(|error| PromoteError::Janitor(error))?;
     let doomed: Vec<PhysicalTable> = existing.into_iter().filter(|t| !keep.contains(t)).collect();
     // Views first: a VIEW-kind snapshot may read a doomed table.
     let is_view = view_set(warehouse)?;
@@ -73,10 +70,7 @@ pub fn janitor(
         let what = if is_view.contains(t) { "VIEW" } else { "TABLE" };
         warehouse
             .execute(&format!("DROP {what} IF EXISTS {}", t.quoted()))
-            .map_err(|error| PromoteError::Warehouse {
-                environment: "-".into(),
-                error,
-            })?;
+            .map_err(|error| PromoteError::Janitor(error))?;
         if let Some((name, version)) = versions.get(t) {
             StateStore::new(warehouse).delete_intervals(name, version)?;
         }
@@ -95,7 +89,7 @@ pub fn janitor(
 fn view_set(warehouse: &mut dyn Warehouse) -> Result<BTreeSet<PhysicalTable>, PromoteError> {
     let rows = warehouse
         .query("SELECT table_schema, table_name FROM information_schema.views WHERE table_schema LIKE 'sluice%'")
-        .map_err(|error| PromoteError::Warehouse { environment: "-".into(), error })?;
+        .map_err(|error| PromoteError::Janitor(error))?;
     Ok(rows
         .into_iter()
         .filter_map(|r| {

@@ -21,6 +21,8 @@ pub enum PromoteError {
         environment: String,
         error: WarehouseError,
     },
+    #[error("janitor: {0}")]
+    Janitor(WarehouseError),
     #[error(transparent)]
     State(#[from] StateError),
     #[error("{0}")]
