@@ -61,6 +61,14 @@ impl Workspace {
         } else {
             None
         };
+        let default_file = root.join(".sluice").join("warehouse.duckdb");
+        if warehouse.is_none() && configured.is_none() && !default_file.exists() {
+            anyhow::bail!(
+                "no warehouse to read: {} does not exist; pass --warehouse URL, or --project DIR \
+                 of a project that has been applied",
+                default_file.display()
+            );
+        }
         Ok(connect(&warehouse_url(
             root,
             warehouse,

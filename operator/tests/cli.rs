@@ -197,3 +197,30 @@ fn the_demo_tells_the_whole_story() {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
+
+#[test]
+fn a_wrong_project_directory_is_refused_and_nothing_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let missing = dir.path().join("nope");
+    let e = err(&run(&["plan", "--project", missing.to_str().unwrap()]));
+    assert!(
+        e.contains("nope: the project directory does not exist"),
+        "{e}"
+    );
+    let e = err(&run(&[
+        "releases",
+        "--project",
+        dir.path().to_str().unwrap(),
+    ]));
+    assert!(e.contains("no warehouse to read"), "{e}");
+    assert!(
+        !dir.path().join(".sluice").exists(),
+        "no warehouse file was created"
+    );
+}

@@ -82,14 +82,34 @@ fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
 
 /// Paths in messages use `/` on every platform so that they read the same in CI logs.
 fn display_path(path: &Path) -> String {
-    path.components()
+    let joined = path
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::RootDir))
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
-        .join("/")
+        .join("/");
+    if path.has_root() {
+        format!("/{joined}")
+    } else {
+        joined
+    }
 }
 
 /// Loads the project rooted at `root`.
 pub fn load(root: &Path) -> Result<Project, ProjectError> {
+    // A mistyped --project must not look like an empty project (whose plan would drop
+    // every model from the environment).
+    let has_config = root.join("config.yaml").is_file() || root.join("config.yml").is_file();
+    if !root.is_dir() || !(has_config || root.join("models").is_dir()) {
+        let message = if root.is_dir() {
+            "not a project: no config.yaml and no models/ directory here"
+        } else {
+            "the project directory does not exist"
+        };
+        return Err(ProjectError {
+            diagnostics: vec![Diagnostic::file(root, message)],
+        });
+    }
     let mut diagnostics = Vec::new();
     let config = match load_config(root) {
         Ok(config) => config,

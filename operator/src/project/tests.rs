@@ -384,3 +384,16 @@ fn parse_audit_call_accepts_header_syntax() {
     assert_eq!(call.args["is_in"], AuditArg::List(vec!["'a'".into()]));
     assert!(parse_audit_call("not_null(columns := [id]), extra").is_err());
 }
+
+#[test]
+fn a_missing_or_empty_project_directory_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let err = load(&missing).unwrap_err().to_string();
+    assert!(
+        err.contains("nope") && err.contains("does not exist"),
+        "{err}"
+    );
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("no config.yaml and no models/"), "{err}");
+}
