@@ -8,7 +8,7 @@ use crate::executor::{Task, TaskError, TaskOutcome, plan_tasks, run_task};
 use crate::model::CustomAudit;
 use crate::plan::Plan;
 use crate::promote::{PromoteError, Promotion, promote};
-use crate::snapshot::{AuditResult, Release, ReleaseKind};
+use crate::snapshot::{AuditResult, Release, ReleaseKind, Snapshot};
 use crate::state::{StateError, StateStore};
 use crate::warehouse::Warehouse;
 
@@ -81,7 +81,17 @@ pub fn apply(
 ) -> Result<Release, ApplyError> {
     let mut state = StateStore::new(warehouse);
     state.init()?;
-    state.save_snapshots(&plan.snapshots)?;
+    // Stamped with the apply's time: the janitor spares recently recorded snapshots' tables,
+    // which this apply is about to build and promote.
+    let snapshots: Vec<_> = plan
+        .snapshots
+        .iter()
+        .map(|s| Snapshot {
+            created_at: options.now,
+            ..s.clone()
+        })
+        .collect();
+    state.save_snapshots(&snapshots)?;
     for (name, version, interval) in &plan.restatements {
         state.remove_interval(name, version, *interval)?;
     }

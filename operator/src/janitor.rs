@@ -19,11 +19,13 @@ pub struct JanitorReport {
 }
 
 /// Runs the janitor as of `now` (seconds), keeping the last `keep_releases` releases of each
-/// environment restorable.
+/// environment restorable, and the tables of snapshots an apply recorded within the last
+/// `grace` seconds (an apply in progress builds tables before it promotes them).
 pub fn janitor(
     warehouse: &mut dyn Warehouse,
     now: i64,
     keep_releases: usize,
+    grace: i64,
 ) -> Result<JanitorReport, PromoteError> {
     let mut report = JanitorReport::default();
     let mut state = StateStore::new(warehouse);
@@ -56,12 +58,17 @@ pub fn janitor(
     }
 
     let snapshots = state.all_snapshots()?;
+    keep.extend(
+        snapshots
+            .iter()
+            .filter(|s| s.created_at > now - grace)
+            .map(|s| s.table()),
+    );
     let versions: HashMap<PhysicalTable, (String, String)> = snapshots
         .iter()
         .map(|s| (s.table(), (s.model.name.clone(), s.version.clone())))
         .collect();
-    let existing =
-        existing_physical_tables(warehouse).map_err(|error| PromoteError::Janitor(error))?;
+    let existing = existing_physical_tables(warehouse).map_err(PromoteError::Janitor)?;
     let doomed: Vec<PhysicalTable> = existing.into_iter().filter(|t| !keep.contains(t)).collect();
     // Views first: a VIEW-kind snapshot may read a doomed table.
     let is_view = view_set(warehouse)?;

@@ -71,7 +71,8 @@ pub struct Snapshot {
     pub parents: Vec<String>,
     /// How the plan that created this snapshot categorized it (`None` for new models).
     pub category: Option<Category>,
-    /// Seconds since the epoch.
+    /// When an apply last recorded it (seconds since the epoch); the janitor spares the
+    /// tables of recent snapshots.
     pub created_at: i64,
 }
 

@@ -278,7 +278,7 @@ fn janitor_drops_expired_environments_and_unreferenced_tables(backend: Backend) 
     let mut wh = f.warehouse();
 
     // Before expiry nothing goes.
-    let report = janitor(wh.as_mut(), 1_704_153_600, 5).unwrap();
+    let report = janitor(wh.as_mut(), 1_704_153_600, 5, 0).unwrap();
     assert!(
         report.dropped_environments.is_empty() && report.dropped_tables.is_empty(),
         "{report:?}"
@@ -286,7 +286,7 @@ fn janitor_drops_expired_environments_and_unreferenced_tables(backend: Backend) 
 
     // After the TTL (fixture: one hour), dev and the tables only it used are dropped.
     let later = 1_704_153_600 + 2 * DAY / 1000;
-    let report = janitor(wh.as_mut(), later, 5).unwrap();
+    let report = janitor(wh.as_mut(), later, 5, 0).unwrap();
     assert_eq!(report.dropped_environments, ["dev"]);
     assert_eq!(
         report.dropped_tables.len(),
@@ -318,7 +318,11 @@ fn rollback_refuses_when_tables_are_gone(backend: Backend) {
     f.apply("prod", "2024-01-02");
     let mut wh = f.warehouse();
     // Keep only the live release restorable: r1's tables go.
-    let report = janitor(wh.as_mut(), 0, 1).unwrap();
+    // Within the grace period an apply may still be building: nothing is dropped.
+    let applied_at = 1_704_153_600; // the fixture's apply time, 2024-01-02
+    let report = janitor(wh.as_mut(), applied_at + 60, 1, 3600).unwrap();
+    assert!(report.dropped_tables.is_empty(), "{report:?}");
+    let report = janitor(wh.as_mut(), applied_at + 7200, 1, 3600).unwrap();
     assert_eq!(report.dropped_tables.len(), 2, "{report:?}");
     let err = rollback(wh.as_mut(), "prod", None, "tester", 0).unwrap_err();
     assert!(matches!(err, PromoteError::Refused(_)), "{err}");

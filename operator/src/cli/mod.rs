@@ -82,6 +82,9 @@ enum Command {
         /// Releases per environment whose tables stay restorable.
         #[arg(long, default_value_t = 5)]
         keep_releases: usize,
+        /// Spare tables of snapshots recorded this recently (an apply may be building them).
+        #[arg(long, default_value = "1h")]
+        grace: String,
     },
     /// Walk through build, change, plan, apply, promote and rollback on a fresh DuckDB.
     Demo {
@@ -235,9 +238,17 @@ pub fn run(cli: Cli) -> Result<()> {
                 print!("{}", output::environments_table(&envs));
             }
         }
-        Command::Janitor { keep_releases } => {
+        Command::Janitor {
+            keep_releases,
+            grace,
+        } => {
             let mut wh = Workspace::warehouse_only(&cli.project, cli.warehouse.as_deref())?;
-            let report = janitor(wh.as_mut(), now_secs(), *keep_releases)?;
+            let report = janitor(
+                wh.as_mut(),
+                now_secs(),
+                *keep_releases,
+                parse_duration(grace)?,
+            )?;
             println!(
                 "Dropped {} expired environment(s){} and {} unreferenced table(s){}.",
                 report.dropped_environments.len(),
