@@ -182,7 +182,7 @@ impl<'w> StateStore<'w> {
         for chunk in ids.chunks(CHUNK) {
             let rows = self.warehouse.query(&format!(
                 "SELECT name, record FROM sluice.snapshots WHERE {}",
-                snapshot_predicate(chunk)
+                candidate_snapshot_predicate(chunk)
             ))?;
             for row in rows {
                 let snapshot: Snapshot = decode_record("snapshot", &row)?;
@@ -207,7 +207,7 @@ impl<'w> StateStore<'w> {
         for chunk in ids.chunks(CHUNK) {
             self.warehouse.execute(&format!(
                 "DELETE FROM sluice.snapshots WHERE {}",
-                snapshot_predicate(chunk)
+                exact_snapshot_predicate(chunk)
             ))?;
         }
         Ok(())
@@ -479,21 +479,25 @@ impl<'w> StateStore<'w> {
 }
 
 /// `(name = .. AND fingerprint = ..) OR ...` for a non-empty chunk of ids.
-fn snapshot_predicate(ids: &[SnapshotId]) -> String {
+/// Rows that *may* be among `ids`: `IN` lists on fingerprint and name, which both warehouses
+/// evaluate as hash lookups (a long chain of `OR`s made a 1,000-model plan take seconds on
+/// DuckDB). It can also match a name with another id's fingerprint, so callers keep only
+/// the exact ids; deletes use [`exact_snapshot_predicate`].
+fn candidate_snapshot_predicate(ids: &[SnapshotId]) -> String {
     if ids.is_empty() {
         return "FALSE".to_string();
     }
-    let terms: Vec<String> = ids
+    let fingerprints: std::collections::BTreeSet<String> = ids
         .iter()
-        .map(|id| {
-            format!(
-                "(name = {} AND fingerprint = {})",
-                quote_literal(&id.name),
-                quote_literal(&id.fingerprint)
-            )
-        })
+        .map(|id| quote_literal(&id.fingerprint))
         .collect();
-    terms.join(" OR ")
+    let names: std::collections::BTreeSet<String> =
+        ids.iter().map(|id| quote_literal(&id.name)).collect();
+    format!(
+        "fingerprint IN ({}) AND name IN ({})",
+        fingerprints.into_iter().collect::<Vec<_>>().join(", "),
+        names.into_iter().collect::<Vec<_>>().join(", ")
+    )
 }
 
 fn table_predicate(name: &str, version: &str) -> String {
@@ -568,4 +572,22 @@ mod tests {
         );
         assert!(message.contains("re-run `sluice plan`"), "{message}");
     }
+}
+
+/// Rows whose (name, fingerprint) is exactly one of `ids`.
+fn exact_snapshot_predicate(ids: &[SnapshotId]) -> String {
+    if ids.is_empty() {
+        return "FALSE".to_string();
+    }
+    let terms: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            format!(
+                "(name = {} AND fingerprint = {})",
+                quote_literal(&id.name),
+                quote_literal(&id.fingerprint)
+            )
+        })
+        .collect();
+    terms.join(" OR ")
 }
