@@ -27,7 +27,7 @@ fn generate(root: &Path, models: usize) {
         } else {
             let (a, b) = (i, (i * 7 + 3) % WIDTH);
             format!(
-                "SELECT a.id, a.v + b.v AS v FROM l{p}.m{a} AS a JOIN l{p}.m{b} AS b ON a.id = b.id",
+                "SELECT a.id, (a.v + b.v) % 1000 AS v FROM l{p}.m{a} AS a JOIN l{p}.m{b} AS b ON a.id = b.id",
                 p = layer - 1
             )
         };
