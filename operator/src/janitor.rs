@@ -77,7 +77,7 @@ pub fn janitor(
         let what = if is_view.contains(t) { "VIEW" } else { "TABLE" };
         warehouse
             .execute(&format!("DROP {what} IF EXISTS {}", t.quoted()))
-            .map_err(|error| PromoteError::Janitor(error))?;
+            .map_err(PromoteError::Janitor)?;
         if let Some((name, version)) = versions.get(t) {
             StateStore::new(warehouse).delete_intervals(name, version)?;
         }
@@ -96,7 +96,7 @@ pub fn janitor(
 fn view_set(warehouse: &mut dyn Warehouse) -> Result<BTreeSet<PhysicalTable>, PromoteError> {
     let rows = warehouse
         .query("SELECT table_schema, table_name FROM information_schema.views WHERE table_schema LIKE 'sluice%'")
-        .map_err(|error| PromoteError::Janitor(error))?;
+        .map_err(PromoteError::Janitor)?;
     Ok(rows
         .into_iter()
         .filter_map(|r| {

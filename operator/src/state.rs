@@ -553,6 +553,24 @@ fn interval(start: &Option<String>, end: &Option<String>) -> Result<Interval> {
     ))
 }
 
+/// Rows whose (name, fingerprint) is exactly one of `ids`.
+fn exact_snapshot_predicate(ids: &[SnapshotId]) -> String {
+    if ids.is_empty() {
+        return "FALSE".to_string();
+    }
+    let terms: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            format!(
+                "(name = {} AND fingerprint = {})",
+                quote_literal(&id.name),
+                quote_literal(&id.fingerprint)
+            )
+        })
+        .collect();
+    terms.join(" OR ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -572,22 +590,4 @@ mod tests {
         );
         assert!(message.contains("re-run `sluice plan`"), "{message}");
     }
-}
-
-/// Rows whose (name, fingerprint) is exactly one of `ids`.
-fn exact_snapshot_predicate(ids: &[SnapshotId]) -> String {
-    if ids.is_empty() {
-        return "FALSE".to_string();
-    }
-    let terms: Vec<String> = ids
-        .iter()
-        .map(|id| {
-            format!(
-                "(name = {} AND fingerprint = {})",
-                quote_literal(&id.name),
-                quote_literal(&id.fingerprint)
-            )
-        })
-        .collect();
-    terms.join(" OR ")
 }
