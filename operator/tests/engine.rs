@@ -134,6 +134,18 @@ fn every_kind_backfills(backend: Backend) {
     );
 }
 
+/// Replaces s.base with a one-row table whose name is `name` (a breaking change).
+fn rename_base(f: &Fixture, name: &str) {
+    f.write(
+        "models/s/base.sql",
+        &model(
+            "s.base",
+            "kind FULL",
+            &format!("SELECT 1 AS id, '{name}' AS name"),
+        ),
+    );
+}
+
 const BASE_QUERY: &str = "SELECT id, name FROM (VALUES (1, 'a'), (2, 'b')) AS t(id, name)";
 
 fn simple_project(backend: Backend) -> Fixture {
@@ -269,10 +281,7 @@ fn blocking_audit_failure_leaves_the_environment_untouched(backend: Backend) {
 fn janitor_drops_expired_environments_and_unreferenced_tables(backend: Backend) {
     let f = simple_project(backend);
     f.apply("prod", "2024-01-02");
-    f.write(
-        "models/s/base.sql",
-        &model("s.base", "kind FULL", "SELECT 1 AS id, 'changed' AS name"),
-    );
+    rename_base(&f, "changed");
     let dev = f.apply("dev", "2024-01-02");
     let dev_tables: Vec<_> = dev.snapshots.iter().map(|s| s.table()).collect();
     let mut wh = f.warehouse();
@@ -311,10 +320,7 @@ fn janitor_drops_expired_environments_and_unreferenced_tables(backend: Backend) 
 fn rollback_refuses_when_tables_are_gone(backend: Backend) {
     let f = simple_project(backend);
     f.apply("prod", "2024-01-02");
-    f.write(
-        "models/s/base.sql",
-        &model("s.base", "kind FULL", "SELECT 1 AS id, 'changed' AS name"),
-    );
+    rename_base(&f, "changed");
     f.apply("prod", "2024-01-02");
     let mut wh = f.warehouse();
     // Keep only the live release restorable: r1's tables go.
@@ -337,15 +343,9 @@ fn rollback_refuses_when_tables_are_gone(backend: Backend) {
 fn concurrent_applies_to_one_environment_do_not_interleave(backend: Backend) {
     let f = simple_project(backend);
     f.apply("prod", "2024-01-02");
-    f.write(
-        "models/s/base.sql",
-        &model("s.base", "kind FULL", "SELECT 1 AS id, 'one' AS name"),
-    );
+    rename_base(&f, "one");
     let first = f.plan("prod", "2024-01-02");
-    f.write(
-        "models/s/base.sql",
-        &model("s.base", "kind FULL", "SELECT 1 AS id, 'two' AS name"),
-    );
+    rename_base(&f, "two");
     let second = f.plan("prod", "2024-01-02");
     f.try_apply_plan(&first).unwrap();
     let err = f.try_apply_plan(&second).unwrap_err();
