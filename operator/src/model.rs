@@ -87,27 +87,12 @@ impl ModelKind {
         matches!(self, ModelKind::Embedded | ModelKind::External)
     }
 
-    pub fn is_incremental(&self) -> bool {
-        matches!(
-            self,
-            ModelKind::IncrementalByTimeRange { .. } | ModelKind::IncrementalByUniqueKey { .. }
-        )
-    }
-
     /// Whether the kind itself declares every change forward-only.
     pub fn forward_only(&self) -> bool {
         match self {
             ModelKind::IncrementalByTimeRange { forward_only, .. }
             | ModelKind::IncrementalByUniqueKey { forward_only, .. } => *forward_only,
             _ => false,
-        }
-    }
-
-    pub fn batch_size(&self) -> Option<u32> {
-        match self {
-            ModelKind::IncrementalByTimeRange { batch_size, .. }
-            | ModelKind::IncrementalByUniqueKey { batch_size, .. } => *batch_size,
-            _ => None,
         }
     }
 }
@@ -185,13 +170,6 @@ pub struct Model {
     /// For SEED models: the CSV file's content, so that a changed seed changes the fingerprint
     /// and a task can load it without the project directory.
     pub seed_content: Option<String>,
-}
-
-impl Model {
-    /// `(schema, table)` of the model name. Names are validated as `schema.table` on load.
-    pub fn schema_table(&self) -> (&str, &str) {
-        split_name(&self.name).unwrap_or(("default", &self.name))
-    }
 }
 
 /// Splits `schema.table` into its parts; `None` when the name is not two-part.

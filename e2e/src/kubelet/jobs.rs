@@ -120,14 +120,7 @@ fn reconcile_job(
     let mut status = json!({"startTime": start, "active": active.len(), "succeeded": succeeded, "failed": failed, "ready": ready, "terminating": 0, "uncountedTerminatedPods": {}});
     if spec["suspend"] == true {
         status["startTime"] = Value::Null;
-        for p in &active {
-            let _ = cluster.delete(
-                pods_res,
-                ns,
-                p["metadata"]["name"].as_str().unwrap_or_default(),
-                &DeleteOptions::default(),
-            );
-        }
+        delete_pods(cluster, pods_res, ns, &active);
         write_status(cluster, jobs_res, job, status);
         return;
     }
@@ -148,14 +141,7 @@ fn reconcile_job(
         None
     };
     if let Some((reason, message)) = failure {
-        for p in &active {
-            let _ = cluster.delete(
-                pods_res,
-                ns,
-                p["metadata"]["name"].as_str().unwrap_or_default(),
-                &DeleteOptions::default(),
-            );
-        }
+        delete_pods(cluster, pods_res, ns, &active);
         // Upstream counts the pods it deletes, never having reached a phase, as failed.
         status["failed"] = json!(failed + active.len() as i64);
         status["active"] = json!(0);
@@ -202,6 +188,14 @@ fn reconcile_job(
         status["active"] = json!(active.len() as i64 + want.max(0));
     }
     write_status(cluster, jobs_res, job, status);
+}
+
+/// Deletes the given pods (the Job failed, was suspended, or hit its deadline).
+fn delete_pods(cluster: &Cluster, pods_res: &ResourceInfo, ns: &str, pods: &[&&Value]) {
+    for p in pods {
+        let name = p["metadata"]["name"].as_str().unwrap_or_default();
+        let _ = cluster.delete(pods_res, ns, name, &DeleteOptions::default());
+    }
 }
 
 fn create_pod(cluster: &Cluster, pods_res: &ResourceInfo, job: &Value) {
