@@ -1,6 +1,18 @@
-# Sluice developer entry points. The cargo target directory lives outside the checkout so the
-# bundled DuckDB C++ build (~30 minutes on 2 cores) is paid once per machine, not per clone.
+# Sluice developer entry points. The cargo target directory lives outside the checkout so builds
+# are shared by every clone on the machine.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/sluice/target
+
+# DuckDB: link DuckDB's official prebuilt library (fetched and verified by scripts/libduckdb),
+# or, where none can be had, compile it from source (~30 minutes on 2 cores, once per machine).
+ifndef DUCKDB_LIB_DIR
+DUCKDB_LIB_DIR := $(shell scripts/libduckdb)
+endif
+ifeq ($(DUCKDB_LIB_DIR),)
+CARGO_FEATURES := --features sluice/duckdb-bundled
+else
+export DUCKDB_LIB_DIR
+CARGO_FEATURES :=
+endif
 
 CARGO ?= cargo
 SLUICE := $(CARGO_TARGET_DIR)/debug/sluice
@@ -8,7 +20,7 @@ SLUICE := $(CARGO_TARGET_DIR)/debug/sluice
 .PHONY: build demo test test-engine test-e2e lint fmt bench e2e-kind clean-demo
 
 build:
-	$(CARGO) build --workspace
+	$(CARGO) build --workspace $(CARGO_FEATURES)
 
 ## The newcomer's story on an embedded DuckDB file: build prod, change, plan, apply, promote, roll back.
 demo: build
@@ -16,24 +28,24 @@ demo: build
 
 ## Every test, with a throwaway PostgreSQL started (and stopped) around them.
 test:
-	scripts/with-postgres $(CARGO) test --workspace
+	scripts/with-postgres $(CARGO) test --workspace $(CARGO_FEATURES)
 
 test-engine:
-	scripts/with-postgres $(CARGO) test -p sluice
+	scripts/with-postgres $(CARGO) test -p sluice $(CARGO_FEATURES)
 
 test-e2e:
 	$(CARGO) test -p sluice-e2e
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets $(CARGO_FEATURES) -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
 
 ## Whole-process `sluice plan` time and peak memory on generated 1,000- and 10,000-model projects (release build).
 bench:
-	$(CARGO) bench -p sluice --bench plan_scale
+	$(CARGO) bench -p sluice --bench plan_scale $(CARGO_FEATURES)
 
 ## The end-to-end suite against a real cluster (needs Docker and kind).
 e2e-kind:
