@@ -1,15 +1,23 @@
 //! Change categories, as SQLMesh assigns them.
 //!
 //! A direct change is *non-breaking* when the only difference is projections added to SELECT
-//! lists (at any position, in the outer query, a CTE or a derived table) and nothing else
-//! changed: downstream models cannot be affected by a column they do not read. Anything else
-//! that touches the data (filters, joins, expressions, casts, reordering, DISTINCT, a kind or
-//! lookback change) is *breaking*. A change that leaves the data hash alone is *metadata*.
+//! lists (at any position, in the outer query, a CTE, a derived table or every branch of a set
+//! operation) and nothing else changed: downstream models cannot be affected by a column they
+//! do not read. As in SQLMesh, this holds even where the added column changes the grain
+//! (`DISTINCT`, `GROUP BY ALL`) or adds an aggregate, but not where it shifts a positional
+//! `ORDER BY n` / `GROUP BY n`, or calls a row-multiplying function (`UNNEST`). A data change
+//! with the same query (declared column types, the cron's interval unit) is non-breaking too.
+//! Anything else that touches the data (filters, joins, expressions, casts, reordering, adding
+//! `DISTINCT`, a kind or lookback change) is *breaking*. A change that leaves the data hash
+//! alone is *metadata*.
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Query, Select, SelectItem, SetExpr, TableFactor, visit_expressions};
+use sqlparser::ast::{
+    Expr, GroupByExpr, OrderByKind, Query, Select, SelectItem, SetExpr, TableFactor, Value,
+    visit_expressions,
+};
 
 use crate::graph::Node;
 use crate::model::ModelKind;
@@ -30,24 +38,21 @@ pub fn categorize_direct(
     if old_kind.name() != new_kind.name() || kind_data_changed(old_kind, new_kind) {
         return Category::Breaking;
     }
-    if old.model.columns != new.model.columns
-        || old.model.dialect != new.model.dialect
-        || old.model.seed_content != new.model.seed_content
-    {
+    if old.model.seed_content != new.model.seed_content {
         return Category::Breaking;
     }
     match (&old.query, &new.query) {
-        (Some(o), Some(n)) if o.canonical == n.canonical => {
-            // Same query, same kind: only the interval unit (cron granularity) differs, which
-            // SQLMesh rebuilds as a non-breaking change.
-            Category::NonBreaking
-        }
+        // Same query: only declared column types, the dialect or the interval unit differ,
+        // which SQLMesh categorizes as non-breaking.
+        (Some(o), Some(n)) if o.canonical == n.canonical => Category::NonBreaking,
         (Some(o), Some(n)) if only_projections_added(&o.ast, &n.ast) => Category::NonBreaking,
+        (None, None) => Category::NonBreaking,
         _ => Category::Breaking,
     }
 }
 
-/// Kind arguments whose change rewrites history: time column, unique key, lookback.
+/// Kind arguments whose change rewrites history: time column, unique key, lookback (SQLMesh
+/// cannot tell what a lookback change does to the data, so it calls it breaking).
 fn kind_data_changed(old: &ModelKind, new: &ModelKind) -> bool {
     match (old, new) {
         (
@@ -81,6 +86,7 @@ pub fn only_projections_added(old: &Query, new: &Query) -> bool {
     }
     let mut keeps = Vec::with_capacity(new_selects.len());
     let mut added_any = false;
+    let mut shifted = false;
     for (old_select, new_select) in old_selects.iter().zip(&new_selects) {
         let old_items: Vec<String> = old_select
             .projection
@@ -99,9 +105,13 @@ pub fn only_projections_added(old: &Query, new: &Query) -> bool {
             return false;
         }
         added_any |= kept.len() < new_select.projection.len();
+        shifted |= kept
+            .iter()
+            .enumerate()
+            .any(|(old_i, &new_i)| old_i != new_i);
         keeps.push(kept);
     }
-    if !added_any {
+    if !added_any || (shifted && has_positional_reference(new)) {
         return false;
     }
     let mut pruned = new.clone();
@@ -116,7 +126,11 @@ fn prune_query(query: &mut Query, keeps: &[BTreeSet<usize>], next: &mut usize) {
             prune_query(&mut cte.query, keeps, next);
         }
     }
-    match query.body.as_mut() {
+    prune_body(query.body.as_mut(), keeps, next);
+}
+
+fn prune_body(body: &mut SetExpr, keeps: &[BTreeSet<usize>], next: &mut usize) {
+    match body {
         SetExpr::Select(select) => {
             for twj in select.from.iter_mut() {
                 let factors = std::iter::once(&mut twj.relation)
@@ -138,7 +152,52 @@ fn prune_query(query: &mut Query, keeps: &[BTreeSet<usize>], next: &mut usize) {
                 .collect();
         }
         SetExpr::Query(q) => prune_query(q, keeps, next),
+        SetExpr::SetOperation { left, right, .. } => {
+            prune_body(left, keeps, next);
+            prune_body(right, keeps, next);
+        }
         _ => {}
+    }
+}
+
+/// Whether any `ORDER BY` or `GROUP BY` in the query refers to a column by position, which an
+/// inserted projection would silently shift.
+fn has_positional_reference(query: &Query) -> bool {
+    let is_position =
+        |e: &Expr| matches!(e, Expr::Value(v) if matches!(v.value, Value::Number(..)));
+    let order_by = query.order_by.as_ref().is_some_and(|o| match &o.kind {
+        OrderByKind::Expressions(exprs) => exprs.iter().any(|e| is_position(&e.expr)),
+        OrderByKind::All(_) => false,
+    });
+    if order_by {
+        return true;
+    }
+    let ctes = query
+        .with
+        .iter()
+        .flat_map(|w| &w.cte_tables)
+        .any(|cte| has_positional_reference(&cte.query));
+    ctes || body_has_positional_reference(&query.body, &is_position)
+}
+
+fn body_has_positional_reference(body: &SetExpr, is_position: &dyn Fn(&Expr) -> bool) -> bool {
+    match body {
+        SetExpr::Select(select) => {
+            let group_by = matches!(&select.group_by,
+                GroupByExpr::Expressions(exprs, _) if exprs.iter().any(is_position));
+            let derived = select.from.iter().any(|twj| {
+                std::iter::once(&twj.relation)
+                    .chain(twj.joins.iter().map(|j| &j.relation))
+                    .any(|f| matches!(f, TableFactor::Derived { subquery, .. } if has_positional_reference(subquery)))
+            });
+            group_by || derived
+        }
+        SetExpr::Query(q) => has_positional_reference(q),
+        SetExpr::SetOperation { left, right, .. } => {
+            body_has_positional_reference(left, is_position)
+                || body_has_positional_reference(right, is_position)
+        }
+        _ => false,
     }
 }
 
@@ -200,7 +259,10 @@ fn collect_body<'a>(body: &'a SetExpr, out: &mut Vec<&'a Select>) {
             out.push(select);
         }
         SetExpr::Query(q) => collect_selects(q, out),
-        // Set operations must keep matching column counts: no SELECT inside is prunable.
+        SetExpr::SetOperation { left, right, .. } => {
+            collect_body(left, out);
+            collect_body(right, out);
+        }
         _ => {}
     }
 }
@@ -290,6 +352,102 @@ mod tests {
         let cast_a = "SELECT CAST(d AS DATE) AS d FROM raw.t";
         let cast_b = "SELECT CAST(d AS TIMESTAMP) AS d FROM raw.t";
         assert_eq!(categorize(cast_a, cast_b), Category::Breaking);
+    }
+
+    /// Each case as SQLMesh 0.236 categorizes it (`SqlModel.is_breaking_change`, with the default
+    /// "full" auto-categorization turning "cannot tell" into breaking).
+    #[test]
+    fn added_columns_that_change_grain_or_positions_follow_sqlmesh() {
+        use Category::*;
+        let cases = [
+            (
+                "SELECT DISTINCT a FROM t",
+                "SELECT DISTINCT a, b FROM t",
+                NonBreaking,
+            ),
+            (
+                "SELECT a, SUM(x) AS s FROM t GROUP BY ALL",
+                "SELECT a, b, SUM(x) AS s FROM t GROUP BY ALL",
+                NonBreaking,
+            ),
+            (
+                "SELECT a FROM t",
+                "SELECT a, COUNT(*) AS n FROM t",
+                NonBreaking,
+            ),
+            (
+                "SELECT a, b FROM t ORDER BY 1 LIMIT 5",
+                "SELECT a, b, c FROM t ORDER BY 1 LIMIT 5",
+                NonBreaking,
+            ),
+            (
+                "SELECT a, b FROM t ORDER BY 1 LIMIT 5",
+                "SELECT c, a, b FROM t ORDER BY 1 LIMIT 5",
+                Breaking,
+            ),
+            (
+                "SELECT a, SUM(x) AS s FROM t GROUP BY 1",
+                "SELECT b, a, SUM(x) AS s FROM t GROUP BY 2",
+                Breaking,
+            ),
+            (
+                "SELECT a, SUM(x) AS s FROM t GROUP BY 1",
+                "SELECT a, SUM(x) AS s, b FROM t GROUP BY 1",
+                NonBreaking,
+            ),
+            (
+                "WITH x AS (SELECT a, b FROM t ORDER BY 2) SELECT a FROM x",
+                "WITH x AS (SELECT c, a, b FROM t ORDER BY 2) SELECT a FROM x",
+                Breaking,
+            ),
+            (
+                "SELECT a FROM t UNION ALL SELECT a FROM u",
+                "SELECT a, b FROM t UNION ALL SELECT a, b FROM u",
+                NonBreaking,
+            ),
+            (
+                "SELECT a FROM t UNION SELECT a FROM u",
+                "SELECT b, a FROM t UNION SELECT b, a FROM u",
+                NonBreaking,
+            ),
+            (
+                "SELECT a FROM t UNION ALL SELECT a FROM u ORDER BY 1",
+                "SELECT b, a FROM t UNION ALL SELECT b, a FROM u ORDER BY 1",
+                Breaking,
+            ),
+            (
+                "SELECT a FROM t UNION ALL SELECT a FROM u",
+                "SELECT a FROM t UNION ALL SELECT a FROM v",
+                Breaking,
+            ),
+        ];
+        for (old, new, expected) in cases {
+            assert_eq!(categorize(old, new), expected, "{old}  =>  {new}");
+        }
+    }
+
+    #[test]
+    fn a_data_change_with_the_same_query_is_non_breaking() {
+        let mut typed = model("s.m", BASE);
+        typed.columns = vec![("id".into(), "BIGINT".into())];
+        let mut retyped = typed.clone();
+        retyped.columns = vec![("id".into(), "INTEGER".into())];
+        assert_eq!(categorize_models(typed, retyped), Category::NonBreaking);
+    }
+
+    #[test]
+    fn a_lookback_change_is_breaking() {
+        let kind = |lookback| ModelKind::IncrementalByTimeRange {
+            time_column: "ds".into(),
+            batch_size: None,
+            lookback,
+            forward_only: false,
+        };
+        let mut old = model("s.m", "SELECT ds FROM raw.t");
+        old.kind = kind(1);
+        let mut new = old.clone();
+        new.kind = kind(2);
+        assert_eq!(categorize_models(old, new), Category::Breaking);
     }
 
     #[test]

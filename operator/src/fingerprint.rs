@@ -2,15 +2,19 @@
 //! (metadata), chained through its parents.
 //!
 //! The data hash covers the canonical query text (so formatting, comments and keyword case
-//! never change it), the kind and its data-affecting arguments, declared column types, the
-//! dialect and a seed's contents. Everything else a header says goes into the metadata hash.
+//! never change it), the kind and its data-affecting arguments (incremental kinds: dialect,
+//! time column or unique key, lookback), the interval unit the cron implies, declared column
+//! types and a seed's contents. Everything else a header says (owner, description, cron, start,
+//! end, tags, grains, audits, dialect, batch size, forward-only) goes into the metadata hash —
+//! property by property as SQLMesh 0.236 splits them.
 
 use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
 use crate::graph::{Dag, Node, model_key};
-use crate::model::{CustomAudit, ModelKind};
+use crate::intervals::Cron;
+use crate::model::{CustomAudit, Dialect, ModelKind};
 use crate::snapshot::Fingerprint;
 
 /// A short (10 hex digits) stable hash of the given parts.
@@ -24,13 +28,20 @@ pub fn short_hash(parts: &[&str]) -> String {
 }
 
 /// The kind's name and the arguments that change what lands in the table.
-fn kind_data(kind: &ModelKind) -> String {
+fn kind_data(kind: &ModelKind, dialect: Dialect) -> String {
     match kind {
-        ModelKind::IncrementalByTimeRange { time_column, .. } => {
-            format!("{}({time_column})", kind.name())
+        ModelKind::IncrementalByTimeRange {
+            time_column,
+            lookback,
+            ..
+        } => {
+            format!(
+                "{}({time_column};lookback={lookback};{dialect})",
+                kind.name()
+            )
         }
         ModelKind::IncrementalByUniqueKey { unique_key, .. } => {
-            format!("{}({})", kind.name(), unique_key.join(","))
+            format!("{}({};{dialect})", kind.name(), unique_key.join(","))
         }
         other => other.name().to_string(),
     }
@@ -41,13 +52,10 @@ fn kind_metadata(kind: &ModelKind) -> String {
     match kind {
         ModelKind::IncrementalByTimeRange {
             batch_size,
-            lookback,
             forward_only,
             ..
-        } => {
-            format!("batch_size={batch_size:?};lookback={lookback};forward_only={forward_only}")
         }
-        ModelKind::IncrementalByUniqueKey {
+        | ModelKind::IncrementalByUniqueKey {
             batch_size,
             forward_only,
             ..
@@ -59,8 +67,24 @@ fn kind_metadata(kind: &ModelKind) -> String {
     }
 }
 
+/// The interval unit a cron implies, as hashed (empty when the cron does not parse: the plan
+/// reports that error).
+fn unit_of(cron: &str) -> String {
+    Cron::parse(cron)
+        .ok()
+        .and_then(|c| c.interval_unit())
+        .map(|u| format!("{u:?}"))
+        .unwrap_or_default()
+}
+
 /// Hash of the node's own data-affecting definition.
 pub fn data_hash(node: &Node) -> String {
+    data_hash_with_unit(node, &unit_of(&node.model.cron))
+}
+
+/// [`data_hash`] with the cron's interval unit already worked out (it is shared by most
+/// models, and parsing a cron is not free).
+fn data_hash_with_unit(node: &Node, unit: &str) -> String {
     let m = &node.model;
     let query = node
         .query
@@ -77,10 +101,12 @@ pub fn data_hash(node: &Node) -> String {
     } else {
         ""
     };
+    // SQLMesh hashes the interval unit the cron implies: a daily model that becomes hourly
+    // needs a new table.
     short_hash(&[
         query,
-        &kind_data(&m.kind),
-        &m.dialect.to_string(),
+        &kind_data(&m.kind, m.dialect),
+        unit,
         &columns.join(","),
         m.seed_content.as_deref().unwrap_or(""),
         external_name,
@@ -108,6 +134,7 @@ pub fn metadata_hash(
         m.owner.as_deref().unwrap_or(""),
         m.description.as_deref().unwrap_or(""),
         &m.cron,
+        &m.dialect.to_string(),
         m.start.as_deref().unwrap_or(""),
         m.end.as_deref().unwrap_or(""),
         &m.tags.join(","),
@@ -123,7 +150,11 @@ pub fn fingerprint_all(
     audits: &std::collections::BTreeMap<String, CustomAudit>,
 ) -> HashMap<String, Fingerprint> {
     let mut out: HashMap<String, Fingerprint> = HashMap::with_capacity(dag.nodes.len());
+    let mut units: HashMap<&str, String> = HashMap::new();
     for node in &dag.nodes {
+        let unit = units
+            .entry(node.model.cron.as_str())
+            .or_insert_with(|| unit_of(&node.model.cron));
         let mut parent_data = Vec::new();
         let mut parent_meta = Vec::new();
         for p in &node.parents {
@@ -132,7 +163,7 @@ pub fn fingerprint_all(
             parent_meta.push(format!("{}{}", fp.metadata_hash, fp.parent_metadata_hash));
         }
         let fp = Fingerprint {
-            data_hash: data_hash(node),
+            data_hash: data_hash_with_unit(node, unit),
             metadata_hash: metadata_hash(node, audits),
             parent_data_hash: short_hash(
                 &parent_data.iter().map(String::as_str).collect::<Vec<_>>(),
