@@ -1,14 +1,22 @@
-//! Applying a plan: record its snapshots, run its tasks, promote. Each step is safe to repeat,
-//! so rerunning an interrupted apply converges: finished batches are recorded and skipped by
-//! the next plan, half-written batches were rolled back, and promotion is one transaction.
+//! Applying a plan in three steps, each safe to repeat, so an interrupted apply converges when
+//! rerun and the operator can run them in different processes:
+//!
+//! 1. [`prepare`] records the plan's snapshots, registers the plan (with a heartbeat that keeps
+//!    the janitor off its tables) and forgets restated intervals — once;
+//! 2. the work units ([`crate::executor::plan_work`]) run anywhere, in dependency order:
+//!    finished batches are recorded and skipped on a rerun, half-written ones were rolled back;
+//! 3. [`crate::promote::promote_plan`] checks every batch is recorded and flips the
+//!    environment in one transaction.
+//!
+//! [`apply`] does all three in this process, for the command line.
 
 use std::collections::BTreeMap;
 
-use crate::executor::{Task, TaskError, TaskOutcome, plan_tasks, run_task};
-use crate::model::CustomAudit;
-use crate::plan::Plan;
-use crate::promote::{PromoteError, Promotion, promote};
-use crate::snapshot::{AuditResult, Release, ReleaseKind, Snapshot};
+use crate::executor::{Task, TaskError, TaskOutcome, WorkEvent, plan_work, run_work};
+use crate::model::{CustomAudit, Statements};
+use crate::plan::{Plan, PreparedPlan};
+use crate::promote::{PromoteError, PromoteMeta, promote_plan};
+use crate::snapshot::{AuditResult, Release, Snapshot};
 use crate::state::{StateError, StateStore};
 use crate::warehouse::Warehouse;
 
@@ -26,17 +34,6 @@ pub enum ApplyEvent<'a> {
         outcome: &'a TaskOutcome,
     },
     Promoted(&'a Release),
-}
-
-/// Who and how long: the parts of a promotion that do not come from the plan.
-#[derive(Debug, Clone)]
-pub struct ApplyOptions {
-    pub created_by: String,
-    /// Seconds since the epoch.
-    pub now: i64,
-    /// Seconds until a non-prod environment expires.
-    pub ttl: Option<i64>,
-    pub approvals: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,68 +68,81 @@ fn audit_failure_message(environment: &str, failures: &[AuditResult]) -> String 
     )
 }
 
-/// Runs the plan's tasks and promotes its snapshots into the plan's environment.
-pub fn apply(
+/// Step 1: records the plan's snapshots and registers it. Restatements are applied only by
+/// the call that registers the plan, so a repeated `prepare` never discards work done since.
+pub fn prepare(
     warehouse: &mut dyn Warehouse,
     plan: &Plan,
-    audits: &BTreeMap<String, CustomAudit>,
-    options: &ApplyOptions,
-    progress: &mut dyn FnMut(ApplyEvent),
-) -> Result<Release, ApplyError> {
+    statements: &Statements,
+    now: i64,
+) -> Result<PreparedPlan, StateError> {
     let mut state = StateStore::new(warehouse);
     state.init()?;
-    // Stamped with the apply's time: the janitor spares recently recorded snapshots' tables,
-    // which this apply is about to build and promote.
-    let snapshots: Vec<_> = plan
+    // Stamped with this time: the janitor also spares recently recorded snapshots' tables.
+    let snapshots: Vec<Snapshot> = plan
         .snapshots
         .iter()
         .map(|s| Snapshot {
-            created_at: options.now,
+            created_at: now,
             ..s.clone()
         })
         .collect();
     state.save_snapshots(&snapshots)?;
-    for (name, version, interval) in &plan.restatements {
-        state.remove_interval(name, version, *interval)?;
+    let prepared = plan.prepared(statements);
+    let warehouse = state.warehouse();
+    warehouse.begin()?;
+    let registered = (|| {
+        let mut state = StateStore::new(warehouse);
+        if state.register_plan(&prepared, now)? {
+            for (name, version, interval) in &plan.restatements {
+                state.remove_interval(name, version, *interval)?;
+            }
+        } else {
+            state.heartbeat_plan(&prepared.id, now)?;
+        }
+        Ok::<_, StateError>(())
+    })();
+    match registered {
+        Ok(()) => warehouse.commit()?,
+        Err(e) => {
+            let _ = warehouse.rollback();
+            return Err(e);
+        }
     }
-    let tasks = plan_tasks(plan, audits);
-    let mut audit_results = Vec::new();
-    for (i, task) in tasks.iter().enumerate() {
-        progress(ApplyEvent::Task {
-            index: i + 1,
-            total: tasks.len(),
-            task,
-        });
-        let outcome = run_task(warehouse, task)?;
-        progress(ApplyEvent::TaskDone {
-            task,
-            outcome: &outcome,
-        });
-        let failures: Vec<AuditResult> = outcome.blocking_failures().into_iter().cloned().collect();
-        if !failures.is_empty() {
+    Ok(prepared)
+}
+
+/// Prepares the plan, runs all its work here, and promotes it.
+pub fn apply(
+    warehouse: &mut dyn Warehouse,
+    plan: &Plan,
+    audits: &BTreeMap<String, CustomAudit>,
+    statements: &Statements,
+    meta: PromoteMeta,
+    progress: &mut dyn FnMut(ApplyEvent),
+) -> Result<Release, ApplyError> {
+    prepare(warehouse, plan, statements, meta.now)?;
+    let work = plan_work(plan, audits);
+    let total: usize = work.iter().map(|w| 1 + 2 * w.batches.len()).sum();
+    let mut index = 0;
+    for unit in &work {
+        let outcome = run_work(warehouse, unit, &mut |event| match event {
+            WorkEvent::Task { task, .. } => {
+                index += 1;
+                progress(ApplyEvent::Task { index, total, task });
+            }
+            WorkEvent::TaskDone { task, outcome } => {
+                progress(ApplyEvent::TaskDone { task, outcome });
+            }
+        })?;
+        if !outcome.failures.is_empty() {
             return Err(ApplyError::AuditFailed {
                 environment: plan.environment.clone(),
-                failures,
+                failures: outcome.failures,
             });
         }
-        audit_results.extend(outcome.audits);
     }
-    let release = promote(
-        warehouse,
-        Promotion {
-            environment: plan.environment.clone(),
-            plan_id: plan.id.clone(),
-            snapshots: plan.snapshots.iter().map(|s| s.reference()).collect(),
-            expected_revision: plan.base_revision,
-            kind: ReleaseKind::Promotion,
-            restored_release: None,
-            audits: audit_results,
-            approvals: options.approvals.clone(),
-            created_by: options.created_by.clone(),
-            now: options.now,
-            ttl: options.ttl,
-        },
-    )?;
+    let release = promote_plan(warehouse, &plan.id, meta)?;
     progress(ApplyEvent::Promoted(&release));
     Ok(release)
 }

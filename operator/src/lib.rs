@@ -15,6 +15,7 @@ pub mod model;
 pub mod plan;
 pub mod project;
 pub mod promote;
+pub mod run;
 pub mod seed;
 pub mod snapshot;
 pub mod sql;

@@ -87,6 +87,16 @@ impl ModelKind {
         matches!(self, ModelKind::Embedded | ModelKind::External)
     }
 
+    /// Kinds whose table holds rows computed from the query (not a view, seed or symbol).
+    pub fn is_materialized_by_query(&self) -> bool {
+        matches!(
+            self,
+            ModelKind::Full
+                | ModelKind::IncrementalByTimeRange { .. }
+                | ModelKind::IncrementalByUniqueKey { .. }
+        )
+    }
+
     /// Whether the kind itself declares every change forward-only.
     pub fn forward_only(&self) -> bool {
         match self {
@@ -193,6 +203,22 @@ pub struct CustomAudit {
     pub blocking: bool,
 }
 
+/// `before_all` / `after_all` statements from the project's `config.yaml`, run inside a
+/// promotion's transaction around the view swaps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statements {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before_all: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after_all: Vec<String>,
+}
+
+impl Statements {
+    pub fn is_empty(&self) -> bool {
+        self.before_all.is_empty() && self.after_all.is_empty()
+    }
+}
+
 /// Settings from `config.yaml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ProjectConfig {
@@ -204,6 +230,8 @@ pub struct ProjectConfig {
     /// The default gateway's connection as a warehouse URL (`duckdb:PATH`,
     /// `postgres://...`), if the config names one.
     pub warehouse: Option<String>,
+    /// `before_all` / `after_all`: run in every promotion's transaction.
+    pub statements: Statements,
 }
 
 /// A loaded project: its configuration, models in file order, and custom audits by name.

@@ -7,9 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::intervals::{self, Interval};
+use crate::model::Statements;
+use crate::plan::is_prod;
 use crate::snapshot::{
-    AuditResult, EnvironmentRecord, Release, ReleaseKind, SnapshotRef, environment_view,
-    quote_ident,
+    Approval, AuditResult, EnvironmentRecord, Release, ReleaseKind, SnapshotRef, environment_view,
+    quote_ident, quote_literal,
 };
 use crate::state::{StateError, StateStore};
 use crate::warehouse::{Warehouse, WarehouseError};
@@ -27,6 +30,25 @@ pub enum PromoteError {
     State(#[from] StateError),
     #[error("{0}")]
     Refused(String),
+    #[error(
+        "cannot promote {environment:?}: these tables do not exist (never built, or dropped by \
+         the janitor): {}", tables.join(", ")
+    )]
+    MissingTables {
+        environment: String,
+        tables: Vec<String>,
+    },
+    #[error(
+        "plan {plan} for {environment:?} is not complete, so it cannot be promoted yet: {}",
+        missing.join("; ")
+    )]
+    Incomplete {
+        plan: String,
+        environment: String,
+        missing: Vec<String>,
+    },
+    #[error("plan {0} was never prepared in this warehouse (run its backfill first)")]
+    UnknownPlan(String),
 }
 
 /// What to promote.
@@ -34,18 +56,31 @@ pub enum PromoteError {
 pub struct Promotion {
     pub environment: String,
     pub plan_id: String,
+    pub digest: Option<String>,
     pub snapshots: Vec<SnapshotRef>,
     /// The revision the caller saw (`None`: the environment must not exist yet).
     pub expected_revision: Option<i64>,
     pub kind: ReleaseKind,
     pub restored_release: Option<String>,
+    /// For rollbacks: the restored release's own base (see [`Release::base_release`]).
+    pub rollback_base: Option<String>,
     pub audits: Vec<AuditResult>,
-    pub approvals: Vec<String>,
+    pub statements: Statements,
+    pub meta: PromoteMeta,
+}
+
+/// Who promotes, when, with whose approval, and for which request.
+#[derive(Debug, Clone, Default)]
+pub struct PromoteMeta {
     pub created_by: String,
     /// Seconds since the epoch.
     pub now: i64,
     /// Seconds after `now` when a non-prod environment expires (`None` = never).
     pub ttl: Option<i64>,
+    pub approvals: Vec<Approval>,
+    /// An idempotency key: promoting again with a key that already made a release returns
+    /// that release and changes nothing (the operator uses the Promotion's uid).
+    pub request_id: Option<String>,
 }
 
 /// Test hook: `SLUICE_FAILPOINT=<name>` aborts the process at that point, simulating a crash
@@ -57,9 +92,9 @@ pub fn failpoint(name: &str) {
     }
 }
 
-/// The release id for a revision: `prod-r3`.
-pub fn release_id(environment: &str, revision: i64) -> String {
-    format!("{environment}-r{revision}")
+/// The release id for a release number: `prod-r3`.
+pub fn release_id(environment: &str, number: i64) -> String {
+    format!("{environment}-r{number}")
 }
 
 /// Swaps the environment's views to `promotion.snapshots` and records environment and release,
@@ -90,7 +125,17 @@ fn promote_in_transaction(
     warehouse: &mut dyn Warehouse,
     p: &Promotion,
 ) -> Result<Release, PromoteError> {
-    let previous = StateStore::new(warehouse).environment(&p.environment)?;
+    let wh_err = |error| PromoteError::Warehouse {
+        environment: p.environment.clone(),
+        error,
+    };
+    let mut state = StateStore::new(warehouse);
+    if let Some(request) = &p.meta.request_id
+        && let Some(done) = state.release_for_request(request)?
+    {
+        return Ok(done);
+    }
+    let previous = state.environment(&p.environment)?;
     let found = previous.as_ref().map(|e| e.revision);
     if found != p.expected_revision {
         return Err(StateError::Conflict {
@@ -100,35 +145,54 @@ fn promote_in_transaction(
         }
         .into());
     }
+    ensure_tables_exist(warehouse, &p.environment, &p.snapshots)?;
     let old_refs = previous
         .as_ref()
         .map(|e| e.snapshots.clone())
         .unwrap_or_default();
     let statements = view_statements(&p.environment, &old_refs, &p.snapshots);
-    for (i, sql) in statements.iter().enumerate() {
+    let (before, after) = expand_statements(&p.environment, &p.statements, &p.snapshots);
+    for sql in &before {
         warehouse
             .execute(sql)
-            .map_err(|error| PromoteError::Warehouse {
-                environment: p.environment.clone(),
-                error,
-            })?;
+            .map_err(|e| statement_error(&p.environment, "before_all", e))?;
+    }
+    for (i, sql) in statements.iter().enumerate() {
+        warehouse.execute(sql).map_err(wh_err)?;
         if i == statements.len() / 2 {
             failpoint("promote-midway");
         }
     }
+    for sql in &after {
+        warehouse
+            .execute(sql)
+            .map_err(|e| statement_error(&p.environment, "after_all", e))?;
+    }
     let revision = found.unwrap_or(0) + 1;
+    let mut state = StateStore::new(warehouse);
+    let number = state.next_release_number(&p.environment)?;
+    let previous_release = previous.as_ref().and_then(|e| e.release_id.clone());
     let release = Release {
-        id: release_id(&p.environment, revision),
+        id: release_id(&p.environment, number),
         environment: p.environment.clone(),
+        number,
         kind: p.kind,
         plan_id: p.plan_id.clone(),
+        digest: p.digest.clone(),
+        base_release: match p.kind {
+            ReleaseKind::Promotion => previous_release.clone(),
+            ReleaseKind::Rollback => p.rollback_base.clone(),
+        },
+        previous_release,
         previous: old_refs,
         snapshots: p.snapshots.clone(),
         restored_release: p.restored_release.clone(),
         audits: p.audits.clone(),
-        approvals: p.approvals.clone(),
-        created_by: p.created_by.clone(),
-        created_at: p.now,
+        approvals: p.meta.approvals.clone(),
+        statements: p.statements.clone(),
+        request_id: p.meta.request_id.clone(),
+        created_by: p.meta.created_by.clone(),
+        created_at: p.meta.now,
     };
     let record = EnvironmentRecord {
         name: p.environment.clone(),
@@ -137,16 +201,87 @@ fn promote_in_transaction(
         revision,
         release_id: Some(release.id.clone()),
         expires_at: p
+            .meta
             .ttl
-            .filter(|_| p.environment != "prod")
-            .map(|ttl| p.now + ttl),
-        updated_at: p.now,
+            .filter(|_| !is_prod(&p.environment))
+            .map(|ttl| p.meta.now + ttl),
+        updated_at: p.meta.now,
     };
-    let mut state = StateStore::new(warehouse);
     state.write_environment(&record, p.expected_revision)?;
     state.insert_release(&release)?;
+    state.finish_plan(&p.plan_id, p.meta.now)?;
     failpoint("promote-before-commit");
     Ok(release)
+}
+
+fn statement_error(environment: &str, which: &str, error: WarehouseError) -> PromoteError {
+    PromoteError::Refused(format!(
+        "a `{which}` statement from config.yaml failed, so environment {environment:?} was not \
+         changed: {error}"
+    ))
+}
+
+/// Refuses to point a view at a table that is not there (never built, or dropped).
+fn ensure_tables_exist(
+    warehouse: &mut dyn Warehouse,
+    environment: &str,
+    refs: &[SnapshotRef],
+) -> Result<(), PromoteError> {
+    let existing =
+        existing_physical_tables(warehouse).map_err(|error| PromoteError::Warehouse {
+            environment: environment.into(),
+            error,
+        })?;
+    let missing: Vec<String> = refs
+        .iter()
+        .filter(|s| !s.is_symbolic() && !existing.contains(&s.table()))
+        .map(|s| format!("{} ({})", s.name, s.table()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(PromoteError::MissingTables {
+        environment: environment.into(),
+        tables: missing,
+    })
+}
+
+/// `before_all` / `after_all` with their variables filled in: `@this_env` is the environment's
+/// name; a statement using `@schema` runs once per schema of the environment's views, one
+/// using `@view` once per view (both quoted).
+pub fn expand_statements(
+    environment: &str,
+    statements: &Statements,
+    refs: &[SnapshotRef],
+) -> (Vec<String>, Vec<String>) {
+    let views: Vec<(String, String)> = refs
+        .iter()
+        .filter(|r| !r.is_symbolic())
+        .map(|r| environment_view(environment, &r.name))
+        .collect();
+    let schemas: BTreeSet<&str> = views.iter().map(|(s, _)| s.as_str()).collect();
+    let expand = |sql: &String| -> Vec<String> {
+        let sql = sql.replace("@this_env", &quote_literal(environment));
+        if sql.contains("@schema") {
+            schemas
+                .iter()
+                .map(|s| sql.replace("@schema", &quote_ident(s)))
+                .collect()
+        } else if sql.contains("@view") {
+            views
+                .iter()
+                .map(|(s, t)| {
+                    sql.replace("@view", &format!("{}.{}", quote_ident(s), quote_ident(t)))
+                })
+                .collect()
+        } else {
+            vec![sql]
+        }
+    };
+    (
+        statements.before_all.iter().flat_map(expand).collect(),
+        statements.after_all.iter().flat_map(expand).collect(),
+    )
 }
 
 /// The DDL that moves an environment's views from `old` to `new`: schemas, replaced views,
@@ -251,65 +386,136 @@ pub fn existing_physical_tables(
 }
 
 /// Re-points an environment at an earlier release's tables: no backfill, one transaction.
-/// `to` defaults to the release before the current one. Refuses when a table is gone.
+/// `to` defaults to the release the current one was made from (its base), so successive
+/// rollbacks step back one release each. Refuses when a table is gone.
 pub fn rollback(
     warehouse: &mut dyn Warehouse,
     environment: &str,
     to: Option<&str>,
-    created_by: &str,
-    now: i64,
+    meta: PromoteMeta,
 ) -> Result<Release, PromoteError> {
     let mut state = StateStore::new(warehouse);
     let env = state.environment(environment)?.ok_or_else(|| {
         PromoteError::Refused(format!("environment {environment:?} does not exist"))
     })?;
-    let releases = state.releases(environment)?;
-    let target = match to {
-        Some(id) => releases.iter().find(|r| r.id == id).cloned().ok_or_else(|| {
-            PromoteError::Refused(format!(
-                "release {id:?} is not a release of environment {environment:?} (see `sluice releases {environment}`)"
-            ))
-        })?,
+    let target_id = match to {
+        Some(id) => id.to_string(),
         None => {
-            let current = releases.iter().position(|r| Some(&r.id) == env.release_id.as_ref()).unwrap_or(0);
-            releases.get(current + 1).cloned().ok_or_else(|| {
-                PromoteError::Refused(format!("environment {environment:?} has no release before {:?}", env.release_id))
+            let current = match &env.release_id {
+                Some(id) => state.release(id)?,
+                None => None,
+            };
+            current.and_then(|r| r.base_release).ok_or_else(|| {
+                PromoteError::Refused(format!(
+                    "environment {environment:?} has no release before {}",
+                    env.release_id.as_deref().unwrap_or("its first")
+                ))
             })?
         }
     };
-    let existing =
-        existing_physical_tables(warehouse).map_err(|error| PromoteError::Warehouse {
-            environment: environment.into(),
-            error,
+    let target = state
+        .release(&target_id)?
+        .filter(|r| r.environment == environment)
+        .ok_or_else(|| {
+            PromoteError::Refused(format!(
+                "release {target_id:?} is not a release of environment {environment:?} (see `sluice releases {environment}`)"
+            ))
         })?;
-    let missing: Vec<String> = target
-        .snapshots
-        .iter()
-        .filter(|s| !s.is_symbolic() && !existing.contains(&s.table()))
-        .map(|s| format!("{} ({})", s.name, s.table()))
-        .collect();
-    if !missing.is_empty() {
-        return Err(PromoteError::Refused(format!(
-            "cannot roll back {environment:?} to {}: its tables are gone (dropped by the janitor?): {}; \
-             re-apply a plan to rebuild them instead",
-            target.id,
-            missing.join(", ")
-        )));
-    }
+    let ttl = env.expires_at.map(|at| at - env.updated_at);
     promote(
         warehouse,
         Promotion {
             environment: environment.to_string(),
             plan_id: target.plan_id.clone(),
+            digest: target.digest.clone(),
             snapshots: target.snapshots.clone(),
             expected_revision: Some(env.revision),
             kind: ReleaseKind::Rollback,
             restored_release: Some(target.id.clone()),
+            rollback_base: target.base_release.clone(),
             audits: target.audits.clone(),
-            approvals: Vec::new(),
-            created_by: created_by.to_string(),
-            now,
-            ttl: env.expires_at.map(|at| at - env.updated_at),
+            statements: target.statements.clone(),
+            meta: PromoteMeta {
+                ttl: meta.ttl.or(ttl),
+                ..meta
+            },
+        },
+    )
+    .map_err(|e| match e {
+        PromoteError::MissingTables { tables, .. } => PromoteError::Refused(format!(
+            "cannot roll back {environment:?} to {}: its tables are gone (dropped by the \
+             janitor?): {}; re-apply a plan to rebuild them instead",
+            target.id,
+            tables.join(", ")
+        )),
+        other => other,
+    })
+}
+
+/// Promotes a prepared plan: checks that every batch it needs is recorded (built and passed its
+/// blocking audits) and every table exists, then flips the environment in one transaction,
+/// recording the audits of the plan's batches as the release's evidence.
+pub fn promote_plan(
+    warehouse: &mut dyn Warehouse,
+    plan_id: &str,
+    meta: PromoteMeta,
+) -> Result<Release, PromoteError> {
+    let mut state = StateStore::new(warehouse);
+    let plan = state
+        .prepared_plan(plan_id)?
+        .ok_or_else(|| PromoteError::UnknownPlan(plan_id.to_string()))?;
+    let mut missing = Vec::new();
+    let mut audits = Vec::new();
+    for backfill in &plan.backfill {
+        let done = intervals::merge(state.intervals(&backfill.model, &backfill.version)?);
+        let open: Vec<&Interval> = backfill
+            .batches
+            .iter()
+            .filter(|b| !done.iter().any(|d| d.start <= b.start && b.end <= d.end))
+            .collect();
+        if let Some(first) = open.first() {
+            missing.push(format!(
+                "{} has {} of {} batch(es) to go (first: {first})",
+                backfill.model,
+                open.len(),
+                backfill.batches.len()
+            ));
+        }
+        audits.extend(
+            state
+                .audit_results(&backfill.model, &backfill.version)?
+                .into_iter()
+                .filter(|a| {
+                    a.interval.is_some_and(|i| {
+                        backfill
+                            .batches
+                            .iter()
+                            .any(|b| b.start <= i.start && i.end <= b.end)
+                    })
+                }),
+        );
+    }
+    if !missing.is_empty() {
+        return Err(PromoteError::Incomplete {
+            plan: plan.id.clone(),
+            environment: plan.environment.clone(),
+            missing,
+        });
+    }
+    promote(
+        warehouse,
+        Promotion {
+            environment: plan.environment.clone(),
+            plan_id: plan.id.clone(),
+            digest: Some(plan.digest.clone()),
+            snapshots: plan.references.clone(),
+            expected_revision: plan.base_revision,
+            kind: ReleaseKind::Promotion,
+            restored_release: None,
+            rollback_base: None,
+            audits,
+            statements: plan.statements.clone(),
+            meta,
         },
     )
 }

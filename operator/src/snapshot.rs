@@ -1,9 +1,11 @@
 //! Snapshots (a model at a fingerprint), environments and releases: what the state store keeps.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::intervals::Interval;
-use crate::model::{Model, split_name};
+use crate::model::{CustomAudit, Model, Statements, split_name};
 
 /// What a plan decided about a changed model. Names match `sluice plan --json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -74,6 +76,10 @@ pub struct Snapshot {
     /// When an apply last recorded it (seconds since the epoch); the janitor spares the
     /// tables of recent snapshots.
     pub created_at: i64,
+    /// The custom audits (`audits/*.sql`) the model uses, as they were when it was planned, so
+    /// a scheduled run audits with them without the project at hand.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom_audits: BTreeMap<String, CustomAudit>,
 }
 
 impl Snapshot {
@@ -163,6 +169,38 @@ impl SnapshotRef {
     }
 }
 
+/// Why an environment name cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid environment name {name:?}: use 1 to 48 lower-case letters, digits, `-` or `_`, \
+     starting with a letter, without `__`, `--`, `-_` or `_-`, not ending in `-` or `_`"
+)]
+pub struct EnvironmentNameError {
+    pub name: String,
+}
+
+/// The name an environment has in the warehouse, from the name a user or a Kubernetes object
+/// gives it: `pr-123` (a DNS label) becomes `pr_123`, so its views live in plain, unquoted
+/// schemas (`mart__pr_123`). The mapping is deterministic; two names that map to the same one
+/// (`pr-123`, `pr_123`) *are* the same environment, and the operator refuses a second owner.
+/// Anything that is not a plain identifier is refused rather than quoted or escaped.
+pub fn environment_name(name: &str) -> Result<String, EnvironmentNameError> {
+    let bytes = name.as_bytes();
+    let sep = |b: u8| b == b'-' || b == b'_';
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 48
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || sep(b))
+        && !bytes.windows(2).any(|w| sep(w[0]) && sep(w[1]))
+        && !sep(bytes[bytes.len() - 1]);
+    if !ok {
+        return Err(EnvironmentNameError { name: name.into() });
+    }
+    Ok(name.replace('-', "_"))
+}
+
 /// The view an environment exposes for a model: `<schema>.<table>` in prod,
 /// `<schema>__<env>.<table>` elsewhere.
 pub fn environment_view(environment: &str, model_name: &str) -> (String, String) {
@@ -190,7 +228,7 @@ pub struct EnvironmentRecord {
     pub updated_at: i64,
 }
 
-/// Evidence of one audit run, kept with the release.
+/// Evidence of one audit run: stored in state as it runs, and kept with the release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditResult {
     pub model: String,
@@ -199,6 +237,15 @@ pub struct AuditResult {
     pub interval: Option<Interval>,
     /// Number of violating rows; 0 = passed.
     pub violations: u64,
+    /// The table version audited.
+    #[serde(default)]
+    pub version: String,
+    /// When it ran (seconds since the epoch).
+    #[serde(default)]
+    pub ran_at: i64,
+    /// What ran it: the task (and, under the operator, the Job's pod).
+    #[serde(default)]
+    pub task: String,
 }
 
 impl AuditResult {
@@ -215,19 +262,57 @@ pub enum ReleaseKind {
     Rollback,
 }
 
+/// One approval of a release: who, when, and the plan digest they reviewed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub user: String,
+    /// Seconds since the epoch.
+    pub at: i64,
+    /// The plan digest the approval was given for.
+    pub digest: String,
+    /// Groups the approver's membership was verified in, where that counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
 /// One promotion (or rollback) of an environment: before and after, and the evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Release {
+    /// `<environment>-r<number>`; numbers only grow, also across a dropped and recreated
+    /// environment, so an id is never reused.
     pub id: String,
     pub environment: String,
+    #[serde(default)]
+    pub number: i64,
     pub kind: ReleaseKind,
     pub plan_id: String,
+    /// The digest of the promoted plan (rollbacks: of the restored release's plan).
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// The release current before this one was made.
+    #[serde(default)]
+    pub previous_release: Option<String>,
+    /// The release this one's state descends from: for a promotion the previous release, for
+    /// a rollback the restored release's own base. `rollback` without a target goes here, so
+    /// successive rollbacks step back one release each.
+    #[serde(default)]
+    pub base_release: Option<String>,
     pub previous: Vec<SnapshotRef>,
     pub snapshots: Vec<SnapshotRef>,
     /// For rollbacks, the release whose snapshots were restored.
     pub restored_release: Option<String>,
     pub audits: Vec<AuditResult>,
-    pub approvals: Vec<String>,
+    #[serde(default)]
+    pub approvals: Vec<Approval>,
+    /// Statements run in the promotion's transaction, kept so a rollback re-runs them.
+    #[serde(default, skip_serializing_if = "Statements::is_empty")]
+    pub statements: Statements,
+    /// The caller's idempotency key (the operator: the Promotion's uid): promoting again with
+    /// the same key returns this release instead of flipping twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     pub created_by: String,
     /// Seconds since the epoch.
     pub created_at: i64,

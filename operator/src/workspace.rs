@@ -1,5 +1,6 @@
 //! Opening a project and its warehouse, and computing plans against the stored state.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -81,9 +82,15 @@ impl Workspace {
         let mut state = StateStore::new(self.warehouse.as_mut());
         state.init()?;
         let own = state.environment(&options.environment)?;
+        let prod = state.environment("prod")?;
+        let prod_tables: HashSet<(String, String)> = prod
+            .iter()
+            .flat_map(|p| &p.snapshots)
+            .map(|r| (r.name.clone(), r.version.clone()))
+            .collect();
         let base = match own {
             Some(env) => Some(env),
-            None => state.environment("prod")?,
+            None => prod,
         };
         let refs: Vec<_> = base
             .iter()
@@ -97,6 +104,7 @@ impl Workspace {
             base: base.as_ref(),
             base_snapshots: &base_snapshots,
             intervals: &intervals,
+            prod_tables: &prod_tables,
         };
         let plan = build(&inputs, options).context("computing the plan")?;
         Ok((plan, base.map(|b| b.name)))

@@ -83,8 +83,9 @@ fn concurrent_reader_never_sees_a_mixed_environment(backend: Backend) {
         (samples, mixed, seen)
     });
     // Alternate between the two releases' tables, as fast as possible.
-    for _ in 0..40 {
-        rollback(writer.as_mut(), "prod", None, "tester", 0).unwrap();
+    for i in 0..40 {
+        let to = if i % 2 == 0 { "prod-r1" } else { "prod-r2" };
+        rollback(writer.as_mut(), "prod", Some(to), fixture::tester(0)).unwrap();
     }
     done.store(true, Ordering::Relaxed);
     let (samples, mixed, seen) = sampler.join().unwrap();

@@ -201,7 +201,7 @@ fn apply_promote_and_roll_back(backend: Backend) {
 
     // Roll back: the old tables, instantly.
     let mut wh = f.warehouse();
-    let back = rollback(wh.as_mut(), "prod", None, "tester", 0).unwrap();
+    let back = rollback(wh.as_mut(), "prod", None, fixture::tester(0)).unwrap();
     assert_eq!(back.restored_release.as_deref(), Some("prod-r1"));
     assert_eq!(f.columns("s", "base"), ["id", "name"]);
     let releases = StateStore::new(wh.as_mut()).releases("prod").unwrap();
@@ -209,9 +209,9 @@ fn apply_promote_and_roll_back(backend: Backend) {
     assert_eq!(ids, ["prod-r3", "prod-r2", "prod-r1"]);
 
     // And forward again, to an explicit release.
-    rollback(wh.as_mut(), "prod", Some("prod-r2"), "tester", 0).unwrap();
+    rollback(wh.as_mut(), "prod", Some("prod-r2"), fixture::tester(0)).unwrap();
     assert_eq!(f.columns("s", "base"), ["id", "score", "name"]);
-    let err = rollback(wh.as_mut(), "prod", Some("prod-r99"), "tester", 0).unwrap_err();
+    let err = rollback(wh.as_mut(), "prod", Some("prod-r99"), fixture::tester(0)).unwrap_err();
     assert!(err.to_string().contains("prod-r99"), "{err}");
 }
 
@@ -330,7 +330,7 @@ fn rollback_refuses_when_tables_are_gone(backend: Backend) {
     assert!(report.dropped_tables.is_empty(), "{report:?}");
     let report = janitor(wh.as_mut(), applied_at + 7200, 1, 3600).unwrap();
     assert_eq!(report.dropped_tables.len(), 2, "{report:?}");
-    let err = rollback(wh.as_mut(), "prod", None, "tester", 0).unwrap_err();
+    let err = rollback(wh.as_mut(), "prod", None, fixture::tester(0)).unwrap_err();
     assert!(matches!(err, PromoteError::Refused(_)), "{err}");
     assert!(err.to_string().contains("tables are gone"), "{err}");
     assert_eq!(

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use sluice::intervals::Interval;
 use sluice::model::{Dialect, Model, ModelKind};
 use sluice::snapshot::{
-    EnvironmentRecord, Fingerprint, Release, ReleaseKind, Snapshot, SnapshotId, SnapshotRef,
+    Approval, EnvironmentRecord, Fingerprint, Release, ReleaseKind, Snapshot, SnapshotId,
+    SnapshotRef,
 };
 use sluice::state::{LAYOUT_VERSION, StateError, StateStore};
 use sluice::warehouse::{self, Row, Warehouse, WarehouseError};
@@ -353,6 +354,7 @@ fn snapshot(name: &str, data_hash: &str) -> Snapshot {
         parents: vec![],
         category: None,
         created_at: 1_700_000_000,
+        custom_audits: Default::default(),
     }
 }
 
@@ -647,13 +649,28 @@ fn release(id: &str, environment: &str, created_at: i64) -> Release {
     Release {
         id: id.to_string(),
         environment: environment.to_string(),
+        number: id
+            .trim_start_matches(|c: char| !c.is_ascii_digit())
+            .parse()
+            .unwrap_or(0),
         kind: ReleaseKind::Promotion,
         plan_id: format!("plan-{id}"),
+        digest: Some(format!("sha256:{id}")),
+        previous_release: None,
+        base_release: None,
         previous: vec![],
         snapshots: vec![],
         restored_release: None,
         audits: vec![],
-        approvals: vec!["alice@example.com".to_string()],
+        approvals: vec![Approval {
+            user: "alice@example.com".to_string(),
+            at: created_at,
+            digest: format!("sha256:{id}"),
+            groups: vec![],
+            comment: None,
+        }],
+        statements: Default::default(),
+        request_id: None,
         created_by: "bob@example.com".to_string(),
         created_at,
     }
@@ -670,10 +687,10 @@ fn releases_are_listed_newest_first(f: &mut Fixture) {
     state
         .insert_release(&release("d1", "dev", 1_700_000_000))
         .unwrap();
-    // Repeating an insert (a retried promotion) changes nothing.
+    // Releases are immutable evidence: inserting an existing id again is an error.
     state
         .insert_release(&release("r2", "prod", 1_800_000_000))
-        .unwrap();
+        .expect_err("a release id is never reused");
 
     let ids: Vec<String> = state
         .releases("prod")

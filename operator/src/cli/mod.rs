@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
-use sluice::apply::{ApplyEvent, ApplyOptions, apply};
-use sluice::executor::{Task, run_task};
+use sluice::apply::{ApplyEvent, apply};
+use sluice::executor::{ModelWork, Task, WorkEvent, run_task, run_work};
 use sluice::intervals::{parse_end, parse_time};
 use sluice::janitor::janitor;
 use sluice::plan::PlanOptions;
-use sluice::promote::rollback;
+use sluice::promote::{PromoteMeta, rollback};
+use sluice::run::run_environment;
+use sluice::snapshot::environment_name;
 use sluice::state::StateStore;
 
 use sluice::workspace::Workspace;
@@ -58,10 +60,20 @@ enum Command {
         #[arg(long, default_value = "7d")]
         ttl: String,
     },
+    /// Process the intervals that became complete since the last run, for the environment's
+    /// current snapshots: no plan, no promotion (like `sqlmesh run`).
+    Run {
+        #[arg(default_value = "prod")]
+        environment: String,
+        /// Treat "now" as this time (which intervals are complete).
+        #[arg(long, env = "SLUICE_EXECUTION_TIME")]
+        execution_time: Option<String>,
+    },
     /// Point an environment back at an earlier release's tables (no backfill).
     Rollback {
         environment: String,
-        /// The release to restore (default: the one before the current release).
+        /// The release to restore (default: the one the current release was made from, so
+        /// each rollback steps back one release).
         #[arg(long)]
         to: Option<String>,
     },
@@ -101,10 +113,16 @@ enum Command {
 
 #[derive(Subcommand)]
 enum JobCommand {
-    /// Run a serialized task from a JSON file (or - for standard input).
+    /// Run a serialized task, or a model's whole unit of work, from a JSON file (or - for
+    /// standard input).
     Run {
+        /// One task (create, backfill batch or audit).
+        #[arg(long, conflicts_with = "work", required_unless_present = "work")]
+        task: Option<String>,
+        /// A model's unit of work: create its table, then backfill and audit each batch not
+        /// yet recorded (what the operator's Jobs run).
         #[arg(long)]
-        task: String,
+        work: Option<String>,
     },
 }
 
@@ -130,17 +148,22 @@ struct PlanArgs {
     restate: Vec<String>,
 }
 
+/// "Now": `--execution-time`, else the wall clock (epoch ms).
+fn execution_time(given: Option<&str>) -> Result<i64> {
+    let wall = chrono::Utc::now().timestamp_millis();
+    match given {
+        Some(t) => parse_time(t, wall)
+            .map(|t| t.0)
+            .map_err(anyhow::Error::msg)
+            .context("--execution-time"),
+        None => Ok(wall),
+    }
+}
+
 impl PlanArgs {
     fn options(&self) -> Result<PlanOptions> {
-        validate_environment(&self.environment)?;
-        let wall = chrono::Utc::now().timestamp_millis();
-        let now = match &self.execution_time {
-            Some(t) => parse_time(t, wall)
-                .map(|t| t.0)
-                .map_err(anyhow::Error::msg)
-                .context("--execution-time")?,
-            None => wall,
-        };
+        let environment = environment_name(&self.environment)?;
+        let now = execution_time(self.execution_time.as_deref())?;
         let start = self
             .start
             .as_deref()
@@ -148,7 +171,7 @@ impl PlanArgs {
             .transpose();
         let end = self.end.as_deref().map(|s| parse_end(s, now)).transpose();
         Ok(PlanOptions {
-            environment: self.environment.clone(),
+            environment,
             start: start.map_err(anyhow::Error::msg).context("--start")?,
             end: end.map_err(anyhow::Error::msg).context("--end")?,
             execution_time: now,
@@ -156,22 +179,6 @@ impl PlanArgs {
             restate: self.restate.clone(),
         })
     }
-}
-
-/// Environment names become schema suffixes, so they must be plain lower-case identifiers.
-fn validate_environment(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 40
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase());
-    if !ok {
-        bail!(
-            "invalid environment name {name:?}: use lower-case letters, digits and _, starting with a letter"
-        );
-    }
-    Ok(())
 }
 
 /// `7d`, `12h`, `30m`, `3600` (seconds) → seconds.
@@ -210,6 +217,15 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Apply { plan, yes, ttl } => {
             apply_command(&cli.project, cli.warehouse.as_deref(), plan, *yes, ttl)?
         }
+        Command::Run {
+            environment,
+            execution_time: at,
+        } => run_command(
+            &cli.project,
+            cli.warehouse.as_deref(),
+            environment,
+            at.as_deref(),
+        )?,
         Command::Rollback { environment, to } => rollback_command(
             &cli.project,
             cli.warehouse.as_deref(),
@@ -220,7 +236,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut wh = Workspace::warehouse_only(&cli.project, cli.warehouse.as_deref())?;
             let mut state = StateStore::new(wh.as_mut());
             state.init()?;
-            let releases = state.releases(environment)?;
+            let releases = state.releases(&environment_name(environment)?)?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&releases)?);
             } else {
@@ -249,6 +265,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 *keep_releases,
                 parse_duration(grace)?,
             )?;
+            for (table, reason) in &report.skipped_tables {
+                eprintln!("warning: kept {table}: the database refused to drop it: {reason}");
+            }
             println!(
                 "Dropped {} expired environment(s){} and {} unreferenced table(s){}.",
                 report.dropped_environments.len(),
@@ -265,25 +284,13 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo { dir } => demo::run(dir.clone())?,
         Command::Job {
-            job: JobCommand::Run { task },
-        } => {
-            let text = if task == "-" {
-                std::io::read_to_string(std::io::stdin())?
-            } else {
-                std::fs::read_to_string(task)
-                    .with_context(|| format!("reading task file {task}"))?
-            };
-            let task: Task = serde_json::from_str(&text)
-                .context("the task is not valid JSON for a sluice task")?;
-            let mut wh = Workspace::warehouse_only(&cli.project, cli.warehouse.as_deref())?;
-            StateStore::new(wh.as_mut()).init()?;
-            eprintln!("{}", task.describe());
-            let outcome = run_task(wh.as_mut(), &task)?;
-            println!("{}", serde_json::to_string(&outcome)?);
-            if !outcome.blocking_failures().is_empty() {
-                bail!("blocking audit failed");
-            }
-        }
+            job: JobCommand::Run { task, work },
+        } => job_command(
+            &cli.project,
+            cli.warehouse.as_deref(),
+            task.as_deref(),
+            work.as_deref(),
+        )?,
     }
     Ok(())
 }
@@ -327,19 +334,21 @@ fn apply_command(
     if !yes && !confirm(&format!("Apply this plan to {}?", plan.environment))? {
         bail!("apply cancelled; nothing was changed");
     }
-    let opts = ApplyOptions {
+    let meta = PromoteMeta {
         created_by: current_user(),
         now: now_secs(),
         ttl: Some(ttl),
-        approvals: vec![],
+        ..Default::default()
     };
     let audits = ws.project.audits.clone();
+    let statements = ws.project.config.statements.clone();
     let mut reporter = output::Progress::new();
     let release = apply(
         ws.warehouse.as_mut(),
         &plan,
         &audits,
-        &opts,
+        &statements,
+        meta,
         &mut |e: ApplyEvent| reporter.event(e),
     )?;
     println!(
@@ -355,14 +364,95 @@ fn rollback_command(
     environment: &str,
     to: Option<&str>,
 ) -> Result<()> {
+    let environment = &environment_name(environment)?;
     let mut wh = Workspace::warehouse_only(project, warehouse)?;
     StateStore::new(wh.as_mut()).init()?;
-    let release = rollback(wh.as_mut(), environment, to, &current_user(), now_secs())?;
+    let meta = PromoteMeta {
+        created_by: current_user(),
+        now: now_secs(),
+        ..Default::default()
+    };
+    let release = rollback(wh.as_mut(), environment, to, meta)?;
     println!(
         "Rolled back {environment} to the tables of {} (new release {}); no backfill was needed.",
         release.restored_release.as_deref().unwrap_or("?"),
         release.id
     );
+    Ok(())
+}
+
+fn run_command(
+    project: &Path,
+    warehouse: Option<&str>,
+    environment: &str,
+    at: Option<&str>,
+) -> Result<()> {
+    let environment = environment_name(environment)?;
+    let now = execution_time(at)?;
+    let mut wh = Workspace::warehouse_only(project, warehouse)?;
+    let mut reporter = output::Progress::new();
+    let report = run_environment(wh.as_mut(), &environment, now, &mut |_, event| {
+        reporter.work_event(event)
+    })?;
+    print!("{}", output::run_summary(&environment, &report));
+    if !report.failures.is_empty() {
+        bail!("blocking audit failed; the failing batches were not recorded and will be retried");
+    }
+    Ok(())
+}
+
+fn job_command(
+    project: &Path,
+    warehouse: Option<&str>,
+    task: Option<&str>,
+    work: Option<&str>,
+) -> Result<()> {
+    let read = |path: &str| -> Result<String> {
+        if path == "-" {
+            Ok(std::io::read_to_string(std::io::stdin())?)
+        } else {
+            std::fs::read_to_string(path).with_context(|| format!("reading {path}"))
+        }
+    };
+    let mut wh = Workspace::warehouse_only(project, warehouse)?;
+    StateStore::new(wh.as_mut()).init()?;
+    if let Some(path) = work {
+        let work: ModelWork = serde_json::from_str(&read(path)?)
+            .with_context(|| format!("{path} is not valid JSON for a sluice unit of work"))?;
+        eprintln!(
+            "building {} ({} batch(es)) into {}",
+            work.model,
+            work.batches.len(),
+            work.table()
+        );
+        let mut reporter = output::Progress::new();
+        let outcome = run_work(wh.as_mut(), &work, &mut |e: WorkEvent| {
+            reporter.work_event(e)
+        })?;
+        println!("{}", serde_json::to_string(&outcome)?);
+        if !outcome.failures.is_empty() {
+            bail!(
+                "blocking audit failed on {}: {}",
+                work.model,
+                outcome
+                    .failures
+                    .iter()
+                    .map(|f| format!("{} ({} violating row(s))", f.audit, f.violations))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        return Ok(());
+    }
+    let path = task.expect("clap requires --task or --work");
+    let task: Task = serde_json::from_str(&read(path)?)
+        .context("the task is not valid JSON for a sluice task")?;
+    eprintln!("{}", task.describe());
+    let outcome = run_task(wh.as_mut(), &task)?;
+    println!("{}", serde_json::to_string(&outcome)?);
+    if !outcome.blocking_failures().is_empty() {
+        bail!("blocking audit failed");
+    }
     Ok(())
 }
 

@@ -7,8 +7,10 @@ use std::time::Instant;
 use serde::Serialize;
 
 use sluice::apply::ApplyEvent;
+use sluice::executor::{TaskOutcome, WorkEvent};
 use sluice::intervals::format_boundary;
-use sluice::plan::{ChangeType, Plan};
+use sluice::plan::{ChangeType, DEV_SUFFIX, Plan};
+use sluice::run::RunReport;
 use sluice::snapshot::{Category, EnvironmentRecord, Release};
 
 /// `sluice plan --json`: `{"environment": ..., "changes": [...]}` with half-open backfill
@@ -139,8 +141,16 @@ pub fn plan_summary(plan: &Plan, base: Option<&str>) -> String {
             } else {
                 String::new()
             };
-            let _ = writeln!(out, "  {branch} {}: {range}{batches}", b.model);
+            let preview = if b.version.ends_with(DEV_SUFFIX) {
+                " (preview in a dev table)"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "  {branch} {}: {range}{batches}{preview}", b.model);
         }
+    }
+    for warning in &plan.warnings {
+        let _ = writeln!(out, "\nWarning: {warning}");
     }
     let _ = writeln!(out, "{rule}");
     out
@@ -176,25 +186,7 @@ impl Progress {
                 print!("[{index}/{total}] {} ... ", task.describe());
                 let _ = std::io::stdout().flush();
             }
-            ApplyEvent::TaskDone { outcome, .. } => {
-                let failed: Vec<String> = outcome
-                    .audits
-                    .iter()
-                    .filter(|a| !a.passed())
-                    .map(|a| {
-                        let level = if a.blocking { "FAILED" } else { "warning" };
-                        format!("{} {level} ({} rows)", a.audit, a.violations)
-                    })
-                    .collect();
-                let audits = if outcome.audits.is_empty() {
-                    String::new()
-                } else if failed.is_empty() {
-                    format!(" {} audit(s) passed", outcome.audits.len())
-                } else {
-                    format!(" {}", failed.join(", "))
-                };
-                println!("ok{audits} ({:.1}s)", self.started.elapsed().as_secs_f64());
-            }
+            ApplyEvent::TaskDone { outcome, .. } => self.done(outcome),
             ApplyEvent::Promoted(release) => {
                 println!(
                     "Promoted {} snapshot(s) into {} in one transaction.",
@@ -204,6 +196,70 @@ impl Progress {
             }
         }
     }
+}
+
+impl Progress {
+    /// Progress of one unit of work (a Job's, or `sluice run`'s), one line per task.
+    pub fn work_event(&mut self, event: WorkEvent) {
+        match event {
+            WorkEvent::Task {
+                task,
+                skipped: true,
+            } => println!("{} ... already recorded", task.describe()),
+            WorkEvent::Task { task, .. } => {
+                print!("{} ... ", task.describe());
+                let _ = std::io::stdout().flush();
+            }
+            WorkEvent::TaskDone { outcome, .. } => self.done(outcome),
+        }
+    }
+
+    fn done(&self, outcome: &TaskOutcome) {
+        let failed: Vec<String> = outcome
+            .audits
+            .iter()
+            .filter(|a| !a.passed())
+            .map(|a| {
+                let level = if a.blocking { "FAILED" } else { "warning" };
+                format!("{} {level} ({} rows)", a.audit, a.violations)
+            })
+            .collect();
+        let audits = if outcome.audits.is_empty() {
+            String::new()
+        } else if failed.is_empty() {
+            format!(" {} audit(s) passed", outcome.audits.len())
+        } else {
+            format!(" {}", failed.join(", "))
+        };
+        println!("ok{audits} ({:.1}s)", self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// What `sluice run` did.
+pub fn run_summary(environment: &str, report: &RunReport) -> String {
+    let mut out = String::new();
+    if report.models.is_empty() && report.failures.is_empty() {
+        let _ = writeln!(
+            out,
+            "Environment {environment} is up to date: nothing to run."
+        );
+        return out;
+    }
+    let batches: usize = report.models.iter().map(|(_, n)| n).sum();
+    let _ = writeln!(
+        out,
+        "Ran {batches} batch(es) of {} model(s) in {environment}.",
+        report.models.len()
+    );
+    for f in &report.failures {
+        let interval = f.interval.map(|i| format!(" for {i}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {} on {}{interval}: {} violating row(s); not recorded",
+            f.audit, f.model, f.violations
+        );
+    }
+    out
 }
 
 fn when(secs: i64) -> String {

@@ -1,12 +1,17 @@
 //! What "create" and "backfill" mean for each model kind. Every write of a batch happens in
 //! one transaction, so an interrupted batch leaves the table as it was; rerunning it is safe.
+//!
+//! Rows are inserted by column name, so a reused table keeps working when the query gains a
+//! column upstream (a `SELECT *` child of a non-breaking change). A forward-only change that
+//! adds columns migrates its table (`ALTER TABLE ... ADD COLUMN`), as SQLMesh does; one that
+//! drops columns is refused (SQLMesh's default for destructive forward-only changes).
 
 use super::render::render_model;
 use super::{Target, TaskError};
 use crate::intervals::{Interval, format_boundary};
 use crate::model::ModelKind;
 use crate::seed::{SeedTable, create_table_sql, insert_sql, parse_seed};
-use crate::snapshot::quote_ident;
+use crate::snapshot::{Category, PhysicalTable, quote_ident, quote_literal};
 use crate::warehouse::Warehouse;
 
 fn sql_error(task: &str) -> impl Fn(crate::warehouse::WarehouseError) -> TaskError + '_ {
@@ -71,7 +76,122 @@ pub fn create(
             )
         }
     };
-    warehouse.execute(&sql).map_err(sql_error(&task))
+    warehouse.execute(&sql).map_err(sql_error(&task))?;
+    if model.kind.is_materialized_by_query()
+        && target.snapshot.category == Some(Category::ForwardOnly)
+    {
+        migrate_forward_only(warehouse, target, range, &task)?;
+    }
+    Ok(())
+}
+
+/// Adds to a forward-only model's reused table the columns its new query has, refusing a
+/// change that would drop columns.
+fn migrate_forward_only(
+    warehouse: &mut dyn Warehouse,
+    target: &Target,
+    range: Interval,
+    task: &str,
+) -> Result<(), TaskError> {
+    let table = target.snapshot.table();
+    let probe = PhysicalTable {
+        schema: table.schema.clone(),
+        table: format!("{}__shape", table.table),
+    };
+    let query = render_model(
+        &target.snapshot.model,
+        &target.inputs,
+        range,
+        target.execution_time,
+        &table.quoted(),
+    )?;
+    let probe_sql = probe.quoted();
+    warehouse
+        .execute(&format!(
+            "DROP TABLE IF EXISTS {probe_sql}; \
+             CREATE TABLE {probe_sql} AS SELECT * FROM ({query}) AS __sluice_shape LIMIT 0"
+        ))
+        .map_err(sql_error(task))?;
+    let wanted = table_columns(warehouse, &probe).map_err(sql_error(task));
+    let _ = warehouse.execute(&format!("DROP TABLE IF EXISTS {probe_sql}"));
+    let wanted = wanted?;
+    let existing = table_columns(warehouse, &table).map_err(sql_error(task))?;
+    let dropped: Vec<&str> = existing
+        .iter()
+        .filter(|(name, _)| !wanted.iter().any(|(w, _)| w == name))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !dropped.is_empty() {
+        return Err(TaskError::Invalid {
+            task: task.to_string(),
+            message: format!(
+                "this forward-only change of {} drops column(s) {} from its table, which \
+                 would lose data: make it a breaking change instead (plan without \
+                 --forward-only)",
+                target.model_name(),
+                dropped.join(", ")
+            ),
+        });
+    }
+    let statements: Vec<String> = wanted
+        .iter()
+        .filter(|(name, _)| !existing.iter().any(|(e, _)| e == name))
+        .map(|(name, ty)| {
+            format!(
+                "ALTER TABLE {} ADD COLUMN {} {ty}",
+                table.quoted(),
+                quote_ident(name)
+            )
+        })
+        .collect();
+    in_transaction(warehouse, &statements).map_err(sql_error(task))
+}
+
+/// A table's columns and their types, in order.
+fn table_columns(
+    warehouse: &mut dyn Warehouse,
+    table: &PhysicalTable,
+) -> crate::warehouse::Result<Vec<(String, String)>> {
+    let rows = warehouse.query(&format!(
+        "SELECT column_name, data_type FROM information_schema.columns
+         WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
+        quote_literal(&table.schema),
+        quote_literal(&table.table)
+    ))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| Some((r.first()?.clone()?, r.get(1)?.clone()?)))
+        .collect())
+}
+
+/// `INSERT INTO table (a, b) SELECT a, b FROM (query)`: by name, so extra columns a reused
+/// table does not have are left out.
+fn insert_by_name(
+    warehouse: &mut dyn Warehouse,
+    target: &Target,
+    query: &str,
+    filter: Option<String>,
+    task: &str,
+) -> Result<String, TaskError> {
+    let columns = table_columns(warehouse, &target.snapshot.table()).map_err(sql_error(task))?;
+    if columns.is_empty() {
+        return Err(TaskError::Invalid {
+            task: task.to_string(),
+            message: format!("table {} does not exist", target.snapshot.table()),
+        });
+    }
+    let list: Vec<String> = columns.iter().map(|(c, _)| quote_ident(c)).collect();
+    let selected: Vec<String> = columns
+        .iter()
+        .map(|(c, _)| format!("__q.{}", quote_ident(c)))
+        .collect();
+    Ok(format!(
+        "INSERT INTO {} ({}) SELECT {} FROM ({query}) AS __q{}",
+        target.table_sql(),
+        list.join(", "),
+        selected.join(", "),
+        filter.map(|f| format!(" WHERE {f}")).unwrap_or_default()
+    ))
 }
 
 fn view_sql(target: &Target, range: Interval) -> Result<String, TaskError> {
@@ -108,7 +228,7 @@ pub fn backfill(
         ModelKind::View => vec![view_sql(target, interval)?],
         ModelKind::Full => vec![
             format!("DELETE FROM {table}"),
-            format!("INSERT INTO {table} SELECT * FROM ({}) AS __q", render()?),
+            insert_by_name(warehouse, target, &render()?, None, &task)?,
         ],
         ModelKind::Seed { .. } => {
             let seed = seed_table(target, &task)?;
@@ -126,11 +246,13 @@ pub fn backfill(
                 format!("DELETE FROM {table} WHERE {}", within(time_column)),
                 // Rows outside the batch are dropped so a sloppy filter cannot leak into
                 // intervals that are not being recomputed.
-                format!(
-                    "INSERT INTO {table} SELECT * FROM ({}) AS __q WHERE {}",
-                    render()?,
-                    within(&format!("__q.{time_column}"))
-                ),
+                insert_by_name(
+                    warehouse,
+                    target,
+                    &render()?,
+                    Some(within(&format!("__q.{time_column}"))),
+                    &task,
+                )?,
             ]
         }
         ModelKind::IncrementalByUniqueKey { unique_key, .. } => {
@@ -149,7 +271,13 @@ pub fn backfill(
                     "DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM {stage} AS __s WHERE {})",
                     matches.join(" AND ")
                 ),
-                format!("INSERT INTO {table} SELECT * FROM {stage}"),
+                insert_by_name(
+                    warehouse,
+                    target,
+                    &format!("SELECT * FROM {stage}"),
+                    None,
+                    &task,
+                )?,
                 format!("DROP TABLE {stage}"),
             ]
         }

@@ -2,9 +2,13 @@
 //! audit one batch (and record it). Each task carries everything it needs (the snapshot, its
 //! inputs' physical tables, custom audits), so a Kubernetes Job can run one from JSON with
 //! nothing but a warehouse connection. Every task is safe to repeat.
+//!
+//! `work` groups a plan's tasks per model into a graph, so independent models can be built
+//! in parallel (one Job each under the operator).
 
 mod kinds;
 pub mod render;
+mod work;
 
 use std::collections::BTreeMap;
 
@@ -15,12 +19,13 @@ use crate::graph::model_key;
 use crate::intervals::{Interval, format_boundary};
 use crate::model::{CustomAudit, ModelKind};
 use crate::plan::Plan;
-use crate::snapshot::{AuditResult, Snapshot};
+use crate::snapshot::{AuditResult, PhysicalTable, Snapshot};
 use crate::sql::MacroValues;
 use crate::state::{StateError, StateStore};
 use crate::warehouse::{Warehouse, WarehouseError};
 
 pub use render::Input;
+pub use work::{ModelWork, WorkEvent, WorkOutcome, plan_work, run_work};
 
 /// A snapshot with everything needed to build it, independent of the project directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,6 +159,11 @@ fn audit(
     let model = &target.snapshot.model;
     let this_model = audited_rows(target, interval);
     let macros = MacroValues::for_interval(interval.start, interval.end, target.execution_time);
+    let ran_at = chrono::Utc::now().timestamp();
+    let ran_by = match std::env::var("HOSTNAME") {
+        Ok(host) if !host.is_empty() => format!("{task} (on {host})"),
+        _ => task.clone(),
+    };
     let mut results = Vec::new();
     for call in &model.audits {
         let sql =
@@ -168,78 +178,67 @@ fn audit(
                 task: format!("{task}: {}", call.name),
                 error,
             })?;
-        let violations = rows
-            .first()
-            .and_then(|r| r[0].as_deref())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        // Fail closed: a count that cannot be read is not a pass.
+        let violations = match rows.as_slice() {
+            [row] => row
+                .first()
+                .and_then(|v| v.as_deref())
+                .and_then(|v| v.parse::<u64>().ok()),
+            _ => None,
+        }
+        .ok_or_else(|| TaskError::Invalid {
+            task: format!("{task}: {}", call.name),
+            message: format!("the audit's violation count cannot be read (got {rows:?})"),
+        })?;
         results.push(AuditResult {
             model: model.name.clone(),
             audit: call.name.clone(),
             blocking: is_blocking(call, &target.audits),
             interval: Some(interval),
             violations,
+            version: target.snapshot.version.clone(),
+            ran_at,
+            task: ran_by.clone(),
         });
     }
-    let outcome = TaskOutcome {
+    let mut outcome = TaskOutcome {
         recorded: false,
         audits: results,
     };
-    if !outcome.blocking_failures().is_empty() {
-        return Ok(outcome);
-    }
     let mut state = StateStore::new(warehouse);
-    state.add_interval(&model.name, &target.snapshot.version, interval)?;
-    Ok(TaskOutcome {
-        recorded: true,
-        ..outcome
-    })
+    state.record_audit_results(&outcome.audits)?;
+    if outcome.blocking_failures().is_empty() {
+        state.add_interval(&model.name, &target.snapshot.version, interval)?;
+        outcome.recorded = true;
+    }
+    Ok(outcome)
 }
 
-/// The tasks that carry out a plan's backfill, in dependency order: for each snapshot with
+/// The tasks that carry out a plan's backfill, in dependency order: for each model with
 /// work, create its table, then backfill and audit each batch.
 pub fn plan_tasks(plan: &Plan, audits: &BTreeMap<String, CustomAudit>) -> Vec<Task> {
-    let by_key: BTreeMap<String, &Snapshot> = plan
-        .snapshots
+    plan_work(plan, audits)
         .iter()
-        .map(|s| (model_key(&s.model.name), s))
-        .collect();
-    let mut tasks = Vec::new();
-    for backfill in &plan.backfill {
-        let Some(snapshot) = by_key.get(&model_key(&backfill.model)) else {
-            continue;
-        };
-        let target = Box::new(target_for(snapshot, &by_key, audits, plan.execution_time));
-        let range = Interval::new(
-            backfill.batches.first().map_or(0, |b| b.start),
-            backfill.batches.last().map_or(0, |b| b.end),
-        );
-        tasks.push(Task::Create {
-            target: target.clone(),
-            range,
-        });
-        for &interval in &backfill.batches {
-            tasks.push(Task::Backfill {
-                target: target.clone(),
-                interval,
-            });
-            tasks.push(Task::Audit {
-                target: target.clone(),
-                interval,
-            });
-        }
-    }
-    tasks
+        .flat_map(ModelWork::tasks)
+        .collect()
 }
 
-/// Resolves a snapshot's inputs within its snapshot set: parents' physical tables, embedded
-/// parents (with their own inputs), external models by their own name.
+/// Resolves a snapshot's inputs within its snapshot set: parents' tables (their table in this
+/// environment, `table_versions`), embedded parents (with their own inputs), external models
+/// by their own name. The target's snapshot carries the table version it writes to.
 pub fn target_for(
     snapshot: &Snapshot,
     snapshots: &BTreeMap<String, &Snapshot>,
+    table_versions: &BTreeMap<String, String>,
     audits: &BTreeMap<String, CustomAudit>,
     execution_time: i64,
 ) -> Target {
+    let version_of = |s: &Snapshot| {
+        table_versions
+            .get(&s.model.name)
+            .cloned()
+            .unwrap_or_else(|| s.version.clone())
+    };
     let mut inputs = BTreeMap::new();
     let mut pending: Vec<&str> = snapshot.parents.iter().map(String::as_str).collect();
     while let Some(parent) = pending.pop() {
@@ -256,7 +255,7 @@ pub fn target_for(
                 Input::Embedded(Box::new(p.model.clone()))
             }
             ModelKind::External => Input::Table(external_table(&p.model.name)),
-            _ => Input::Table(p.table().quoted()),
+            _ => Input::Table(PhysicalTable::new(&p.model.name, &version_of(p)).quoted()),
         };
         inputs.insert(key, input);
     }
@@ -265,13 +264,18 @@ pub fn target_for(
         .audits
         .iter()
         .filter_map(|a| {
+            let name = a.base_name();
             audits
-                .get(a.base_name())
-                .map(|c| (a.base_name().to_string(), c.clone()))
+                .get(name)
+                .or_else(|| snapshot.custom_audits.get(name))
+                .map(|c| (name.to_string(), c.clone()))
         })
         .collect();
     Target {
-        snapshot: snapshot.clone(),
+        snapshot: Snapshot {
+            version: version_of(snapshot),
+            ..snapshot.clone()
+        },
         inputs,
         audits: used,
         execution_time,

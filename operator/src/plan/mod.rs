@@ -5,17 +5,21 @@
 //! where data changes), and lists the missing intervals to backfill. It is pure: the caller
 //! loads the environment, its snapshots and the stored intervals.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod versions;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use crate::categorize::{categorize_direct, categorize_indirect};
-use crate::fingerprint::{fingerprint_all, fresh_version, short_hash};
+use crate::fingerprint::{fingerprint_all, short_hash};
 use crate::graph::{Dag, Node, model_key};
 use crate::intervals::{self, Cron, Interval, IntervalUnit};
-use crate::model::{CustomAudit, ModelKind};
-use crate::snapshot::{Category, EnvironmentRecord, Snapshot, SnapshotId};
+use crate::model::{CustomAudit, ModelKind, Statements};
+use crate::snapshot::{Category, EnvironmentRecord, Snapshot, SnapshotId, SnapshotRef};
 use crate::sql::parse_query;
+pub use versions::DEV_SUFFIX;
+use versions::{Versioner, change_of};
 
 /// How a model differs from the environment's current version of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -59,12 +63,13 @@ pub struct Change {
 pub struct Backfill {
     pub snapshot: SnapshotId,
     pub model: String,
+    /// The version of the table the batches write to (a dev table's ends in `__dev`).
     pub version: String,
     pub batches: Vec<Interval>,
 }
 
 /// Options a user passes to `plan`/`apply`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlanOptions {
     pub environment: String,
     /// Earliest time to backfill from (epoch ms); default: each model's start.
@@ -83,16 +88,29 @@ pub struct PlanOptions {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     pub id: String,
+    /// `sha256:...` of what promoting this plan would do: the environment, the release it was
+    /// computed against, the target snapshots and tables, categories and restatements. It
+    /// does not change as the backfill runs, so approvals can bind to it.
+    pub digest: String,
     pub environment: String,
     /// The environment revision the plan was computed against (`None`: it did not exist).
     pub base_revision: Option<i64>,
+    /// The release current in the environment the plan was diffed against.
+    pub base_release: Option<String>,
     pub execution_time: i64,
     pub changes: Vec<Change>,
     /// Every snapshot the environment will point at, parents first.
     pub snapshots: Vec<Snapshot>,
+    /// Model name → table version, for snapshots whose table in this environment is not
+    /// their own version (dev tables of forward-only changes and what reads them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dev_tables: BTreeMap<String, String>,
     pub backfill: Vec<Backfill>,
-    /// Intervals to forget before backfilling, per (model, version).
+    /// Intervals to forget before backfilling, per (model, table version).
     pub restatements: Vec<(String, String, Interval)>,
+    /// Things the user should know that do not stop the plan (a restatement skipped, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -103,6 +121,64 @@ impl Plan {
     pub fn has_work(&self) -> bool {
         self.backfill.iter().any(|b| !b.batches.is_empty())
     }
+
+    /// The table version `snapshot` uses in this plan's environment.
+    pub fn table_version<'s>(&'s self, snapshot: &'s Snapshot) -> &'s str {
+        self.dev_tables
+            .get(&snapshot.model.name)
+            .map_or(snapshot.version.as_str(), String::as_str)
+    }
+
+    /// What the environment's record will point at: each snapshot with its table here.
+    pub fn references(&self) -> Vec<SnapshotRef> {
+        self.snapshots
+            .iter()
+            .map(|s| SnapshotRef {
+                version: self.table_version(s).to_string(),
+                ..s.reference()
+            })
+            .collect()
+    }
+}
+
+/// What promoting a plan needs, kept in state from `prepare` until promotion: the promise a
+/// plan makes (digest, target tables, the batches that must be complete), not the models.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreparedPlan {
+    pub id: String,
+    pub digest: String,
+    pub environment: String,
+    pub base_revision: Option<i64>,
+    pub base_release: Option<String>,
+    pub execution_time: i64,
+    /// What the environment will point at.
+    pub references: Vec<SnapshotRef>,
+    /// The batches that must be recorded (built and audited) before promotion.
+    pub backfill: Vec<Backfill>,
+    #[serde(default)]
+    pub statements: Statements,
+}
+
+impl Plan {
+    /// The record `prepare` keeps, with the project's promotion statements.
+    pub fn prepared(&self, statements: &Statements) -> PreparedPlan {
+        PreparedPlan {
+            id: self.id.clone(),
+            digest: self.digest.clone(),
+            environment: self.environment.clone(),
+            base_revision: self.base_revision,
+            base_release: self.base_release.clone(),
+            execution_time: self.execution_time,
+            references: self.references(),
+            backfill: self.backfill.clone(),
+            statements: statements.clone(),
+        }
+    }
+}
+
+/// Whether `environment` is production, whose views carry no suffix.
+pub fn is_prod(environment: &str) -> bool {
+    environment == "prod"
 }
 
 /// What the planner is given from state.
@@ -113,8 +189,10 @@ pub struct PlanInputs<'a> {
     pub base: Option<&'a EnvironmentRecord>,
     /// The snapshots `base` points at.
     pub base_snapshots: &'a [Snapshot],
-    /// Processed intervals per (model name, version).
+    /// Processed intervals per (model name, table version).
     pub intervals: &'a HashMap<(String, String), Vec<Interval>>,
+    /// Tables (model name, table version) prod points at: a non-prod plan never restates them.
+    pub prod_tables: &'a HashSet<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,9 +205,27 @@ pub enum PlanError {
     },
     #[error("--restate names {0:?}, which is not a model in the project")]
     UnknownRestatement(String),
-    #[error("plan start {start} is after its end {end}")]
+    #[error("plan end {end} must be after the plan start {start}")]
     EmptyRange { start: String, end: String },
+    #[error("plan end {end} cannot be in the future (execution time: {now})")]
+    EndInFuture { end: String, now: String },
+    #[error(
+        "--start and --end cannot be set for a plan of prod without --restate: prod must have \
+         no gaps (plan a development environment for a partial backfill)"
+    )]
+    RangeInProd,
+    #[error(
+        "model {removed} is removed by this plan but {reader} still reads it ({path}); remove \
+         or change {reader} first"
+    )]
+    RemovedInUse {
+        removed: String,
+        reader: String,
+        path: String,
+    },
 }
+
+const DAY_MS: i64 = 86_400_000;
 
 /// Per-cron facts, computed once per distinct cron (parsing and tick search are not free).
 struct CronFacts {
@@ -139,148 +235,223 @@ struct CronFacts {
 
 /// Builds the plan for `options.environment`.
 pub fn build(inputs: &PlanInputs, options: &PlanOptions) -> Result<Plan, PlanError> {
+    check_range(options)?;
     let dag = inputs.dag;
     let fingerprints = fingerprint_all(dag, inputs.audits);
-    let base: HashMap<String, &Snapshot> = inputs
+    let base_refs: HashMap<String, &SnapshotRef> = inputs
+        .base
+        .iter()
+        .flat_map(|b| &b.snapshots)
+        .map(|r| (model_key(&r.name), r))
+        .collect();
+    let base: HashMap<String, (&Snapshot, &SnapshotRef)> = inputs
         .base_snapshots
         .iter()
-        .map(|s| (model_key(&s.model.name), s))
+        .filter_map(|s| {
+            let key = model_key(&s.model.name);
+            base_refs.get(&key).map(|r| (key, (s, *r)))
+        })
         .collect();
-    let now_secs = options.execution_time / 1000;
+    check_removed_models(dag, inputs.base_snapshots)?;
 
-    let mut categories: HashMap<String, Category> = HashMap::new();
-    let mut versions: HashMap<String, String> = HashMap::new();
+    let mut versioner = Versioner::new(
+        options,
+        inputs.audits,
+        options.execution_time / 1000,
+        dag.nodes.len(),
+    );
     let mut snapshots = Vec::with_capacity(dag.nodes.len());
+    let mut dev_tables = BTreeMap::new();
     let mut changes = Vec::new();
-
     for node in &dag.nodes {
         let key = model_key(&node.model.name);
         let fp = fingerprints[&key].clone();
-        let parent_versions: Vec<&str> = node
-            .parents
-            .iter()
-            .map(|p| versions[&model_key(p)].as_str())
-            .collect();
-        let fresh = || fresh_version(&fp.data_hash, &parent_versions);
-        let forward_only = options.forward_only || node.model.kind.forward_only();
-        let old = base.get(&key).copied();
-        let (change, category, version) = match old {
-            None => (Some(ChangeType::Added), Some(Category::Breaking), fresh()),
-            Some(old) if old.fingerprint == fp => (None, None, old.version.clone()),
-            Some(old) => {
-                let parent_categories: Vec<Category> = node
-                    .parents
-                    .iter()
-                    .filter_map(|p| categories.get(&model_key(p)).copied())
-                    .collect();
-                let own_change = old.fingerprint.data_hash != fp.data_hash
-                    || old.fingerprint.metadata_hash != fp.metadata_hash;
-                let direct = if own_change && old.fingerprint.data_hash != fp.data_hash {
-                    let old_node = node_of(old)?;
-                    Some(categorize_direct(
-                        &old_node,
-                        &old.fingerprint.data_hash,
-                        node,
-                        &fp.data_hash,
-                    ))
-                } else if own_change {
-                    Some(Category::Metadata)
-                } else {
-                    None
-                };
-                let indirect = categorize_indirect(&parent_categories);
-                let kind_changed = old.model.kind.name() != node.model.kind.name();
-                match (direct, indirect) {
-                    // An edit that changes data keeps its own category (SQLMesh: a non-breaking
-                    // edit below a breaking parent stays non-breaking).
-                    (Some(c @ (Category::Breaking | Category::NonBreaking)), _) => {
-                        if forward_only && !kind_changed {
-                            (
-                                Some(ChangeType::DirectlyModified),
-                                Some(Category::ForwardOnly),
-                                old.version.clone(),
-                            )
-                        } else {
-                            (Some(ChangeType::DirectlyModified), Some(c), fresh())
-                        }
-                    }
-                    (Some(_), Some(Category::IndirectBreaking))
-                    | (None, Some(Category::IndirectBreaking)) => {
-                        if forward_only {
-                            (
-                                Some(ChangeType::IndirectlyModified),
-                                Some(Category::ForwardOnly),
-                                old.version.clone(),
-                            )
-                        } else {
-                            (
-                                Some(ChangeType::IndirectlyModified),
-                                Some(Category::IndirectBreaking),
-                                fresh(),
-                            )
-                        }
-                    }
-                    (Some(_), _) => (
-                        Some(ChangeType::MetadataUpdated),
-                        Some(Category::Metadata),
-                        old.version.clone(),
-                    ),
-                    (None, Some(Category::IndirectNonBreaking)) => (
-                        Some(ChangeType::IndirectlyModified),
-                        Some(if forward_only {
-                            Category::ForwardOnly
-                        } else {
-                            Category::IndirectNonBreaking
-                        }),
-                        old.version.clone(),
-                    ),
-                    // Only parents' metadata changed: a new snapshot on the same table, which
-                    // SQLMesh does not list as a change.
-                    (None, _) => (None, Some(Category::Metadata), old.version.clone()),
-                }
-            }
-        };
-        if let Some(c) = category {
-            categories.insert(key.clone(), c);
+        let decision = versioner.decide(node, fp, base.get(&key).copied())?;
+        let snapshot = decision.snapshot;
+        if let Some(change) = decision.change {
+            changes.push(change_of(
+                &snapshot,
+                &decision.table_version,
+                change,
+                snapshot.category,
+            ));
         }
-        versions.insert(key.clone(), version.clone());
-        let snapshot = match old {
-            Some(old) if old.fingerprint == fp => old.clone(),
-            _ => Snapshot {
-                model: node.model.clone(),
-                fingerprint: fp,
-                version,
-                parents: node.parents.clone(),
-                category,
-                created_at: now_secs,
-            },
-        };
-        if let Some(change) = change {
-            changes.push(change_of(&snapshot, change, category));
+        if decision.table_version != snapshot.version {
+            dev_tables.insert(snapshot.model.name.clone(), decision.table_version);
         }
         snapshots.push(snapshot);
     }
-
     for old in inputs.base_snapshots {
         if !dag.contains(&old.model.name) {
-            changes.push(change_of(old, ChangeType::Removed, None));
+            let version = base_refs
+                .get(&model_key(&old.model.name))
+                .map_or(old.version.as_str(), |r| r.version.as_str());
+            changes.push(change_of(old, version, ChangeType::Removed, None));
         }
     }
 
-    let restated = restated_models(dag, &options.restate)?;
+    let mut plan = Plan {
+        id: String::new(),
+        digest: String::new(),
+        environment: options.environment.clone(),
+        base_revision: inputs
+            .base
+            .filter(|b| b.name == options.environment)
+            .map(|b| b.revision),
+        base_release: inputs.base.and_then(|b| b.release_id.clone()),
+        execution_time: options.execution_time,
+        changes,
+        snapshots,
+        dev_tables,
+        backfill: Vec::new(),
+        restatements: Vec::new(),
+        warnings: Vec::new(),
+    };
+    plan_backfill(&mut plan, inputs, options)?;
+    plan.changes
+        .sort_by(|a, b| (a.change, &a.model).cmp(&(b.change, &b.model)));
+    plan.id = plan_id(&plan, inputs.base.map(|b| b.revision));
+    plan.digest = digest(&plan);
+    Ok(plan)
+}
+
+/// The "plan" of a scheduled run: an environment's current snapshots, unchanged, with the
+/// intervals that became complete since they were last processed (SQLMesh's `run`). No
+/// changes, nothing to promote; `snapshots` are the environment's, parents first.
+pub fn for_run(
+    environment: &EnvironmentRecord,
+    snapshots: Vec<Snapshot>,
+    intervals: &HashMap<(String, String), Vec<Interval>>,
+    execution_time: i64,
+) -> Result<Plan, PlanError> {
+    let refs: HashMap<&str, &SnapshotRef> = environment
+        .snapshots
+        .iter()
+        .map(|r| (r.name.as_str(), r))
+        .collect();
+    let dev_tables = snapshots
+        .iter()
+        .filter_map(|s| {
+            let r = refs.get(s.model.name.as_str())?;
+            (r.version != s.version).then(|| (s.model.name.clone(), r.version.clone()))
+        })
+        .collect();
+    let options = PlanOptions {
+        environment: environment.name.clone(),
+        execution_time,
+        ..Default::default()
+    };
+    let mut plan = Plan {
+        id: String::new(),
+        digest: String::new(),
+        environment: environment.name.clone(),
+        base_revision: Some(environment.revision),
+        base_release: environment.release_id.clone(),
+        execution_time,
+        changes: Vec::new(),
+        snapshots,
+        dev_tables,
+        backfill: Vec::new(),
+        restatements: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let empty = Dag::default();
+    let inputs = PlanInputs {
+        dag: &empty,
+        audits: &BTreeMap::new(),
+        base: Some(environment),
+        base_snapshots: &[],
+        intervals,
+        prod_tables: &HashSet::new(),
+    };
+    plan_backfill(&mut plan, &inputs, &options)?;
+    plan.id = format!("run-{}", plan_id(&plan, Some(environment.revision)));
+    plan.digest = digest(&plan);
+    Ok(plan)
+}
+
+/// SQLMesh's rules for a plan's range: an end in the past and after the start, and no partial
+/// range for prod unless restating (prod must have no gaps).
+fn check_range(options: &PlanOptions) -> Result<(), PlanError> {
+    let show = |ms: i64| crate::intervals::format_boundary(ms);
+    if (options.start.is_some() || options.end.is_some())
+        && is_prod(&options.environment)
+        && options.restate.is_empty()
+    {
+        return Err(PlanError::RangeInProd);
+    }
+    if let (Some(start), Some(end)) = (options.start, options.end)
+        && start >= end
+    {
+        return Err(PlanError::EmptyRange {
+            start: show(start),
+            end: show(end),
+        });
+    }
+    if let Some(end) = options.end {
+        // A date end arrives as the start of the next day (it includes the whole day).
+        let given = if IntervalUnit::Day.floor(end) == end {
+            end - DAY_MS
+        } else {
+            end
+        };
+        if given > options.execution_time {
+            return Err(PlanError::EndInFuture {
+                end: show(given),
+                now: show(options.execution_time),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A model the plan removes must not still be read by one it keeps.
+fn check_removed_models(dag: &Dag, base_snapshots: &[Snapshot]) -> Result<(), PlanError> {
+    let removed: HashSet<String> = base_snapshots
+        .iter()
+        .filter(|s| !dag.contains(&s.model.name) && !matches!(s.model.kind, ModelKind::External))
+        .map(|s| model_key(&s.model.name))
+        .collect();
+    if removed.is_empty() {
+        return Ok(());
+    }
+    for node in &dag.nodes {
+        if let Some(table) = node.sources.iter().find(|t| removed.contains(*t)) {
+            let removed = base_snapshots
+                .iter()
+                .find(|s| model_key(&s.model.name) == *table)
+                .map_or(table.clone(), |s| s.model.name.clone());
+            return Err(PlanError::RemovedInUse {
+                removed,
+                reader: node.model.name.clone(),
+                path: node.model.path.display().to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Fills in the plan's backfill batches and restatements, and the changes' backfill ranges.
+fn plan_backfill(
+    plan: &mut Plan,
+    inputs: &PlanInputs,
+    options: &PlanOptions,
+) -> Result<(), PlanError> {
+    let restated = restated_models(inputs.dag, &options.restate)?;
     let mut cron_cache: HashMap<String, CronFacts> = HashMap::new();
-    let mut backfill = Vec::new();
-    let mut restatements = Vec::new();
-    for snapshot in &snapshots {
+    let prod = is_prod(&options.environment);
+    for snapshot in &plan.snapshots {
         let model = &snapshot.model;
         if model.kind.is_symbolic() {
             continue;
         }
+        let table_version = plan.table_version(snapshot).to_string();
+        let is_dev_table = table_version != snapshot.version;
         let facts = cron_facts(&mut cron_cache, snapshot, options.execution_time)?;
-        let Some(range) = model_range(snapshot, options, facts)? else {
+        let Some(range) = model_range(snapshot, options, facts, is_dev_table)? else {
             continue;
         };
-        let stored_key = (model.name.clone(), snapshot.version.clone());
+        let stored_key = (model.name.clone(), table_version.clone());
         let mut done = inputs
             .intervals
             .get(&stored_key)
@@ -289,62 +460,87 @@ pub fn build(inputs: &PlanInputs, options: &PlanOptions) -> Result<Plan, PlanErr
         if restated.contains(&model_key(&model.name))
             && !matches!(model.kind, ModelKind::Seed { .. })
         {
-            restatements.push((model.name.clone(), snapshot.version.clone(), range));
-            done = intervals::subtract(&intervals::merge(done), range);
+            if !prod && inputs.prod_tables.contains(&stored_key) {
+                plan.warnings.push(format!(
+                    "not restating {} in {}: its table is the one prod serves; restate it in \
+                     prod instead",
+                    model.name, options.environment
+                ));
+            } else {
+                plan.restatements
+                    .push((model.name.clone(), table_version.clone(), range));
+                done = intervals::subtract(&intervals::merge(done), range);
+            }
         }
         let batches = batches_for(snapshot, &done, range, facts.unit);
         if !batches.is_empty() {
-            backfill.push(Backfill {
+            plan.backfill.push(Backfill {
                 snapshot: snapshot.id(),
                 model: model.name.clone(),
-                version: snapshot.version.clone(),
+                version: table_version,
                 batches,
             });
         }
     }
-
-    let by_model: HashMap<&str, &Backfill> =
-        backfill.iter().map(|b| (b.model.as_str(), b)).collect();
-    for change in &mut changes {
+    let by_model: HashMap<&str, &Backfill> = plan
+        .backfill
+        .iter()
+        .map(|b| (b.model.as_str(), b))
+        .collect();
+    for change in &mut plan.changes {
         if let Some(b) = by_model.get(change.model.as_str()) {
             change.backfill = b.batches.clone();
         }
     }
-    changes.sort_by(|a, b| (a.change, &a.model).cmp(&(b.change, &b.model)));
+    Ok(())
+}
 
-    let mut identity: Vec<String> = vec![
-        options.environment.clone(),
-        format!("{:?}", inputs.base.map(|b| b.revision)),
-    ];
+/// An identifier for this exact plan, backfill included.
+fn plan_id(plan: &Plan, base_revision: Option<i64>) -> String {
+    let mut identity: Vec<String> = vec![plan.environment.clone(), format!("{base_revision:?}")];
+    identity.extend(plan.snapshots.iter().map(|s| {
+        format!(
+            "{}:{}:{}",
+            s.model.name,
+            s.fingerprint.id(),
+            plan.table_version(s)
+        )
+    }));
     identity.extend(
-        snapshots
-            .iter()
-            .map(|s| format!("{}:{}:{}", s.model.name, s.fingerprint.id(), s.version)),
-    );
-    identity.extend(
-        backfill
+        plan.backfill
             .iter()
             .map(|b| format!("{}:{:?}", b.model, b.batches)),
     );
-    let id = short_hash(&identity.iter().map(String::as_str).collect::<Vec<_>>());
+    short_hash(&identity.iter().map(String::as_str).collect::<Vec<_>>())
+}
 
-    Ok(Plan {
-        id,
-        environment: options.environment.clone(),
-        base_revision: inputs
-            .base
-            .filter(|b| b.name == options.environment)
-            .map(|b| b.revision),
-        execution_time: options.execution_time,
-        changes,
-        snapshots,
-        backfill,
-        restatements,
-    })
+/// The plan digest: what promoting it would change, independent of backfill progress.
+fn digest(plan: &Plan) -> String {
+    let mut h = Sha256::new();
+    let mut part = |s: &str| {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    };
+    part("sluice-plan-digest-v1");
+    part(&plan.environment);
+    part(plan.base_release.as_deref().unwrap_or("-"));
+    let mut refs = plan.references();
+    refs.sort();
+    for r in &refs {
+        part(&format!("{}:{}:{}", r.name, r.fingerprint, r.version));
+    }
+    for c in &plan.changes {
+        let category = c.category.map_or("-", |c| c.as_str());
+        part(&format!("{}:{:?}:{category}", c.model, c.change));
+    }
+    for (model, version, interval) in &plan.restatements {
+        part(&format!("restate:{model}:{version}:{interval:?}"));
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 /// Re-parses a stored snapshot's query so its old version can be compared structurally.
-fn node_of(snapshot: &Snapshot) -> Result<Node, PlanError> {
+pub(crate) fn node_of(snapshot: &Snapshot) -> Result<Node, PlanError> {
     let m = &snapshot.model;
     let query = match &m.query {
         Some(sql) => {
@@ -364,18 +560,6 @@ fn node_of(snapshot: &Snapshot) -> Result<Node, PlanError> {
         parents: snapshot.parents.clone(),
         sources: BTreeSet::new(),
     })
-}
-
-fn change_of(snapshot: &Snapshot, change: ChangeType, category: Option<Category>) -> Change {
-    Change {
-        model: snapshot.model.name.clone(),
-        change,
-        category,
-        kind: snapshot.model.kind.name().to_string(),
-        version: snapshot.version.clone(),
-        table: snapshot.table().to_string(),
-        backfill: Vec::new(),
-    }
 }
 
 /// Model keys to restate: the named models and everything downstream of them.
@@ -420,10 +604,13 @@ fn cron_facts<'c>(
 }
 
 /// The `[start, end)` a snapshot should cover, or `None` when the range is empty.
+/// `preview`: the snapshot writes to a dev table, which previews a limited range (SQLMesh:
+/// from yesterday, unless `--start` says otherwise).
 fn model_range(
     snapshot: &Snapshot,
     options: &PlanOptions,
     facts: &CronFacts,
+    preview: bool,
 ) -> Result<Option<Interval>, PlanError> {
     let model = &snapshot.model;
     let now = options.execution_time;
@@ -435,9 +622,14 @@ fn model_range(
     let model_start = match &model.start {
         Some(s) => parse(s)?,
         // SQLMesh's default for a model without a start: yesterday.
-        None => IntervalUnit::Day.floor(now) - 86_400_000,
+        None => IntervalUnit::Day.floor(now) - DAY_MS,
     };
-    let start = options.start.map_or(model_start, |s| s.max(model_start));
+    let default_start = if preview {
+        IntervalUnit::Day.floor(now) - DAY_MS
+    } else {
+        model_start
+    };
+    let start = options.start.unwrap_or(default_start).max(model_start);
     let mut end = options
         .end
         .map_or(facts.complete_until, |e| e.min(facts.complete_until));

@@ -53,6 +53,7 @@ impl World {
             base: Some(&env),
             base_snapshots: &self.prod,
             intervals: &self.intervals,
+            prod_tables: &Default::default(),
         };
         build(&inputs, opts).unwrap()
     }
@@ -265,21 +266,35 @@ fn added_and_removed_models() {
 }
 
 #[test]
-fn forward_only_plans_reuse_tables() {
+fn forward_only_changes_keep_prod_tables_but_write_dev_tables_outside_prod() {
     let w = built_world();
+    let changed = with(base_models(), "s.a", "SELECT 1 AS id, 3 AS x");
     let mut opts = options("dev");
     opts.forward_only = true;
-    let plan = w.plan_with(with(base_models(), "s.a", "SELECT 1 AS id, 3 AS x"), &opts);
+    let dev = w.plan_with(changed.clone(), &opts);
     assert_eq!(
-        summary(&plan),
+        summary(&dev),
         [
             "s.a DirectlyModified forward_only",
             "s.b IndirectlyModified forward_only",
             "s.c IndirectlyModified forward_only"
         ]
     );
-    assert_eq!(plan.changes[0].version, w.prod_version("s.a"));
-    assert!(!plan.has_work());
+    for (snapshot, change) in dev.snapshots.iter().zip(&dev.changes) {
+        // The version promotion to prod will use is prod's own table ...
+        assert_eq!(snapshot.version, w.prod_version(&snapshot.model.name));
+        // ... but dev computes the new query into a dev table of its own.
+        assert!(change.version.ends_with(DEV_SUFFIX), "{change:?}");
+        assert!(change.table.ends_with(DEV_SUFFIX), "{change:?}");
+    }
+    assert!(dev.backfill.iter().all(|b| b.version.ends_with(DEV_SUFFIX)));
+    assert!(dev.has_work(), "the dev tables preview the change");
+
+    opts.environment = "prod".into();
+    let prod = w.plan_with(changed, &opts);
+    assert_eq!(prod.changes[0].version, w.prod_version("s.a"));
+    assert!(prod.dev_tables.is_empty());
+    assert!(!prod.has_work(), "prod keeps its tables and history");
 }
 
 #[test]

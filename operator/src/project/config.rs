@@ -33,6 +33,7 @@ fn default_config() -> ProjectConfig {
         start: None,
         cron: DEFAULT_CRON.to_string(),
         warehouse: None,
+        statements: Default::default(),
     }
 }
 
@@ -80,6 +81,8 @@ pub(crate) fn parse_config(
         }
     }
 
+    config.statements.before_all = walker.opt_str_list(top, "before_all")?;
+    config.statements.after_all = walker.opt_str_list(top, "after_all")?;
     config.warehouse = match default_connection(&walker, top)? {
         Some((path, connection)) => Some(warehouse_url(&walker, &path, connection, root)?),
         None => None,
@@ -257,6 +260,37 @@ impl Walker<'_> {
                     format!("expected a string, found {}", describe(other)),
                 ))
             }
+        }
+    }
+}
+
+impl Walker<'_> {
+    /// A top-level list of SQL statements (`before_all`, `after_all`); empty when absent.
+    fn opt_str_list(&self, map: &Map<String, Value>, key: &str) -> Result<Vec<String>, Diagnostic> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+                    other => Err(self.error(
+                        &[key],
+                        format!(
+                            "item {}: expected a SQL statement, found {}",
+                            i + 1,
+                            describe(other)
+                        ),
+                    )),
+                })
+                .collect(),
+            Some(other) => Err(self.error(
+                &[key],
+                format!(
+                    "expected a list of SQL statements, found {}",
+                    describe(other)
+                ),
+            )),
         }
     }
 }

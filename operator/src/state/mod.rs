@@ -7,18 +7,22 @@
 //! DuckDB and PostgreSQL both accept. The store never begins or commits a transaction itself:
 //! callers decide what must be atomic, and every write is safe to repeat after a crash.
 
+mod audits;
+mod plans;
+mod records;
+
 use std::collections::HashMap;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::intervals::{self, Interval};
-use crate::snapshot::{EnvironmentRecord, Release, Snapshot, SnapshotId, quote_literal};
+use crate::snapshot::{Snapshot, SnapshotId, quote_literal};
 use crate::warehouse::{Row, Warehouse, WarehouseError};
 
 /// The layout version this build writes. `init` refuses state written by a newer layout and is
 /// where migrations from older ones will go.
-pub const LAYOUT_VERSION: i64 = 1;
+pub const LAYOUT_VERSION: i64 = 2;
 
 /// Rows per multi-row statement: large enough to load 10,000 models in a few round trips,
 /// small enough to keep each statement a reasonable size.
@@ -90,7 +94,8 @@ impl<'w> StateStore<'w> {
         &mut *self.warehouse
     }
 
-    /// Creates the `sluice` schema and tables if missing; safe to run on every start.
+    /// Creates the `sluice` schema and tables if missing, and migrates older layouts; safe to
+    /// run on every start.
     pub fn init(&mut self) -> Result<()> {
         self.warehouse.execute(
             "CREATE SCHEMA IF NOT EXISTS sluice;
@@ -119,7 +124,31 @@ impl<'w> StateStore<'w> {
                  environment TEXT NOT NULL,
                  seq BIGINT NOT NULL,
                  created_at BIGINT NOT NULL,
+                 record TEXT NOT NULL,
+                 number BIGINT,
+                 request_id TEXT
+             );
+             CREATE TABLE IF NOT EXISTS sluice.plans (
+                 id TEXT PRIMARY KEY,
+                 environment TEXT NOT NULL,
+                 digest TEXT NOT NULL,
+                 created_at BIGINT NOT NULL,
+                 heartbeat_at BIGINT NOT NULL,
+                 finished_at BIGINT,
                  record TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS sluice.audit_results (
+                 name TEXT NOT NULL,
+                 version TEXT NOT NULL,
+                 audit TEXT NOT NULL,
+                 start_ms BIGINT NOT NULL,
+                 end_ms BIGINT NOT NULL,
+                 record TEXT NOT NULL,
+                 PRIMARY KEY (name, version, audit, start_ms, end_ms)
+             );
+             CREATE TABLE IF NOT EXISTS sluice.environment_owners (
+                 name TEXT PRIMARY KEY,
+                 owner TEXT NOT NULL
              );",
         )?;
         self.warehouse.execute(&format!(
@@ -132,6 +161,18 @@ impl<'w> StateStore<'w> {
                 found,
                 supported: LAYOUT_VERSION,
             });
+        }
+        if found < 2 {
+            // Layout 1 had no release numbers (they are the digits after `<environment>-r`)
+            // nor request ids.
+            self.warehouse.execute(
+                "ALTER TABLE sluice.releases ADD COLUMN IF NOT EXISTS number BIGINT;
+                 ALTER TABLE sluice.releases ADD COLUMN IF NOT EXISTS request_id TEXT;
+                 UPDATE sluice.releases
+                 SET number = CAST(substr(id, length(environment) + 3) AS BIGINT)
+                 WHERE number IS NULL;
+                 UPDATE sluice.layout_version SET version = 2;",
+            )?;
         }
         Ok(())
     }
@@ -361,121 +402,6 @@ impl<'w> StateStore<'w> {
         self.warehouse.execute(&sql)?;
         Ok(())
     }
-
-    // ---- environments ----
-
-    pub fn environment(&mut self, name: &str) -> Result<Option<EnvironmentRecord>> {
-        let rows = self.warehouse.query(&format!(
-            "SELECT name, record FROM sluice.environments WHERE name = {}",
-            quote_literal(name)
-        ))?;
-        rows.first()
-            .map(|row| decode_record("environment", row))
-            .transpose()
-    }
-
-    /// Every environment, ordered by name.
-    pub fn environments(&mut self) -> Result<Vec<EnvironmentRecord>> {
-        let rows = self
-            .warehouse
-            .query("SELECT name, record FROM sluice.environments ORDER BY name")?;
-        rows.iter()
-            .map(|row| decode_record("environment", row))
-            .collect()
-    }
-
-    pub fn delete_environment(&mut self, name: &str) -> Result<()> {
-        self.warehouse.execute(&format!(
-            "DELETE FROM sluice.environments WHERE name = {}",
-            quote_literal(name)
-        ))?;
-        Ok(())
-    }
-
-    /// Writes `record` (whose `revision` is the new one, normally `expected_revision + 1`)
-    /// provided the stored revision is still `expected_revision` (`None`: the environment must
-    /// not exist yet); otherwise fails with [`StateError::Conflict`] and writes nothing.
-    ///
-    /// The check and the write are one conditional statement, so two promotions racing inside
-    /// their own transactions cannot both succeed. Transactions are the caller's: this never
-    /// begins or commits one.
-    pub fn write_environment(
-        &mut self,
-        record: &EnvironmentRecord,
-        expected_revision: Option<i64>,
-    ) -> Result<()> {
-        let name = quote_literal(&record.name);
-        let json = quote_literal(&encode("environment", &record.name, record)?);
-        let sql = match expected_revision {
-            None => format!(
-                "INSERT INTO sluice.environments (name, revision, record)
-                 VALUES ({name}, {}, {json})
-                 ON CONFLICT (name) DO NOTHING RETURNING name",
-                record.revision
-            ),
-            Some(expected) => format!(
-                "UPDATE sluice.environments SET revision = {}, record = {json}
-                 WHERE name = {name} AND revision = {expected} RETURNING name",
-                record.revision
-            ),
-        };
-        if !self.warehouse.query(&sql)?.is_empty() {
-            return Ok(());
-        }
-        let rows = self.warehouse.query(&format!(
-            "SELECT revision FROM sluice.environments WHERE name = {name}"
-        ))?;
-        let found = match rows.first() {
-            Some(row) => Some(integer(row[0].as_deref(), "environment revision")?),
-            None => None,
-        };
-        Err(StateError::Conflict {
-            environment: record.name.clone(),
-            expected: expected_revision,
-            found,
-        })
-    }
-
-    // ---- releases ----
-
-    /// Records a release. Releases are immutable evidence: inserting an id that already exists
-    /// (a repeated, interrupted promotion) leaves the stored one untouched.
-    pub fn insert_release(&mut self, release: &Release) -> Result<()> {
-        let json = encode("release", &release.id, release)?;
-        // `seq` orders releases made within the same second.
-        self.warehouse.execute(&format!(
-            "INSERT INTO sluice.releases (id, environment, seq, created_at, record)
-             SELECT {}, {}, COALESCE(MAX(seq), 0) + 1, {}, {} FROM sluice.releases
-             ON CONFLICT (id) DO NOTHING",
-            quote_literal(&release.id),
-            quote_literal(&release.environment),
-            release.created_at,
-            quote_literal(&json)
-        ))?;
-        Ok(())
-    }
-
-    /// An environment's releases, newest first.
-    pub fn releases(&mut self, environment: &str) -> Result<Vec<Release>> {
-        let rows = self.warehouse.query(&format!(
-            "SELECT id, record FROM sluice.releases WHERE environment = {}
-             ORDER BY seq DESC, created_at DESC, id DESC",
-            quote_literal(environment)
-        ))?;
-        rows.iter()
-            .map(|row| decode_record("release", row))
-            .collect()
-    }
-
-    pub fn release(&mut self, id: &str) -> Result<Option<Release>> {
-        let rows = self.warehouse.query(&format!(
-            "SELECT id, record FROM sluice.releases WHERE id = {}",
-            quote_literal(id)
-        ))?;
-        rows.first()
-            .map(|row| decode_record("release", row))
-            .transpose()
-    }
 }
 
 /// `(name = .. AND fingerprint = ..) OR ...` for a non-empty chunk of ids.
@@ -512,7 +438,7 @@ fn normalize(stored: Vec<Interval>) -> Vec<Interval> {
     intervals::merge(stored.into_iter().filter(|i| i.start < i.end).collect())
 }
 
-fn encode<T: Serialize>(what: &'static str, key: &str, value: &T) -> Result<String> {
+pub(crate) fn encode<T: Serialize>(what: &'static str, key: &str, value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|source| StateError::Encode {
         what,
         key: key.to_string(),
@@ -521,7 +447,7 @@ fn encode<T: Serialize>(what: &'static str, key: &str, value: &T) -> Result<Stri
 }
 
 /// Decodes a `(key, record)` row; the key only serves the error message.
-fn decode_record<T: DeserializeOwned>(what: &'static str, row: &Row) -> Result<T> {
+pub(crate) fn decode_record<T: DeserializeOwned>(what: &'static str, row: &Row) -> Result<T> {
     let [key, Some(record)] = row.as_slice() else {
         return Err(StateError::Malformed(format!("{what} row {row:?}")));
     };
@@ -541,7 +467,7 @@ fn single(rows: Vec<Row>) -> Result<Option<String>> {
     }
 }
 
-fn integer(text: Option<&str>, what: &str) -> Result<i64> {
+pub(crate) fn integer(text: Option<&str>, what: &str) -> Result<i64> {
     text.and_then(|t| t.parse().ok())
         .ok_or_else(|| StateError::Malformed(format!("{what} {text:?} is not an integer")))
 }

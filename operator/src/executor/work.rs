@@ -1,0 +1,199 @@
+//! A plan's work as a graph of per-model units: each unit creates one model's table and runs
+//! its batches (backfill, then audit) in order, after the units it depends on. Independent
+//! units can run in parallel, in separate processes (the operator runs one Job per unit).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Target, Task, TaskError, TaskOutcome, run_task, target_for};
+use crate::graph::model_key;
+use crate::intervals::{self, Interval, IntervalUnit};
+use crate::model::CustomAudit;
+use crate::plan::{ChangeType, Plan};
+use crate::snapshot::{AuditResult, Snapshot};
+use crate::state::StateStore;
+use crate::warehouse::Warehouse;
+
+/// Everything one model needs built for a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelWork {
+    pub model: String,
+    /// Models whose units must have finished first (the nearest ancestors with work).
+    pub depends_on: Vec<String>,
+    pub target: Target,
+    /// The range the table's shape is rendered with when it comes from the query.
+    pub range: Interval,
+    /// Batches to compute and audit, in order (empty: only the table is created).
+    pub batches: Vec<Interval>,
+    /// The registered plan this work belongs to, kept alive by a heartbeat as batches finish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<String>,
+}
+
+impl ModelWork {
+    /// The physical table, e.g. `sluice__stg.stg__orders__3fa2c1d4e5`.
+    pub fn table(&self) -> String {
+        self.target.snapshot.table().to_string()
+    }
+
+    /// The unit's tasks in order: create, then each batch's backfill and audit.
+    pub fn tasks(&self) -> Vec<Task> {
+        let target = Box::new(self.target.clone());
+        let mut tasks = vec![Task::Create {
+            target: target.clone(),
+            range: self.range,
+        }];
+        for &interval in &self.batches {
+            tasks.push(Task::Backfill {
+                target: target.clone(),
+                interval,
+            });
+            tasks.push(Task::Audit {
+                target: target.clone(),
+                interval,
+            });
+        }
+        tasks
+    }
+}
+
+/// The plan's work, parents before children: a unit for every model with batches to run, and
+/// for every changed model whose new table has none yet (it must still exist to be promoted).
+pub fn plan_work(plan: &Plan, audits: &BTreeMap<String, CustomAudit>) -> Vec<ModelWork> {
+    let by_key: BTreeMap<String, &Snapshot> = plan
+        .snapshots
+        .iter()
+        .map(|s| (model_key(&s.model.name), s))
+        .collect();
+    let table_versions: BTreeMap<String, String> = plan
+        .snapshots
+        .iter()
+        .map(|s| (s.model.name.clone(), plan.table_version(s).to_string()))
+        .collect();
+    let batches: HashMap<&str, &[Interval]> = plan
+        .backfill
+        .iter()
+        .map(|b| (b.model.as_str(), b.batches.as_slice()))
+        .collect();
+    let changed: BTreeSet<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.change != ChangeType::Removed)
+        .map(|c| c.model.as_str())
+        .collect();
+    let idle_range = Interval::new(
+        IntervalUnit::Day.floor(plan.execution_time),
+        IntervalUnit::Day.floor(plan.execution_time),
+    );
+    // Nearest ancestors with work, per model key: a model without work passes its own on.
+    let mut upstream_work: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut work = Vec::new();
+    for snapshot in &plan.snapshots {
+        let name = snapshot.model.name.as_str();
+        let key = model_key(name);
+        let mut depends_on = BTreeSet::new();
+        for parent in &snapshot.parents {
+            if let Some(found) = upstream_work.get(&model_key(parent)) {
+                depends_on.extend(found.iter().cloned());
+            }
+        }
+        let own = batches.get(name).copied();
+        let has_work =
+            !snapshot.model.kind.is_symbolic() && (own.is_some() || changed.contains(name));
+        if !has_work {
+            upstream_work.insert(key, depends_on);
+            continue;
+        }
+        let batches = own.map(<[Interval]>::to_vec).unwrap_or_default();
+        let range = match (batches.first(), batches.last()) {
+            (Some(first), Some(last)) => Interval::new(first.start, last.end),
+            _ => idle_range,
+        };
+        work.push(ModelWork {
+            model: name.to_string(),
+            depends_on: depends_on.into_iter().collect(),
+            target: target_for(
+                snapshot,
+                &by_key,
+                &table_versions,
+                audits,
+                plan.execution_time,
+            ),
+            range,
+            batches,
+            plan_id: Some(plan.id.clone()),
+        });
+        upstream_work.insert(key, BTreeSet::from([name.to_string()]));
+    }
+    work
+}
+
+/// Progress of one unit.
+pub enum WorkEvent<'a> {
+    /// About to run a task (`skipped`: its batch is already recorded, e.g. by an earlier,
+    /// interrupted run of this unit).
+    Task { task: &'a Task, skipped: bool },
+    TaskDone {
+        task: &'a Task,
+        outcome: &'a TaskOutcome,
+    },
+}
+
+/// What a unit did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkOutcome {
+    pub audits: Vec<AuditResult>,
+    /// Batches that were already recorded and not run again.
+    pub skipped: Vec<Interval>,
+    /// Blocking audits that failed: the unit stopped at the first failing batch.
+    pub failures: Vec<AuditResult>,
+}
+
+/// Runs one unit: creates the table, then each batch not already recorded (so a rerun after a
+/// crash resumes where it stopped), stopping at the first batch whose blocking audits fail.
+pub fn run_work(
+    warehouse: &mut dyn Warehouse,
+    work: &ModelWork,
+    progress: &mut dyn FnMut(WorkEvent),
+) -> Result<WorkOutcome, TaskError> {
+    let mut outcome = WorkOutcome::default();
+    let name = work.target.model_name().to_string();
+    let version = work.target.snapshot.version.clone();
+    for task in work.tasks() {
+        let done = match &task {
+            Task::Backfill { interval, .. } | Task::Audit { interval, .. } => {
+                let recorded = StateStore::new(warehouse).intervals(&name, &version)?;
+                intervals::merge(recorded)
+                    .iter()
+                    .any(|r| r.start <= interval.start && interval.end <= r.end)
+            }
+            Task::Create { .. } => false,
+        };
+        progress(WorkEvent::Task {
+            task: &task,
+            skipped: done,
+        });
+        if done {
+            if let Task::Audit { interval, .. } = &task {
+                outcome.skipped.push(*interval);
+            }
+            continue;
+        }
+        let result = run_task(warehouse, &task)?;
+        progress(WorkEvent::TaskDone {
+            task: &task,
+            outcome: &result,
+        });
+        let failures: Vec<AuditResult> = result.blocking_failures().into_iter().cloned().collect();
+        outcome.audits.extend(result.audits);
+        if !failures.is_empty() {
+            outcome.failures = failures;
+            return Ok(outcome);
+        }
+        if let (Task::Audit { .. }, Some(plan)) = (&task, &work.plan_id) {
+            StateStore::new(warehouse).heartbeat_plan(plan, chrono::Utc::now().timestamp())?;
+        }
+    }
+    Ok(outcome)
+}
