@@ -1,6 +1,8 @@
 //! The built-in controllers that are not the kubelet: garbage collection by ownerReferences
-//! (background, foreground, orphan), namespace termination and default service accounts, and
-//! CRD cleanup. Each pass re-scans the store; passes run on every change.
+//! (background, foreground, orphan), namespace termination, default service accounts and the
+//! `kube-root-ca.crt` ConfigMap, CRD cleanup, ClusterRole aggregation, and the workload
+//! controllers (`workloads`). Each pass re-scans the store; passes run on every change and at
+//! least once a second. Each acts as its own `system:` identity.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -8,6 +10,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::api::{Cluster, DeleteOptions, Part, WriteOptions};
+use crate::auth::User;
 use crate::defaults::CRD_CLEANUP_FINALIZER;
 use crate::patch::PatchType;
 use crate::store::ObjKey;
@@ -36,17 +39,25 @@ pub async fn run(cluster: Arc<Cluster>) {
     let mut changes = cluster.store.subscribe();
     loop {
         reconcile(&cluster);
+        crate::workloads::reconcile(&cluster);
         // Any change (or a lag notice) triggers the next pass.
-        let _ = changes.recv().await;
+        tokio::select! {
+            _ = changes.recv() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
         while changes.try_recv().is_ok() {}
     }
+}
+
+fn gc() -> User {
+    User::controller("generic-garbage-collector")
 }
 
 fn delete(cluster: &Cluster, key: &ObjKey, propagation: &str) {
     if let Some(res) = cluster.resource_of(key) {
         let opts = DeleteOptions {
             propagation: Some(propagation.into()),
-            ..Default::default()
+            ..DeleteOptions::by(gc())
         };
         let _ = cluster.delete(&res, &key.namespace, &key.name, &opts);
     }
@@ -61,7 +72,7 @@ fn merge(cluster: &Cluster, key: &ObjKey, patch: Value) {
             PatchType::Merge,
             patch,
             Part::Main,
-            &WriteOptions::default(),
+            &WriteOptions::by(gc(), "kube-controller-manager"),
         );
     }
 }
@@ -177,8 +188,59 @@ pub fn reconcile(cluster: &Cluster) {
                 &res,
                 ns,
                 json!({"metadata": {"name": "default"}}),
-                &WriteOptions::default(),
+                &WriteOptions::by(
+                    User::controller("service-account-controller"),
+                    "kube-controller-manager",
+                ),
             );
+        }
+        let ca = ObjKey::new("", "configmaps", ns, "kube-root-ca.crt");
+        if !snapshot.iter().any(|(k, _)| *k == ca)
+            && let Some(res) = cluster.resource_of(&ca)
+            && let Ok(certs) = crate::tls::certs()
+        {
+            let _ = cluster.create(
+                &res,
+                ns,
+                json!({"metadata": {"name": "kube-root-ca.crt", "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}}, "data": {"ca.crt": certs.ca_pem}}),
+                &WriteOptions::by(User::controller("root-ca-cert-publisher"), "kube-controller-manager"),
+            );
+        }
+    }
+    aggregate_cluster_roles(cluster, &snapshot);
+}
+
+/// Fills aggregating ClusterRoles (`aggregationRule`) with the rules of the roles they select.
+fn aggregate_cluster_roles(cluster: &Cluster, snapshot: &[(ObjKey, Value)]) {
+    let roles: Vec<Value> = snapshot
+        .iter()
+        .filter(|(k, _)| k.same_resource("rbac.authorization.k8s.io", "clusterroles"))
+        .map(|(_, v)| v.clone())
+        .collect();
+    for role in &roles {
+        if let Some(rules) = crate::rbac::aggregate(role, &roles)
+            && role["rules"] != Value::Array(rules.clone())
+        {
+            let key = ObjKey::new(
+                "rbac.authorization.k8s.io",
+                "clusterroles",
+                "",
+                role["metadata"]["name"].as_str().unwrap_or_default(),
+            );
+            if let Some(res) = cluster.resource_of(&key) {
+                let _ = cluster.patch(
+                    &res,
+                    "",
+                    &key.name,
+                    PatchType::Merge,
+                    json!({"rules": rules}),
+                    Part::Main,
+                    &WriteOptions::by(
+                        User::controller("clusterrole-aggregation-controller"),
+                        "kube-controller-manager",
+                    ),
+                );
+            }
         }
     }
 }

@@ -44,16 +44,24 @@ pub fn group(registry: &Registry, name: &str) -> Option<Value> {
 }
 
 const VERBS: &[&str] = &[
-    "create", "delete", "get", "list", "patch", "update", "watch",
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
 ];
 
 /// `APIResourceList` for one group version, subresources included.
 pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<Value> {
     let mut resources = Vec::new();
     for r in registry.in_group_version(group, version) {
+        let verbs: &[&str] = if r.review { &["create"] } else { VERBS };
         let mut entry = json!({
             "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind,
-            "verbs": VERBS, "storageVersionHash": "",
+            "verbs": verbs, "storageVersionHash": "",
         });
         if !r.short_names.is_empty() {
             entry["shortNames"] = json!(r.short_names);
@@ -67,6 +75,12 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<
         }
         if r.log {
             resources.push(json!({"name": format!("{}/log", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": "Pod", "verbs": ["get"]}));
+        }
+        if r.scale {
+            resources.push(json!({"name": format!("{}/scale", r.plural), "singularName": "", "namespaced": r.namespaced, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+        }
+        if r.group.is_empty() && r.plural == "serviceaccounts" {
+            resources.push(json!({"name": "serviceaccounts/token", "singularName": "", "namespaced": true, "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]}));
         }
     }
     if resources.is_empty() {

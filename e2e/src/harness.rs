@@ -22,6 +22,7 @@ const DEFAULT_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "
 pub struct TestClusterBuilder {
     users: Vec<(String, String, User)>,
     kubelet: KubeletConfig,
+    rbac: bool,
 }
 
 impl Default for TestClusterBuilder {
@@ -31,6 +32,7 @@ impl Default for TestClusterBuilder {
         let builder = Self {
             users: Vec::new(),
             kubelet: KubeletConfig::default(),
+            rbac: false,
         };
         builder
             .user("admin", "admin-token", &["system:masters"])
@@ -57,6 +59,13 @@ impl TestClusterBuilder {
         self
     }
 
+    /// Authorizes every request with RBAC (off by default: everything is allowed).
+    /// `system:masters` members (the default `admin`) are always allowed.
+    pub fn rbac(mut self, enabled: bool) -> Self {
+        self.rbac = enabled;
+        self
+    }
+
     /// Adds an image mapping ahead of the defaults.
     pub fn image(mut self, rule: ImageRule) -> Self {
         self.kubelet.images.insert(0, rule);
@@ -78,7 +87,7 @@ impl TestClusterBuilder {
             .iter()
             .map(|(_, t, u)| (t.clone(), u.clone()))
             .collect();
-        let cluster = Cluster::new(Auth::new(tokens), dir.path().join("data"));
+        let cluster = Cluster::new(Auth::new(tokens), dir.path().join("data"), self.rbac);
         let ns_res = cluster
             .resource("", "v1", "namespaces")
             .map_err(|e| anyhow::anyhow!(e.message))?;
@@ -92,6 +101,14 @@ impl TestClusterBuilder {
                 )
                 .map_err(|e| anyhow::anyhow!(e.message))?;
         }
+        for (plural, obj) in crate::rbac::bootstrap() {
+            let res = cluster
+                .resource("rbac.authorization.k8s.io", "v1", plural)
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            cluster
+                .create(&res, "", obj, &WriteOptions::default())
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("sluice-testcluster")
@@ -101,6 +118,7 @@ impl TestClusterBuilder {
             .context("binding the API server port")?;
         listener.set_nonblocking(true)?;
         let url = format!("https://{}", listener.local_addr()?);
+        let _ = cluster.url.set(url.clone());
         let tls = crate::tls::acceptor()?;
         let kubelet = Arc::new(Kubelet::default());
         {
@@ -243,6 +261,19 @@ impl TestCluster {
             &self.kubeconfig_path(user),
             &self.dir.path().join("kubectl-cache"),
         )
+    }
+
+    /// A kube-rs client sending `token` (e.g. a service-account token from TokenRequest).
+    pub async fn client_with_token(&self, token: &str) -> Result<kube::Client> {
+        let mut config = kube::Config::new(self.url.parse()?);
+        config.root_cert = Some(vec![crate::tls::ca_der()?]);
+        config.auth_info.token = Some(token.to_string().into());
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// The control plane itself, for tests that look inside.
+    pub fn state(&self) -> &Arc<Cluster> {
+        &self.cluster
     }
 
     /// Every authenticated request so far: user, verb, path and response code.

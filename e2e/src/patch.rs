@@ -1,7 +1,8 @@
-//! Patch formats: JSON merge patch (RFC 7386), JSON patch (RFC 6902), the subset of strategic
-//! merge patch kubectl produces for built-in kinds, and server-side apply.
+//! Patch formats: JSON merge patch (RFC 7386), JSON patch (RFC 6902) and the subset of
+//! strategic merge patch kubectl produces for built-in kinds. Server-side apply is in
+//! `fieldmanager`.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -286,191 +287,10 @@ fn merge_keyed_list(live: &mut Vec<Value>, items: &[Value], key: &str) {
     }
 }
 
-/// The `fieldsV1` set of an applied configuration: every map key path, lists atomic.
-pub fn field_set(config: &Value) -> Value {
-    let mut set = Map::new();
-    if let Value::Object(m) = config {
-        for (k, v) in m {
-            if matches!(
-                k.as_str(),
-                "apiVersion"
-                    | "kind"
-                    | "resourceVersion"
-                    | "managedFields"
-                    | "uid"
-                    | "creationTimestamp"
-            ) {
-                continue;
-            }
-            set.insert(
-                format!("f:{k}"),
-                if v.is_object() {
-                    field_set(v)
-                } else {
-                    json!({})
-                },
-            );
-        }
-    }
-    Value::Object(set)
-}
-
-/// Removes from `obj` the fields the manager applied before (`old_set`) but no longer applies.
-fn remove_dropped(obj: &mut Value, old_set: &Value, new_set: &Value) {
-    let (Some(old), Some(m)) = (old_set.as_object(), obj.as_object_mut()) else {
-        return;
-    };
-    for (fk, old_child) in old {
-        let Some(key) = fk.strip_prefix("f:") else {
-            continue;
-        };
-        match new_set.get(fk) {
-            None => {
-                m.remove(key);
-            }
-            Some(new_child) => {
-                if let Some(child) = m.get_mut(key) {
-                    remove_dropped(child, old_child, new_child);
-                }
-            }
-        }
-    }
-}
-
-/// Leaf paths of a field set, for conflict detection.
-fn leaves(set: &Value, prefix: &str, out: &mut Vec<String>) {
-    if let Some(m) = set.as_object() {
-        if m.is_empty() {
-            out.push(prefix.to_string());
-        }
-        for (k, v) in m {
-            leaves(
-                v,
-                &format!(
-                    "{prefix}/{}",
-                    k.trim_start_matches("f:")
-                        .replace('~', "~0")
-                        .replace('/', "~1")
-                ),
-                out,
-            );
-        }
-    }
-}
-
-/// Server-side apply of `config` by `manager` onto the live object (or onto an empty one to
-/// create it). Maps merge, lists are atomic, fields the manager stopped applying are removed,
-/// and a field another applier owns with a different value is a 409 conflict unless `force`.
-pub fn apply(
-    live: Option<&Value>,
-    config: &Value,
-    manager: &str,
-    force: bool,
-    api_version: &str,
-) -> ApiResult<Value> {
-    let mut obj = live.cloned().unwrap_or_else(|| json!({}));
-    let mut managed: Vec<Value> = obj["metadata"]["managedFields"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let new_set = field_set(config);
-    let mut new_leaves = Vec::new();
-    leaves(&new_set, "", &mut new_leaves);
-    if !force {
-        let conflicts: Vec<String> = managed
-            .iter()
-            .filter(|e| {
-                e["manager"].as_str() != Some(manager) && e["operation"].as_str() == Some("Apply")
-            })
-            .flat_map(|e| {
-                let mut theirs = Vec::new();
-                leaves(&e["fieldsV1"], "", &mut theirs);
-                theirs
-                    .into_iter()
-                    .map(move |p| (e["manager"].as_str().unwrap_or_default().to_string(), p))
-            })
-            .filter(|(_, p)| new_leaves.contains(p) && obj.pointer(p) != config.pointer(p))
-            .map(|(m, p)| {
-                format!(
-                    "conflict with {m:?}: {}",
-                    p.trim_start_matches('/').replace('/', ".")
-                )
-            })
-            .collect();
-        if !conflicts.is_empty() {
-            let n = conflicts.len();
-            return Err(ApiError::new(
-                409,
-                "Conflict",
-                format!(
-                    "Apply failed with {n} conflict{}: {}",
-                    if n == 1 { "" } else { "s" },
-                    conflicts.join("\n")
-                ),
-            ));
-        }
-    }
-    let position = managed.iter().position(|e| {
-        e["manager"].as_str() == Some(manager) && e["operation"].as_str() == Some("Apply")
-    });
-    if let Some(old) = position.map(|i| managed[i]["fieldsV1"].clone()) {
-        remove_dropped(&mut obj, &old, &new_set);
-    }
-    let mut body = config.clone();
-    if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("managedFields");
-    }
-    merge_patch(&mut obj, &strip_nulls(body));
-    if force {
-        // Forcing takes ownership: other appliers lose the fields now applied here.
-        for e in managed
-            .iter_mut()
-            .filter(|e| e["manager"].as_str() != Some(manager))
-        {
-            let mut theirs = e["fieldsV1"].clone();
-            for p in &new_leaves {
-                let (parent, last) = p.rsplit_once('/').unwrap_or(("", p));
-                if let Some(Value::Object(m)) = theirs.pointer_mut(&fields_pointer(parent)) {
-                    m.remove(&format!("f:{last}"));
-                }
-            }
-            e["fieldsV1"] = theirs;
-        }
-    }
-    let entry = json!({"manager": manager, "operation": "Apply", "apiVersion": api_version, "time": crate::meta::now(), "fieldsType": "FieldsV1", "fieldsV1": new_set});
-    match position {
-        Some(i) if managed[i]["fieldsV1"] == entry["fieldsV1"] => {}
-        Some(i) => managed[i] = entry,
-        None => managed.push(entry),
-    }
-    obj["metadata"]["managedFields"] = Value::Array(managed);
-    Ok(obj)
-}
-
-/// Maps an object pointer (`/spec/x`) to the matching pointer inside a field set (`/f:spec/f:x`).
-fn fields_pointer(path: &str) -> String {
-    path.split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| format!("/f:{s}"))
-        .collect()
-}
-
-/// Apply configurations never delete with `null`; a null just means "no opinion".
-fn strip_nulls(v: Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k, strip_nulls(v)))
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn strategic_merges_containers_by_name_and_deletes_env() {
@@ -496,44 +316,5 @@ mod tests {
                 .code,
             422
         );
-    }
-
-    #[test]
-    fn apply_removes_fields_the_manager_dropped_and_detects_conflicts() {
-        let first = apply(
-            None,
-            &json!({"metadata": {"name": "x"}, "spec": {"a": 1, "b": 2}}),
-            "m1",
-            false,
-            "v1",
-        )
-        .unwrap();
-        let second = apply(
-            Some(&first),
-            &json!({"metadata": {"name": "x"}, "spec": {"a": 1}}),
-            "m1",
-            false,
-            "v1",
-        )
-        .unwrap();
-        assert_eq!(second["spec"], json!({"a": 1}));
-        let err = apply(
-            Some(&second),
-            &json!({"metadata": {"name": "x"}, "spec": {"a": 5}}),
-            "m2",
-            false,
-            "v1",
-        )
-        .unwrap_err();
-        assert_eq!(err.code, 409);
-        let forced = apply(
-            Some(&second),
-            &json!({"metadata": {"name": "x"}, "spec": {"a": 5}}),
-            "m2",
-            true,
-            "v1",
-        )
-        .unwrap();
-        assert_eq!(forced["spec"]["a"], 5);
     }
 }

@@ -10,6 +10,8 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub struct ResourceInfo {
     pub group: String,
+    /// The group objects are stored under: `events.k8s.io` Events share core Events' storage.
+    pub storage_group: String,
     /// Served versions; the first is the preferred (storage) version.
     pub versions: Vec<String>,
     pub kind: String,
@@ -22,6 +24,10 @@ pub struct ResourceInfo {
     pub status: bool,
     /// Has a `/log` subresource (pods).
     pub log: bool,
+    /// Has a `/scale` subresource (`spec.replicas`).
+    pub scale: bool,
+    /// A create-only review kind: computed per request, never stored.
+    pub review: bool,
     /// Maintains `metadata.generation`.
     pub generation: bool,
     /// Schemas and printer columns for custom resources, per version.
@@ -32,6 +38,19 @@ pub struct ResourceInfo {
 pub struct CustomInfo {
     pub schemas: BTreeMap<String, Value>,
     pub columns: BTreeMap<String, Vec<Value>>,
+}
+
+impl CustomInfo {
+    /// The schema of the version `obj` is written in (or any served one).
+    pub fn schema_for(&self, obj: &Value) -> Option<&Value> {
+        let version = obj["apiVersion"]
+            .as_str()
+            .and_then(|a| a.rsplit('/').next());
+        version
+            .and_then(|v| self.schemas.get(v))
+            .or_else(|| self.schemas.values().next())
+            .filter(|s| s.is_object())
+    }
 }
 
 impl ResourceInfo {
@@ -48,83 +67,191 @@ impl ResourceInfo {
     }
 }
 
-/// Built-in resource table entry: `(group, version, kind, plural, namespaced, status, generation, short names)`.
-type Builtin = (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    bool,
-    bool,
-    bool,
-    &'static [&'static str],
-);
+/// A built-in kind: `(group, version, kind, plural, short names)` plus its behaviour.
+struct Builtin {
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    short: &'static [&'static str],
+    cluster: bool,
+    status: bool,
+    generation: bool,
+    scale: bool,
+    all: bool,
+    /// Create-only reviews (access reviews, token reviews): answered, never stored.
+    review: bool,
+}
+
+const fn kind(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    short: &'static [&'static str],
+) -> Builtin {
+    Builtin {
+        group,
+        version,
+        kind,
+        plural,
+        short,
+        cluster: false,
+        status: false,
+        generation: false,
+        scale: false,
+        all: false,
+        review: false,
+    }
+}
+
+impl Builtin {
+    const fn cluster(mut self) -> Self {
+        self.cluster = true;
+        self
+    }
+    /// A `/status` subresource and `metadata.generation`.
+    const fn status(mut self) -> Self {
+        self.status = true;
+        self.generation = true;
+        self
+    }
+    const fn generation(mut self) -> Self {
+        self.generation = true;
+        self
+    }
+    const fn scale(mut self) -> Self {
+        self.scale = true;
+        self
+    }
+    /// In the `all` category (`kubectl get all`).
+    const fn all(mut self) -> Self {
+        self.all = true;
+        self
+    }
+    const fn review(mut self) -> Self {
+        self.review = true;
+        self
+    }
+}
+
+const RBAC: &str = "rbac.authorization.k8s.io";
+const AUTHZ: &str = "authorization.k8s.io";
+const AUTHN: &str = "authentication.k8s.io";
+const ADMISSION: &str = "admissionregistration.k8s.io";
 
 const BUILTINS: &[Builtin] = &[
-    (
-        "",
-        "v1",
-        "Namespace",
-        "namespaces",
-        false,
-        true,
-        false,
-        &["ns"],
-    ),
-    (
-        "",
-        "v1",
-        "ConfigMap",
-        "configmaps",
-        true,
-        false,
-        false,
-        &["cm"],
-    ),
-    ("", "v1", "Secret", "secrets", true, false, false, &[]),
-    (
-        "",
-        "v1",
-        "ServiceAccount",
-        "serviceaccounts",
-        true,
-        false,
-        false,
-        &["sa"],
-    ),
-    ("", "v1", "Event", "events", true, false, false, &["ev"]),
-    ("", "v1", "Pod", "pods", true, true, true, &["po"]),
-    ("batch", "v1", "Job", "jobs", true, true, true, &[]),
-    (
-        "coordination.k8s.io",
-        "v1",
-        "Lease",
-        "leases",
-        true,
-        false,
-        false,
-        &[],
-    ),
-    (
-        "events.k8s.io",
-        "v1",
-        "Event",
-        "events",
-        true,
-        false,
-        false,
-        &["ev"],
-    ),
-    (
+    kind("", "v1", "Namespace", "namespaces", &["ns"])
+        .cluster()
+        .status(),
+    kind("", "v1", "ConfigMap", "configmaps", &["cm"]),
+    kind("", "v1", "Secret", "secrets", &[]),
+    kind("", "v1", "ServiceAccount", "serviceaccounts", &["sa"]),
+    kind("", "v1", "Event", "events", &["ev"]),
+    kind("", "v1", "Pod", "pods", &["po"]).status().all(),
+    kind("", "v1", "Service", "services", &["svc"])
+        .status()
+        .all(),
+    kind("", "v1", "Endpoints", "endpoints", &["ep"]),
+    kind("batch", "v1", "Job", "jobs", &[]).status().all(),
+    kind("apps", "v1", "Deployment", "deployments", &["deploy"])
+        .status()
+        .scale()
+        .all(),
+    kind("apps", "v1", "ReplicaSet", "replicasets", &["rs"])
+        .status()
+        .scale()
+        .all(),
+    kind("coordination.k8s.io", "v1", "Lease", "leases", &[]),
+    kind("events.k8s.io", "v1", "Event", "events", &["ev"]),
+    kind(
         "apiextensions.k8s.io",
         "v1",
         "CustomResourceDefinition",
         "customresourcedefinitions",
-        false,
-        true,
-        true,
         &["crd", "crds"],
-    ),
+    )
+    .cluster()
+    .status(),
+    kind(RBAC, "v1", "Role", "roles", &[]),
+    kind(RBAC, "v1", "RoleBinding", "rolebindings", &[]),
+    kind(RBAC, "v1", "ClusterRole", "clusterroles", &[]).cluster(),
+    kind(RBAC, "v1", "ClusterRoleBinding", "clusterrolebindings", &[]).cluster(),
+    kind(
+        AUTHZ,
+        "v1",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        &[],
+    )
+    .cluster()
+    .review(),
+    kind(
+        AUTHZ,
+        "v1",
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        &[],
+    )
+    .cluster()
+    .review(),
+    kind(
+        AUTHZ,
+        "v1",
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        &[],
+    )
+    .cluster()
+    .review(),
+    kind(
+        AUTHZ,
+        "v1",
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreviews",
+        &[],
+    )
+    .review(),
+    kind(AUTHN, "v1", "TokenReview", "tokenreviews", &[])
+        .cluster()
+        .review(),
+    kind(AUTHN, "v1", "SelfSubjectReview", "selfsubjectreviews", &[])
+        .cluster()
+        .review(),
+    kind(
+        ADMISSION,
+        "v1",
+        "ValidatingAdmissionPolicy",
+        "validatingadmissionpolicies",
+        &[],
+    )
+    .cluster()
+    .status(),
+    kind(
+        ADMISSION,
+        "v1",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+        &[],
+    )
+    .cluster()
+    .generation(),
+    kind(
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        &["pdb"],
+    )
+    .status(),
+    kind(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        &["netpol"],
+    )
+    .generation(),
 ];
 
 /// All served resources.
@@ -137,28 +264,23 @@ impl Default for Registry {
     fn default() -> Self {
         let resources = BUILTINS
             .iter()
-            .map(
-                |&(group, version, kind, plural, namespaced, status, generation, short)| {
-                    ResourceInfo {
-                        group: group.into(),
-                        versions: vec![version.into()],
-                        kind: kind.into(),
-                        plural: plural.into(),
-                        singular: kind.to_lowercase(),
-                        short_names: short.iter().map(|s| s.to_string()).collect(),
-                        categories: if matches!(plural, "pods" | "jobs") {
-                            vec!["all".into()]
-                        } else {
-                            vec![]
-                        },
-                        namespaced,
-                        status,
-                        log: plural == "pods",
-                        generation,
-                        custom: None,
-                    }
-                },
-            )
+            .map(|b| ResourceInfo {
+                group: b.group.into(),
+                storage_group: if b.plural == "events" { "" } else { b.group }.into(),
+                versions: vec![b.version.into()],
+                kind: b.kind.into(),
+                plural: b.plural.into(),
+                singular: b.kind.to_lowercase(),
+                short_names: b.short.iter().map(|s| s.to_string()).collect(),
+                categories: if b.all { vec!["all".into()] } else { vec![] },
+                namespaced: !b.cluster,
+                status: b.status,
+                log: b.plural == "pods",
+                scale: b.scale,
+                review: b.review,
+                generation: b.generation,
+                custom: None,
+            })
             .collect();
         Self { resources }
     }
@@ -261,8 +383,10 @@ pub fn crd_resource(crd: &Value) -> Option<ResourceInfo> {
         );
     }
     let kind = names["kind"].as_str()?.to_string();
+    let group = spec["group"].as_str()?.to_string();
     Some(ResourceInfo {
-        group: spec["group"].as_str()?.to_string(),
+        storage_group: group.clone(),
+        group,
         versions: versions
             .iter()
             .filter_map(|v| v["name"].as_str().map(String::from))
@@ -278,6 +402,8 @@ pub fn crd_resource(crd: &Value) -> Option<ResourceInfo> {
         namespaced: spec["scope"].as_str() != Some("Cluster"),
         status,
         log: false,
+        scale: false,
+        review: false,
         generation: true,
         custom: Some(custom),
     })

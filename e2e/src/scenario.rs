@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 
-use crate::harness::{TestCluster, client_from_kubeconfig, kubectl_command};
+use crate::harness::{TestCluster, TestClusterBuilder, client_from_kubeconfig, kubectl_command};
 
 pub const KUBECONFIG_ENV: &str = "SLUICE_E2E_KUBECONFIG";
 
@@ -23,10 +23,16 @@ pub struct Scenario {
 impl Scenario {
     /// Connects to `$SLUICE_E2E_KUBECONFIG` or starts a local cluster, then creates a namespace.
     pub fn start() -> Result<Self> {
+        Self::start_with(TestCluster::builder())
+    }
+
+    /// As `start`, configuring the local cluster (e.g. `.rbac(true)`; a real cluster always
+    /// authorizes).
+    pub fn start_with(builder: TestClusterBuilder) -> Result<Self> {
         let (local, kubeconfig) = match std::env::var_os(KUBECONFIG_ENV) {
             Some(path) => (None, PathBuf::from(path)),
             None => {
-                let cluster = TestCluster::start()?;
+                let cluster = builder.start()?;
                 let path = cluster.kubeconfig_path("admin");
                 (Some(cluster), path)
             }
@@ -57,6 +63,30 @@ impl Scenario {
 
     pub async fn client(&self) -> Result<kube::Client> {
         client_from_kubeconfig(&self.kubeconfig).await
+    }
+
+    /// A kube-rs client impersonating `user` in `groups` (the admin must be allowed to
+    /// impersonate, as cluster admins are).
+    pub async fn client_as(&self, user: &str, groups: &[&str]) -> Result<kube::Client> {
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)?;
+        let mut config = kube::Config::from_custom_kubeconfig(
+            kubeconfig,
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await?;
+        config.auth_info.impersonate = Some(user.to_string());
+        config.auth_info.impersonate_groups =
+            (!groups.is_empty()).then(|| groups.iter().map(|g| g.to_string()).collect());
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// Runs kubectl as `user` in `groups` (through impersonation) in the namespace.
+    pub fn kubectl_as(&self, user: &str, groups: &[&str], args: &[&str]) -> Result<Output> {
+        let mut all = vec![format!("--as={user}")];
+        all.extend(groups.iter().map(|g| format!("--as-group={g}")));
+        all.extend(args.iter().map(|a| a.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        self.kubectl(&all)
     }
 
     /// Runs kubectl in the scenario's namespace.

@@ -123,7 +123,8 @@ impl Inner {
         plural: &'a str,
         namespace: Option<&'a str>,
     ) -> impl Iterator<Item = (&'a ObjKey, &'a Value)> {
-        self.objects.iter().filter(move |(k, _)| {
+        let from = ObjKey::new(group, plural, namespace.unwrap_or_default(), "");
+        self.objects.range(from..).take_while(move |(k, _)| {
             k.same_resource(group, plural) && namespace.is_none_or(|ns| k.namespace == ns)
         })
     }
@@ -184,6 +185,41 @@ impl Inner {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
+    }
+
+    /// One resource's objects as they were at `rv` (rolled back through the event history),
+    /// or `None` when that version has been compacted away.
+    pub fn snapshot_at(
+        &self,
+        rv: u64,
+        group: &str,
+        plural: &str,
+        namespace: Option<&str>,
+    ) -> Option<BTreeMap<ObjKey, Value>> {
+        if rv < self.compacted || rv > self.rv {
+            return None;
+        }
+        let mut objects: BTreeMap<ObjKey, Value> = self
+            .list(group, plural, namespace)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for ev in self.history.iter().rev().take_while(|e| e.rv > rv) {
+            if !ev.key.same_resource(group, plural)
+                || namespace.is_some_and(|ns| ev.key.namespace != ns)
+            {
+                continue;
+            }
+            match (ev.kind, &ev.old) {
+                (EventKind::Added, _) => {
+                    objects.remove(&ev.key);
+                }
+                (_, Some(old)) => {
+                    objects.insert(ev.key.clone(), old.clone());
+                }
+                _ => {}
+            }
+        }
+        Some(objects)
     }
 
     /// Forgets history up to now, as etcd compaction does; older watches then get 410.

@@ -182,10 +182,103 @@ fn columns(res: &ResourceInfo, version: &str) -> Vec<Column> {
         ("", "configmaps") => cols.push(column("Data", "integer", |o| {
             json!(o["data"].as_object().map_or(0, |d| d.len()))
         })),
+        ("", "events") | ("events.k8s.io", "events") => return event_columns(),
+        ("apps", "deployments") => {
+            cols.push(column("Ready", "string", |o| {
+                json!(format!(
+                    "{}/{}",
+                    int(&o["status"]["readyReplicas"]),
+                    o["spec"]["replicas"].as_i64().unwrap_or(1)
+                ))
+            }));
+            cols.push(column("Up-to-date", "integer", |o| {
+                json!(int(&o["status"]["updatedReplicas"]))
+            }));
+            cols.push(column("Available", "integer", |o| {
+                json!(int(&o["status"]["availableReplicas"]))
+            }));
+        }
+        ("apps", "replicasets") => {
+            cols.push(column("Desired", "integer", |o| {
+                json!(o["spec"]["replicas"].as_i64().unwrap_or(1))
+            }));
+            cols.push(column("Current", "integer", |o| {
+                json!(int(&o["status"]["replicas"]))
+            }));
+            cols.push(column("Ready", "integer", |o| {
+                json!(int(&o["status"]["readyReplicas"]))
+            }));
+        }
+        ("", "services") => {
+            cols.push(column("Type", "string", |o| o["spec"]["type"].clone()));
+            cols.push(column("Cluster-IP", "string", |o| {
+                o["spec"]["clusterIP"].clone()
+            }));
+            cols.push(column("External-IP", "string", |_| json!("<none>")));
+            cols.push(column("Port(s)", "string", |o| {
+                let ports: Vec<String> = o["spec"]["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| format!("{}/{}", p["port"], p["protocol"].as_str().unwrap_or("TCP")))
+                    .collect();
+                json!(if ports.is_empty() {
+                    "<none>".to_string()
+                } else {
+                    ports.join(",")
+                })
+            }));
+        }
         _ => {}
     }
     cols.push(column("Age", "string", age));
     cols
+}
+
+fn int(v: &Value) -> i64 {
+    v.as_i64().unwrap_or(0)
+}
+
+/// `kubectl get events`: when, what kind, why, about what, and the message.
+fn event_columns() -> Vec<Column> {
+    let last_seen = |o: &Value| {
+        let when = ["lastTimestamp", "deprecatedLastTimestamp", "eventTime"]
+            .iter()
+            .find_map(|f| o[*f].as_str())
+            .or(o["series"]["lastObservedTime"].as_str())
+            .or(o["metadata"]["creationTimestamp"].as_str())
+            .unwrap_or_default();
+        json!(
+            meta::age_seconds(when)
+                .map(meta::human_duration)
+                .unwrap_or_else(|| "<unknown>".into())
+        )
+    };
+    let object = |o: &Value| {
+        let r = if o["involvedObject"].is_object() {
+            &o["involvedObject"]
+        } else {
+            &o["regarding"]
+        };
+        json!(format!(
+            "{}/{}",
+            r["kind"].as_str().unwrap_or_default().to_lowercase(),
+            r["name"].as_str().unwrap_or_default()
+        ))
+    };
+    vec![
+        column("Last Seen", "string", last_seen),
+        column("Type", "string", |o| o["type"].clone()),
+        column("Reason", "string", |o| o["reason"].clone()),
+        column("Object", "string", object),
+        column("Message", "string", |o| {
+            if o["message"].is_string() {
+                o["message"].clone()
+            } else {
+                o["note"].clone()
+            }
+        }),
+    ]
 }
 
 /// Renders objects as a `meta.k8s.io/v1` Table; `include` is the `includeObject` parameter.

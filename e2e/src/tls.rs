@@ -42,6 +42,11 @@ pub fn certs() -> Result<&'static Certs> {
         .map_err(|e| anyhow!(e.clone()))
 }
 
+/// The CA certificate, DER-encoded.
+pub fn ca_der() -> Result<Vec<u8>> {
+    Ok(certs()?.chain[1].to_vec())
+}
+
 /// A TLS acceptor offering HTTP/1.1 only (watch streams are chunked HTTP/1.1 responses).
 pub fn acceptor() -> Result<tokio_rustls::TlsAcceptor> {
     let certs = certs()?;

@@ -39,7 +39,9 @@ const BOOKMARK_EVERY: Duration = Duration::from_secs(1);
 pub type Frames = mpsc::Receiver<Result<Frame<Bytes>, Infallible>>;
 
 impl WatchRequest {
+    /// Namespace and selectors, matched on the object as this resource serves it.
     fn wanted(&self, obj: &Value) -> bool {
+        let obj = &crate::convert::to_served(&self.res, obj);
         let ns_ok = match &self.namespace {
             Some(ns) if self.res.namespaced => {
                 obj["metadata"]["namespace"].as_str() == Some(ns.as_str())
@@ -49,25 +51,38 @@ impl WatchRequest {
         ns_ok && self.selectors.matches(obj)
     }
 
-    /// The event type this watcher sees for a committed change, if any: objects entering or
-    /// leaving the selection appear as ADDED / DELETED.
-    fn project(&self, ev: &Event) -> Option<&'static str> {
-        if !ev.key.same_resource(&self.res.group, &self.res.plural) {
+    /// What this watcher sees of a committed change, if anything: objects entering or leaving
+    /// the selection appear as ADDED / DELETED, the latter with the state it had before (at
+    /// the event's version), as the watch cache sends it.
+    fn project(&self, ev: &Event) -> Option<(&'static str, Value)> {
+        if !ev
+            .key
+            .same_resource(&self.res.storage_group, &self.res.plural)
+        {
             return None;
         }
         let now = self.wanted(&ev.object);
         let before = ev.old.as_ref().is_some_and(|o| self.wanted(o));
         match (ev.kind, before, now) {
-            (EventKind::Added, _, true) => Some("ADDED"),
-            (EventKind::Modified, true, true) => Some("MODIFIED"),
-            (EventKind::Modified, false, true) => Some("ADDED"),
-            (EventKind::Modified, true, false) | (EventKind::Deleted, true, _) => Some("DELETED"),
+            (EventKind::Added, _, true) => Some(("ADDED", ev.object.clone())),
+            (EventKind::Modified, true, true) => Some(("MODIFIED", ev.object.clone())),
+            (EventKind::Modified, false, true) => Some(("ADDED", ev.object.clone())),
+            (EventKind::Modified, true, false) => {
+                let mut old = ev.old.clone().unwrap_or_default();
+                old["metadata"]["resourceVersion"] = json!(ev.rv.to_string());
+                Some(("DELETED", old))
+            }
+            (EventKind::Deleted, true, _) => Some(("DELETED", ev.object.clone())),
             _ => None,
         }
     }
 
     fn render(&self, kind: &str, obj: &Value) -> Bytes {
-        let mut obj = obj.clone();
+        let mut obj = if kind == "BOOKMARK" {
+            obj.clone()
+        } else {
+            crate::convert::to_served(&self.res, obj)
+        };
         obj["apiVersion"] = json!(self.res.api_version(&self.version));
         let object = match &self.table {
             Some(include) if kind != "BOOKMARK" => {
@@ -101,7 +116,7 @@ pub fn start(cluster: &Arc<Cluster>, req: WatchRequest) -> Frames {
             .filter(|rv| *rv > 0 && !req.send_initial_events);
         match from {
             None => {
-                for (_, obj) in inner.list(&req.res.group, &req.res.plural, None) {
+                for (_, obj) in inner.list(&req.res.storage_group, &req.res.plural, None) {
                     if req.wanted(obj) {
                         first.push(req.render("ADDED", obj));
                     }
@@ -114,7 +129,7 @@ pub fn start(cluster: &Arc<Cluster>, req: WatchRequest) -> Frames {
                 Some(events) => first.extend(
                     events
                         .iter()
-                        .filter_map(|e| req.project(e).map(|k| req.render(k, &e.object))),
+                        .filter_map(|e| req.project(e).map(|(k, o)| req.render(k, &o))),
                 ),
                 None => {
                     let status =
@@ -159,7 +174,7 @@ async fn stream(
             ev = sub.recv() => match ev {
                 Ok(ev) => {
                     match req.project(&ev) {
-                        Some(kind) => req.render(kind, &ev.object),
+                        Some((kind, obj)) => req.render(kind, &obj),
                         None => continue,
                     }
                 }
@@ -170,8 +185,8 @@ async fn stream(
                 // Everything committed up to `rv` is already queued for us, so drain it first.
                 let rv = cluster.store.lock().rv();
                 while let Ok(ev) = sub.try_recv() {
-                    if let Some(kind) = req.project(&ev)
-                        && tx.send(Ok(Frame::data(req.render(kind, &ev.object)))).await.is_err()
+                    if let Some((kind, obj)) = req.project(&ev)
+                        && tx.send(Ok(Frame::data(req.render(kind, &obj)))).await.is_err()
                     {
                         return;
                     }

@@ -162,7 +162,8 @@ async fn watcher_sees_each_change_once_and_old_versions_expire() {
     api.create(&PostParams::default(), &cm("w", "0"))
         .await
         .unwrap();
-    let stream = watcher(api.clone(), watcher::Config::default()).applied_objects();
+    let only_w = watcher::Config::default().fields("metadata.name=w");
+    let stream = watcher(api.clone(), only_w).applied_objects();
     let mut stream = Box::pin(stream);
     let first = stream.try_next().await.unwrap().unwrap();
     assert_eq!(first.data.unwrap()["v"], "0");

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{Cluster, DeleteOptions, Deleted, finalizers, key};
+use crate::convert::to_served;
 use crate::error::{ApiError, ApiResult};
 use crate::meta;
 use crate::resources::ResourceInfo;
@@ -52,6 +53,19 @@ impl Cluster {
                 ),
             ));
         }
+        let served = to_served(res, &obj);
+        let request = crate::admission::Request {
+            operation: "DELETE",
+            res,
+            subresource: "",
+            namespace: if res.namespaced { ns } else { "" },
+            name,
+            object: None,
+            old: Some(&served),
+            user: &opts.user,
+            dry_run: opts.dry_run,
+        };
+        self.admit(&inner, &request, &opts.notes)?;
         // batch/v1 Jobs orphan their pods by default, for backwards compatibility.
         let default_policy = if res.plural == "jobs" {
             "Orphan"
@@ -83,7 +97,7 @@ impl Cluster {
         if fins.is_empty() && !is_namespace {
             if opts.dry_run {
                 return Ok(Deleted {
-                    object: obj,
+                    object: served,
                     gone: true,
                 });
             }
@@ -92,26 +106,33 @@ impl Cluster {
             if res.plural == "customresourcedefinitions" {
                 self.unregister_crd(&object);
             }
-            return Ok(Deleted { object, gone: true });
+            return Ok(Deleted {
+                object: to_served(res, &object),
+                gone: true,
+            });
         }
         let mut marked = obj.clone();
         marked["metadata"]["finalizers"] = Value::Array(fins);
         if marked["metadata"]["deletionTimestamp"].is_null() {
             marked["metadata"]["deletionTimestamp"] = json!(meta::now());
             marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            // Setting deletionTimestamp is a change of intent: upstream bumps the generation.
+            if let Some(g) = marked["metadata"]["generation"].as_i64() {
+                marked["metadata"]["generation"] = json!(g + 1);
+            }
             if res.plural == "namespaces" {
                 marked["status"]["phase"] = json!("Terminating");
             }
         }
         if opts.dry_run || marked == obj {
             return Ok(Deleted {
-                object: marked,
+                object: to_served(res, &marked),
                 gone: false,
             });
         }
         let object = inner.put(k, marked);
         Ok(Deleted {
-            object,
+            object: to_served(res, &object),
             gone: false,
         })
     }

@@ -4,14 +4,18 @@
 //! separation, dry-run and validation), `delete` has deletion with finalizers and propagation.
 
 mod delete;
+mod list;
 mod write;
 
+pub use list::{ListOptions, ListPage};
+
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use serde_json::Value;
 
-use crate::auth::Auth;
+use crate::auth::{Auth, User};
 use crate::error::{ApiError, ApiResult};
 use crate::resources::{Registry, ResourceInfo};
 use crate::selectors::Selectors;
@@ -24,6 +28,14 @@ pub struct Cluster {
     pub auth: Auth,
     /// Where the kubelet keeps pod directories and logs.
     pub data_dir: PathBuf,
+    /// Whether requests are authorized by RBAC (otherwise everything is allowed).
+    pub rbac: bool,
+    /// The server's URL, once it listens (for in-pod kubeconfigs).
+    pub url: OnceLock<String>,
+    /// Service-account tokens issued by TokenRequest.
+    pub issued: Mutex<HashMap<String, crate::serviceaccounts::Issued>>,
+    /// Compiled CEL programs by source.
+    pub cel: crate::celenv::Cache,
 }
 
 /// Which part of an object a write targets.
@@ -33,22 +45,97 @@ pub enum Part {
     Status,
 }
 
-/// Write options from the query string (`dryRun`, `fieldManager`, `fieldValidation`, `force`).
+/// What a request leaves behind besides its answer: `Warning` headers and audit annotations.
 #[derive(Debug, Clone, Default)]
+pub struct Notes(Arc<Mutex<(Vec<String>, Vec<(String, String)>)>>);
+
+impl Notes {
+    pub fn warn(&self, message: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .push(message);
+    }
+
+    pub fn audit(&self, key: String, value: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .push((key, value));
+    }
+
+    pub fn warnings(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
+    }
+
+    pub fn annotations(&self) -> Vec<(String, String)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).1.clone()
+    }
+}
+
+/// Write options from the query string (`dryRun`, `fieldManager`, `fieldValidation`, `force`),
+/// plus who is writing (admission sees the user; managed fields record the manager).
+#[derive(Debug, Clone)]
 pub struct WriteOptions {
     pub dry_run: bool,
     pub field_manager: Option<String>,
     pub strict: bool,
     pub force: bool,
+    pub user: User,
+    pub notes: Notes,
 }
 
-/// `DeleteOptions`: propagation policy and preconditions.
-#[derive(Debug, Clone, Default)]
+impl Default for WriteOptions {
+    /// A write by the API server itself.
+    fn default() -> Self {
+        Self::by(User::system(), "kube-apiserver")
+    }
+}
+
+impl WriteOptions {
+    /// A write by a built-in component acting as `user`, recorded as field manager `manager`.
+    pub fn by(user: User, manager: &str) -> Self {
+        Self {
+            dry_run: false,
+            field_manager: Some(manager.into()),
+            strict: false,
+            force: false,
+            user,
+            notes: Notes::default(),
+        }
+    }
+}
+
+/// `DeleteOptions`: propagation policy and preconditions, and who deletes.
+#[derive(Debug, Clone)]
 pub struct DeleteOptions {
     pub propagation: Option<String>,
     pub uid: Option<String>,
     pub resource_version: Option<String>,
     pub dry_run: bool,
+    pub user: User,
+    pub notes: Notes,
+}
+
+impl Default for DeleteOptions {
+    fn default() -> Self {
+        Self::by(User::system())
+    }
+}
+
+impl DeleteOptions {
+    pub fn by(user: User) -> Self {
+        Self {
+            propagation: None,
+            uid: None,
+            resource_version: None,
+            dry_run: false,
+            user,
+            notes: Notes::default(),
+        }
+    }
 }
 
 /// Outcome of a delete: the object, and whether it is gone (otherwise finalizers hold it).
@@ -59,7 +146,7 @@ pub struct Deleted {
 
 fn key(res: &ResourceInfo, ns: &str, name: &str) -> ObjKey {
     ObjKey::new(
-        &res.group,
+        &res.storage_group,
         &res.plural,
         if res.namespaced { ns } else { "" },
         name,
@@ -74,12 +161,16 @@ fn finalizers(obj: &Value) -> Vec<Value> {
 }
 
 impl Cluster {
-    pub fn new(auth: Auth, data_dir: PathBuf) -> Arc<Self> {
+    pub fn new(auth: Auth, data_dir: PathBuf, rbac: bool) -> Arc<Self> {
         Arc::new(Self {
             store: Store::default(),
             registry: RwLock::default(),
             auth,
             data_dir,
+            rbac,
+            url: OnceLock::new(),
+            issued: Mutex::default(),
+            cel: Default::default(),
         })
     }
 
@@ -112,19 +203,18 @@ impl Cluster {
         self.store
             .lock()
             .get(&key(res, ns, name))
-            .cloned()
+            .map(|o| crate::convert::to_served(res, o))
             .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))
     }
 
-    /// Matching objects and the store version they reflect.
+    /// Matching objects (as served) and the store version they reflect.
     pub fn list(&self, res: &ResourceInfo, ns: Option<&str>, sel: &Selectors) -> (Vec<Value>, u64) {
         let inner = self.store.lock();
         let ns = ns.filter(|_| res.namespaced);
         let items = inner
-            .list(&res.group, &res.plural, ns)
-            .map(|(_, v)| v)
+            .list(&res.storage_group, &res.plural, ns)
+            .map(|(_, v)| crate::convert::to_served(res, v))
             .filter(|v| sel.matches(v))
-            .cloned()
             .collect();
         (items, inner.rv())
     }
@@ -147,7 +237,7 @@ impl Cluster {
         registry
             .all()
             .iter()
-            .find(|r| key.same_resource(&r.group, &r.plural))
+            .find(|r| key.same_resource(&r.storage_group, &r.plural))
             .cloned()
     }
 }

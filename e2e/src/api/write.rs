@@ -1,17 +1,21 @@
 //! Create, update (PUT) and patch: uid / resourceVersion / generation bookkeeping, optimistic
-//! concurrency, status-subresource separation, finalizers while deleting, dry-run and
-//! validation.
+//! concurrency, status-subresource separation, finalizers while deleting, dry-run, validation
+//! (metadata, built-in rules and immutability, CRD schemas with defaults and CEL rules),
+//! managed fields, and validating admission.
 
 use serde_json::{Value, json};
 
 use super::{Cluster, Part, WriteOptions, finalizers, key};
+use crate::admission;
+use crate::convert::{to_served, to_storage};
 use crate::defaults;
 use crate::error::{ApiError, ApiResult};
+use crate::fieldmanager::{self, Manager, Scope, Shape};
 use crate::meta;
 use crate::patch::{self, PatchType};
 use crate::resources::ResourceInfo;
+use crate::schema::Validator;
 use crate::store::{Inner, ObjKey, rv_of};
-use crate::validation::{self, Findings};
 
 /// The object without the parts that do not count towards `metadata.generation`.
 fn generation_content(res: &ResourceInfo, obj: &Value) -> Value {
@@ -25,40 +29,57 @@ fn generation_content(res: &ResourceInfo, obj: &Value) -> Value {
     o
 }
 
+fn shape<'a>(res: &'a ResourceInfo, obj: &Value) -> Shape<'a> {
+    match res.custom.as_ref().and_then(|c| c.schema_for(obj)) {
+        Some(schema) => Shape::Schema(schema),
+        None => Shape::Builtin,
+    }
+}
+
+fn scope(res: &ResourceInfo, part: Part) -> Scope {
+    match part {
+        Part::Main => Scope::Main {
+            status_separate: res.status,
+        },
+        Part::Status => Scope::Status,
+    }
+}
+
 impl Cluster {
-    /// Validates against the CRD schema (pruning unknown fields) or the built-in rules.
-    fn check(&self, res: &ResourceInfo, obj: &mut Value, opts: &WriteOptions) -> ApiResult<()> {
+    /// Validates metadata, then the CRD schema (defaulting, pruning unknown fields, CEL rules
+    /// with `oldSelf` from `old`) or the built-in rules and immutable fields.
+    fn check(
+        &self,
+        res: &ResourceInfo,
+        obj: &mut Value,
+        old: Option<&Value>,
+        opts: &WriteOptions,
+    ) -> ApiResult<()> {
         let name = obj["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let mut findings = Findings::default();
+        let mut invalid = meta::validate_metadata(&obj["metadata"]);
+        let mut unknown = Vec::new();
         if let Some(custom) = &res.custom {
-            let version = obj["apiVersion"]
-                .as_str()
-                .and_then(|a| a.rsplit('/').next())
-                .unwrap_or(res.preferred_version());
-            if let Some(schema) = custom
-                .schemas
-                .get(version)
-                .or_else(|| custom.schemas.values().next())
-            {
-                validation::validate(schema, obj, "", &mut findings);
+            if let Some(schema) = custom.schema_for(obj).cloned() {
+                crate::schema::defaults::apply(&schema, obj);
+                let mut v = Validator::new(Some(&self.cel));
+                v.validate(&schema, obj, old, "");
+                invalid.extend(v.out.invalid);
+                unknown = v.out.unknown;
             }
         } else {
-            findings.invalid = defaults::validate(res, obj);
+            invalid.extend(defaults::validate(res, obj));
+            if let Some(old) = old {
+                invalid.extend(defaults::validate_update(res, old, obj));
+            }
         }
-        if !findings.invalid.is_empty() {
-            return Err(ApiError::invalid(
-                &res.group,
-                &res.kind,
-                &name,
-                findings.invalid,
-            ));
+        if !invalid.is_empty() {
+            return Err(ApiError::invalid(&res.group, &res.kind, &name, invalid));
         }
-        if opts.strict && !findings.unknown.is_empty() {
-            let fields: Vec<String> = findings
-                .unknown
+        if opts.strict && !unknown.is_empty() {
+            let fields: Vec<String> = unknown
                 .iter()
                 .map(|f| format!("unknown field \"{f}\""))
                 .collect();
@@ -93,8 +114,20 @@ impl Cluster {
         &self,
         res: &ResourceInfo,
         ns: &str,
+        obj: Value,
+        opts: &WriteOptions,
+    ) -> ApiResult<Value> {
+        self.create_object(res, ns, obj, opts, false)
+    }
+
+    /// Creates; `applied` objects (server-side apply) already carry their managed fields.
+    fn create_object(
+        &self,
+        res: &ResourceInfo,
+        ns: &str,
         mut obj: Value,
         opts: &WriteOptions,
+        applied: bool,
     ) -> ApiResult<Value> {
         if !obj.is_object() {
             return Err(ApiError::bad_request(
@@ -111,6 +144,7 @@ impl Cluster {
         if obj["apiVersion"].as_str().is_none() {
             obj["apiVersion"] = json!(res.api_version(res.preferred_version()));
         }
+        let mut obj = to_storage(res, obj);
         let meta = &mut obj["metadata"];
         if !meta.is_object() {
             *meta = json!({});
@@ -152,7 +186,12 @@ impl Cluster {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        if let Some(msg) = meta::invalid_name(&name, res.plural == "namespaces") {
+        let invalid = if res.group == "rbac.authorization.k8s.io" {
+            meta::invalid_path_segment(&name)
+        } else {
+            meta::invalid_name(&name, res.plural == "namespaces")
+        };
+        if let Some(msg) = invalid {
             return Err(ApiError::invalid(
                 &res.group,
                 &res.kind,
@@ -178,20 +217,46 @@ impl Cluster {
         }
         defaults::on_create(res, &mut obj);
         defaults::on_write(res, &mut obj);
-        self.check(res, &mut obj, opts)?;
+        self.check(res, &mut obj, None, opts)?;
+        if !applied
+            && obj["metadata"]["managedFields"].is_null()
+            && let Some(manager) = &opts.field_manager
+        {
+            let version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
+            let m = Manager {
+                name: manager,
+                api_version: &version,
+                scope: scope(res, Part::Main),
+            };
+            let shape = shape(res, &obj);
+            fieldmanager::update(None, &mut obj, &m, shape);
+        }
         let mut inner = self.store.lock();
         self.check_namespace(&inner, res, ns)?;
         let k = key(res, ns, &name);
         if inner.get(&k).is_some() {
             return Err(ApiError::already_exists(&res.group, &res.plural, &name));
         }
+        let served = to_served(res, &obj);
+        let request = admission::Request {
+            operation: "CREATE",
+            res,
+            subresource: "",
+            namespace: if res.namespaced { ns } else { "" },
+            name: &name,
+            object: Some(&served),
+            old: None,
+            user: &opts.user,
+            dry_run: opts.dry_run,
+        };
+        self.admit(&inner, &request, &opts.notes)?;
         if opts.dry_run {
-            return Ok(obj);
+            return Ok(served);
         }
         let stored = inner.put(k, obj);
         drop(inner);
         self.after_commit(res, &stored);
-        Ok(stored)
+        Ok(to_served(res, &stored))
     }
 
     /// Keeps the registry in step with CRD objects.
@@ -207,8 +272,9 @@ impl Cluster {
         }
     }
 
-    /// The common tail of every update: `mutate` turns the live object into the candidate,
-    /// then immutable fields, subresource separation, generation and no-op detection apply.
+    /// The common tail of every update: `mutate` turns the live object (as served) into the
+    /// candidate, then immutable fields, subresource separation, validation, generation,
+    /// managed fields, admission and no-op detection apply.
     #[allow(clippy::too_many_arguments)] // One argument per part of the REST call it serves.
     fn write(
         &self,
@@ -228,12 +294,13 @@ impl Cluster {
                 drop(inner);
                 // Only server-side apply creates through this path.
                 return match mutate(None)? {
-                    Some(new) => self.create(res, ns, new, opts),
+                    Some(new) => self.create_object(res, ns, new, opts, true),
                     None => Err(ApiError::not_found(&res.group, &res.plural, name)),
                 };
             }
         };
-        let mut new = mutate(Some(&old))?
+        let served_old = to_served(res, &old);
+        let new = mutate(Some(&served_old))?
             .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?;
         if !new.is_object() {
             return Err(ApiError::bad_request(
@@ -260,6 +327,7 @@ impl Cluster {
                 "the name of the object ({n}) does not match the name on the URL ({name})"
             )));
         }
+        let mut new = to_storage(res, new);
         for field in [
             "name",
             "namespace",
@@ -279,6 +347,8 @@ impl Cluster {
                 }
             }
         }
+        let managed_given = new["metadata"].get("managedFields").is_some()
+            && new["metadata"]["managedFields"] != old["metadata"]["managedFields"];
         if new["metadata"].get("managedFields").is_none()
             && let Some(mf) = old["metadata"].get("managedFields")
         {
@@ -296,6 +366,7 @@ impl Cluster {
                     }
                 }
             }
+            only_status["metadata"]["managedFields"] = new["metadata"]["managedFields"].clone();
             new = only_status;
         } else if res.status {
             match old.get("status") {
@@ -308,7 +379,7 @@ impl Cluster {
             }
         }
         defaults::on_write(res, &mut new);
-        self.check(res, &mut new, opts)?;
+        self.check(res, &mut new, Some(&served_old), opts)?;
         let deleting = !old["metadata"]["deletionTimestamp"].is_null();
         if deleting
             && finalizers(&new)
@@ -330,18 +401,44 @@ impl Cluster {
             new["metadata"]["generation"] =
                 json!(old["metadata"]["generation"].as_i64().unwrap_or(0) + 1);
         }
-        if new == old || opts.dry_run {
-            return Ok(new);
+        if !managed_given && let Some(manager) = &opts.field_manager {
+            let version = res.api_version(res.preferred_version());
+            let m = Manager {
+                name: manager,
+                api_version: &version,
+                scope: scope(res, part),
+            };
+            let shape = shape(res, &new);
+            fieldmanager::update(Some(&old), &mut new, &m, shape);
+        }
+        if new == old {
+            return Ok(to_served(res, &new));
+        }
+        let served = to_served(res, &new);
+        let request = admission::Request {
+            operation: "UPDATE",
+            res,
+            subresource: if part == Part::Status { "status" } else { "" },
+            namespace: if res.namespaced { ns } else { "" },
+            name,
+            object: Some(&served),
+            old: Some(&served_old),
+            user: &opts.user,
+            dry_run: opts.dry_run,
+        };
+        self.admit(&inner, &request, &opts.notes)?;
+        if opts.dry_run {
+            return Ok(served);
         }
         if deleting && finalizers(&new).is_empty() {
             let gone = inner.remove(&k).map(|_| new.clone());
             drop(inner);
-            return Ok(gone.unwrap_or(new));
+            return Ok(to_served(res, &gone.unwrap_or(new)));
         }
         let stored = inner.put(k, new);
         drop(inner);
         self.after_commit(res, &stored);
-        Ok(stored)
+        Ok(to_served(res, &stored))
     }
 
     /// PUT: replaces the object (or its status).
@@ -377,49 +474,44 @@ impl Cluster {
                 "application/strategic-merge-patch+json",
             ));
         }
-        let manager = opts.field_manager.clone();
-        if kind == PatchType::Apply && manager.as_deref().is_none_or(str::is_empty) {
+        if kind != PatchType::Apply {
+            return self.write(res, ns, name, part, opts, false, |old| {
+                let Some(old) = old else { return Ok(None) };
+                let mut new = old.clone();
+                match kind {
+                    PatchType::Merge => patch::merge_patch(&mut new, &body),
+                    PatchType::Json => patch::json_patch(&mut new, &body)?,
+                    _ => patch::strategic_merge(&mut new, &body),
+                }
+                Ok(Some(new))
+            });
+        }
+        let manager = opts.field_manager.clone().unwrap_or_default();
+        if manager.is_empty() {
             return Err(ApiError::bad_request(
                 "PATCH, fieldManager: Required value: is required for apply patch",
             ));
         }
         let api_version = res.api_version(res.preferred_version());
+        let m = Manager {
+            name: &manager,
+            api_version: &api_version,
+            scope: scope(res, part),
+        };
         self.write(res, ns, name, part, opts, false, |old| {
-            let Some(old) = old else {
-                return match kind {
-                    PatchType::Apply if part == Part::Main => {
-                        let mut created = patch::apply(
-                            None,
-                            &body,
-                            manager.as_deref().unwrap_or_default(),
-                            opts.force,
-                            &api_version,
-                        )?;
-                        created["metadata"]["name"] = json!(name);
-                        Ok(Some(created))
-                    }
-                    _ => Ok(None),
-                };
+            let live = match old {
+                Some(old) => old.clone(),
+                None if part == Part::Main => json!({}),
+                None => return Ok(None),
             };
-            let mut new = old.clone();
-            match kind {
-                PatchType::Merge => patch::merge_patch(&mut new, &body),
-                PatchType::Json => patch::json_patch(&mut new, &body)?,
-                PatchType::Strategic => patch::strategic_merge(&mut new, &body),
-                PatchType::Apply => {
-                    new = patch::apply(
-                        Some(old),
-                        &body,
-                        manager.as_deref().unwrap_or_default(),
-                        opts.force,
-                        &api_version,
-                    )?;
-                    // Apply carries no precondition unless the config names a version.
-                    if body["metadata"]["resourceVersion"].is_null() {
-                        new["metadata"]["resourceVersion"] =
-                            old["metadata"]["resourceVersion"].clone();
-                    }
-                }
+            let mut new = fieldmanager::apply(&live, &body, &m, opts.force, shape(res, &body))?;
+            if old.is_none() {
+                new["metadata"]["name"] = json!(name);
+                new["apiVersion"] = body["apiVersion"].clone();
+                new["kind"] = body["kind"].clone();
+            } else if body["metadata"]["resourceVersion"].is_null() {
+                // Apply carries no precondition unless the config names a version.
+                new["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"].clone();
             }
             Ok(Some(new))
         })

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::KubeletConfig;
 use crate::api::{Cluster, DeleteOptions, Part, WriteOptions};
+use crate::auth::User;
 use crate::meta;
 use crate::patch::PatchType;
 use crate::resources::ResourceInfo;
@@ -74,7 +75,7 @@ fn reconcile_job(
         {
             let opts = DeleteOptions {
                 propagation: Some("Background".into()),
-                ..Default::default()
+                ..DeleteOptions::by(User::controller("ttl-after-finished-controller"))
             };
             let _ = cluster.delete(jobs_res, ns, name, &opts);
         }
@@ -194,7 +195,7 @@ fn reconcile_job(
 fn delete_pods(cluster: &Cluster, pods_res: &ResourceInfo, ns: &str, pods: &[&&Value]) {
     for p in pods {
         let name = p["metadata"]["name"].as_str().unwrap_or_default();
-        let _ = cluster.delete(pods_res, ns, name, &DeleteOptions::default());
+        let _ = cluster.delete(pods_res, ns, name, &DeleteOptions::by(controller()));
     }
 }
 
@@ -218,7 +219,7 @@ fn create_pod(cluster: &Cluster, pods_res: &ResourceInfo, job: &Value) {
             .map(|m| m.remove("annotations"));
     }
     let ns = job["metadata"]["namespace"].as_str().unwrap_or_default();
-    let _ = cluster.create(pods_res, ns, pod, &WriteOptions::default());
+    let _ = cluster.create(pods_res, ns, pod, &opts());
 }
 
 fn write_status(cluster: &Cluster, jobs_res: &ResourceInfo, job: &Value, mut status: Value) {
@@ -244,6 +245,14 @@ fn write_status(cluster: &Cluster, jobs_res: &ResourceInfo, job: &Value, mut sta
         PatchType::Merge,
         patch,
         Part::Status,
-        &WriteOptions::default(),
+        &opts(),
     );
+}
+
+fn controller() -> User {
+    User::controller("job-controller")
+}
+
+fn opts() -> WriteOptions {
+    WriteOptions::by(controller(), "kube-controller-manager")
 }

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::env;
 use super::{ImageTarget, KubeletConfig};
 use crate::api::{Cluster, Part, WriteOptions};
+use crate::auth::User;
 use crate::meta;
 use crate::patch::PatchType;
 use crate::resources::ResourceInfo;
@@ -59,7 +60,7 @@ fn set_status(cluster: &Cluster, pod: &Value, status: Value) {
             PatchType::Merge,
             json!({"status": status}),
             Part::Status,
-            &WriteOptions::default(),
+            &WriteOptions::by(User::kubelet(), "kubelet"),
         );
     }
 }
@@ -178,10 +179,19 @@ impl Kubelet {
         let root = dir.join("root");
         std::fs::create_dir_all(&root)
             .map_err(|e| ("CreateContainerConfigError", e.to_string()))?;
-        let vars = env::environment(cluster, pod, container)
+        let identity = crate::serviceaccounts::pod_identity(cluster, pod, &dir)
             .map_err(|e| ("CreateContainerConfigError", e))?;
-        let mounts = env::volumes(cluster, pod, container, &dir.join("volumes"))
+        let mut vars = identity.as_ref().map(|i| i.env.clone()).unwrap_or_default();
+        vars.extend(
+            env::environment(cluster, pod, container)
+                .map_err(|e| ("CreateContainerConfigError", e))?,
+        );
+        let mut mounts = env::volumes(cluster, pod, container, &dir.join("volumes"))
             .map_err(|e| ("CreateContainerConfigError", e))?;
+        if let Some(identity) = identity {
+            mounts.push((crate::serviceaccounts::MOUNT_PATH.to_string(), identity.dir));
+            mounts.sort_by_key(|(m, _)| std::cmp::Reverse(m.len()));
+        }
         for (mount, host) in &mounts {
             let link = root.join(mount.trim_start_matches('/'));
             if let Some(parent) = link.parent() {

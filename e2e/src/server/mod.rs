@@ -1,32 +1,33 @@
-//! HTTP glue: authentication, routing of Kubernetes API paths to the object operations in
-//! `api`, content negotiation (JSON in, JSON or Table out, YAML for apply) and the request log.
+//! HTTP glue: authentication (static and service-account tokens), impersonation, RBAC
+//! authorization, content negotiation (JSON, YAML for apply, protobuf for built-in kinds in;
+//! JSON or Table out), `Warning` headers and the request log. Routing is in `route`.
+
+mod request;
+mod route;
+
+pub use request::{RequestInfo, parse as parse_request};
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::Incoming;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::net::TcpListener;
 
-use crate::api::{Cluster, DeleteOptions, Part, WriteOptions};
+use crate::api::{Cluster, Notes, WriteOptions};
 use crate::auth::{AuditRecord, User};
-use crate::discovery;
 use crate::error::{ApiError, ApiResult};
-use crate::patch::PatchType;
-use crate::resources::ResourceInfo;
-use crate::selectors::{FieldSelector, LabelSelector, Selectors};
-use crate::table;
-use crate::watch::{self, WatchRequest};
+use crate::rbac::{Attributes, Rbac, forbidden};
+use crate::watch;
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
 /// What a handler produces.
-enum Reply {
+pub enum Reply {
     Json(u16, Value),
     Text(String),
     Stream(watch::Frames),
@@ -60,12 +61,25 @@ fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).boxed()
 }
 
-fn json_response(code: u16, value: &Value) -> Response<Body> {
-    Response::builder()
+fn json_response(code: u16, value: &Value, warnings: &[String]) -> Response<Body> {
+    let mut builder = Response::builder()
         .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    for w in warnings {
+        builder = builder.header("warning", format!("299 - {}", quote(w)));
+    }
+    builder
         .body(full(serde_json::to_vec(value).unwrap_or_default()))
         .expect("static response parts are valid")
+}
+
+/// A quoted-string for the `Warning` header.
+fn quote(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    format!("\"{}\"", clean.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// Decodes `a=b&c=d` with percent-decoding.
@@ -85,6 +99,91 @@ fn parse_query(q: Option<&str>) -> HashMap<String, String> {
         .collect()
 }
 
+/// Applies `Impersonate-*` headers: the requester must be allowed to `impersonate` each
+/// user, group, uid and extra it claims.
+fn impersonate(cluster: &Cluster, user: &User, headers: &HeaderMap) -> ApiResult<Option<User>> {
+    let values = |name: &str| -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(String::from))
+            .collect()
+    };
+    let Some(name) = values("impersonate-user").into_iter().next() else {
+        return Ok(None);
+    };
+    let groups = values("impersonate-group");
+    let uid = values("impersonate-uid").into_iter().next();
+    let mut extra: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (k, v) in headers {
+        if let Some(key) = k.as_str().strip_prefix("impersonate-extra-") {
+            let key = percent_encoding::percent_decode_str(key)
+                .decode_utf8_lossy()
+                .into_owned();
+            extra
+                .entry(key)
+                .or_default()
+                .push(v.to_str().unwrap_or_default().to_string());
+        }
+    }
+    let rbac = Rbac::snapshot(&cluster.store.lock(), cluster.rbac);
+    let check = |a: Attributes| {
+        let d = rbac.authorize(&a);
+        if d.allowed {
+            Ok(())
+        } else {
+            Err(forbidden(&a, &d.reason))
+        }
+    };
+    let mut target = match name
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|r| r.split_once(':'))
+    {
+        Some((ns, sa)) => {
+            check(
+                Attributes::resource(user, "impersonate", "", "serviceaccounts")
+                    .in_namespace(ns)
+                    .named(sa),
+            )?;
+            User::service_account(ns, sa)
+        }
+        None => {
+            check(Attributes::resource(user, "impersonate", "", "users").named(&name))?;
+            User::new(&name, &[])
+        }
+    };
+    if !groups.is_empty() {
+        for g in &groups {
+            check(Attributes::resource(user, "impersonate", "", "groups").named(g))?;
+        }
+        target.groups = groups;
+        if !target
+            .groups
+            .iter()
+            .any(|g| g == crate::auth::AUTHENTICATED)
+        {
+            target.groups.push(crate::auth::AUTHENTICATED.into());
+        }
+    }
+    if let Some(uid) = uid {
+        check(
+            Attributes::resource(user, "impersonate", "authentication.k8s.io", "uids").named(&uid),
+        )?;
+        target.uid = uid;
+    }
+    for (key, vals) in &extra {
+        for v in vals {
+            check(
+                Attributes::resource(user, "impersonate", "authentication.k8s.io", "userextras")
+                    .sub(key)
+                    .named(v),
+            )?;
+        }
+    }
+    target.extra = extra;
+    Ok(Some(target))
+}
+
 async fn handle(cluster: Arc<Cluster>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
     if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz") {
@@ -97,39 +196,73 @@ async fn handle(cluster: Arc<Cluster>, req: Request<Incoming>) -> Response<Body>
             .unwrap_or_default()
             .to_string()
     };
-    let Some(user) = cluster.auth.authenticate(Some(&header("authorization"))) else {
-        return json_response(401, &ApiError::unauthorized().to_status());
+    let Some(authenticated) = cluster.authenticate(&header("authorization")) else {
+        return json_response(401, &ApiError::unauthorized().to_status(), &[]);
     };
     let method = req.method().clone();
     let query = parse_query(req.uri().query());
     let (accept, content_type) = (header("accept"), header("content-type"));
+    let user_agent = header("user-agent");
+    let info = request::parse(&method, &path, &query);
+    let impersonated = impersonate(&cluster, &authenticated, req.headers());
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) => return json_response(400, &ApiError::bad_request(e.to_string()).to_status()),
+        Err(e) => {
+            return json_response(400, &ApiError::bad_request(e.to_string()).to_status(), &[]);
+        }
     };
-    let ctx = Ctx {
-        cluster: &cluster,
-        method: &method,
-        query: &query,
-        accept: &accept,
-        content_type: &content_type,
-        body: &body,
-        user: &user,
+    let (user, impersonator) = match impersonated {
+        Ok(Some(u)) => (u, Some(authenticated.name.clone())),
+        Ok(None) => (authenticated, None),
+        Err(e) => {
+            record(
+                &cluster,
+                &authenticated,
+                None,
+                &method,
+                &path,
+                e.code,
+                &Notes::default(),
+            );
+            return json_response(e.code, &e.to_status(), &[]);
+        }
     };
-    let reply = route(&ctx, &path);
+    let notes = Notes::default();
+    let reply = if cluster.rbac {
+        let attrs = info.attributes(&user);
+        let decision = Rbac::snapshot(&cluster.store.lock(), true).authorize(&attrs);
+        if decision.allowed {
+            None
+        } else {
+            Some(Err(forbidden(&attrs, &decision.reason)))
+        }
+    } else {
+        None
+    };
+    let reply = reply.unwrap_or_else(|| {
+        let ctx = Ctx {
+            cluster: &cluster,
+            method: &method,
+            query: &query,
+            accept: &accept,
+            content_type: &content_type,
+            body: &body,
+            user: &user,
+            user_agent: &user_agent,
+            notes: &notes,
+            info: &info,
+        };
+        route::route(&ctx)
+    });
     let code = match &reply {
         Ok(Reply::Json(code, _)) => *code,
         Ok(_) => 200,
         Err(e) => e.code,
     };
-    cluster.auth.record(AuditRecord {
-        user: user.name.clone(),
-        verb: method.to_string(),
-        path,
-        code,
-    });
+    record(&cluster, &user, impersonator, &method, &path, code, &notes);
+    let warnings = notes.warnings();
     match reply {
-        Ok(Reply::Json(code, v)) => json_response(code, &v),
+        Ok(Reply::Json(code, v)) => json_response(code, &v, &warnings),
         Ok(Reply::Text(t)) => Response::builder()
             .header("content-type", "text/plain")
             .body(full(t))
@@ -139,8 +272,28 @@ async fn handle(cluster: Arc<Cluster>, req: Request<Incoming>) -> Response<Body>
             .header("transfer-encoding", "chunked")
             .body(BodyExt::boxed(StreamBody::new(tokio_stream(frames))))
             .expect("valid"),
-        Err(e) => json_response(e.code, &e.to_status()),
+        Err(e) => json_response(e.code, &e.to_status(), &warnings),
     }
+}
+
+fn record(
+    cluster: &Cluster,
+    user: &User,
+    impersonator: Option<String>,
+    method: &Method,
+    path: &str,
+    code: u16,
+    notes: &Notes,
+) {
+    cluster.auth.record(AuditRecord {
+        user: user.name.clone(),
+        user_info: user.clone(),
+        impersonator,
+        verb: method.to_string(),
+        path: path.to_string(),
+        code,
+        annotations: notes.annotations(),
+    });
 }
 
 fn tokio_stream(
@@ -150,40 +303,45 @@ fn tokio_stream(
 }
 
 /// Everything a handler may look at.
-struct Ctx<'a> {
-    cluster: &'a Arc<Cluster>,
-    method: &'a Method,
-    query: &'a HashMap<String, String>,
-    accept: &'a str,
-    content_type: &'a str,
-    body: &'a Bytes,
-    #[allow(dead_code)] // Kept for admission logic that acts on the requesting user.
-    user: &'a User,
+pub struct Ctx<'a> {
+    pub cluster: &'a Arc<Cluster>,
+    pub method: &'a Method,
+    pub query: &'a HashMap<String, String>,
+    pub accept: &'a str,
+    pub content_type: &'a str,
+    pub body: &'a Bytes,
+    pub user: &'a User,
+    pub user_agent: &'a str,
+    pub notes: &'a Notes,
+    pub info: &'a RequestInfo,
 }
 
 impl Ctx<'_> {
-    fn q(&self, key: &str) -> Option<&str> {
+    pub fn q(&self, key: &str) -> Option<&str> {
         self.query
             .get(key)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
 
-    fn flag(&self, key: &str) -> bool {
+    pub fn flag(&self, key: &str) -> bool {
         matches!(self.q(key), Some("true" | "1"))
     }
 
-    /// JSON body, or YAML for apply patches.
-    fn body_value(&self) -> ApiResult<Value> {
+    /// The body: JSON, YAML (apply), or Kubernetes protobuf for built-in kinds.
+    pub fn body_value(&self) -> ApiResult<Value> {
         if self.body.is_empty() {
             return Ok(Value::Null);
         }
-        if self.content_type.contains("protobuf") || self.content_type.contains("cbor") {
+        if self.content_type.contains("protobuf") {
+            return crate::protobuf::decode(self.body);
+        }
+        if self.content_type.contains("cbor") {
             return Err(ApiError::new(
                 415,
                 "UnsupportedMediaType",
                 format!(
-                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {:?})",
+                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {:?})",
                     self.content_type
                 ),
             ));
@@ -197,250 +355,35 @@ impl Ctx<'_> {
         })
     }
 
-    fn write_options(&self) -> WriteOptions {
-        WriteOptions {
-            dry_run: self.q("dryRun") == Some("All"),
-            field_manager: self.q("fieldManager").map(String::from),
-            strict: self.q("fieldValidation") == Some("Strict"),
-            force: self.flag("force"),
-        }
-    }
-
-    fn selectors(&self) -> ApiResult<Selectors> {
-        Ok(Selectors {
-            labels: LabelSelector::parse(self.q("labelSelector").unwrap_or_default())?,
-            fields: FieldSelector::parse(self.q("fieldSelector").unwrap_or_default())?,
+    /// `fieldManager`, or the user agent's product name as upstream defaults it.
+    fn manager(&self) -> Option<String> {
+        self.q("fieldManager").map(String::from).or_else(|| {
+            let ua = self.user_agent.split('/').next().unwrap_or_default().trim();
+            Some(if ua.is_empty() { "unknown" } else { ua }.to_string())
         })
     }
-}
 
-/// A resolved resource URL.
-struct Target {
-    res: ResourceInfo,
-    version: String,
-    namespace: Option<String>,
-    name: Option<String>,
-    sub: Option<String>,
-}
-
-fn route(ctx: &Ctx, path: &str) -> ApiResult<Reply> {
-    let segs: Vec<&str> = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
-    let registry = || {
-        ctx.cluster
-            .registry
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    };
-    let ok = |v: Value| Ok(Reply::Json(200, v));
-    let not_found = || {
-        ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )
-    };
-    match segs.as_slice() {
-        ["version"] => ok(discovery::version()),
-        ["api"] => ok(discovery::core_versions("127.0.0.1")),
-        ["apis"] => ok(discovery::group_list(&registry())),
-        ["api", v] => {
-            discovery::resource_list(&registry(), "", v).map_or_else(|| Err(not_found()), ok)
-        }
-        ["apis", g] => discovery::group(&registry(), g).map_or_else(|| Err(not_found()), ok),
-        ["apis", g, v] => {
-            discovery::resource_list(&registry(), g, v).map_or_else(|| Err(not_found()), ok)
-        }
-        ["openapi", "v3"] => ok(discovery::openapi_index(&registry())),
-        ["openapi", "v3", "api", v] => discovery::openapi_group_version(&registry(), "", v)
-            .map_or_else(|| Err(not_found()), ok),
-        ["openapi", "v3", "apis", g, v] => {
-            discovery::openapi_group_version(&registry(), g, v).map_or_else(|| Err(not_found()), ok)
-        }
-        ["api", v, rest @ ..] => resource_request(ctx, "", v, rest),
-        ["apis", g, v, rest @ ..] => resource_request(ctx, g, v, rest),
-        _ => Err(not_found()),
-    }
-}
-
-fn resource_request(ctx: &Ctx, group: &str, version: &str, rest: &[&str]) -> ApiResult<Reply> {
-    let namespaced_path =
-        rest.len() >= 3 && rest[0] == "namespaces" && !matches!(rest[2], "status" | "finalize");
-    let (namespace, rest) = if namespaced_path {
-        (Some(rest[1].to_string()), &rest[2..])
-    } else {
-        (None, rest)
-    };
-    let res = ctx.cluster.resource(group, version, rest[0])?;
-    let target = Target {
-        res,
-        version: version.to_string(),
-        namespace,
-        name: rest.get(1).map(|s| s.to_string()),
-        sub: rest.get(2).map(|s| s.to_string()),
-    };
-    if rest.len() > 3 {
-        return Err(ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        ));
-    }
-    match (&target.name, target.sub.as_deref()) {
-        (None, _) => collection(ctx, &target),
-        (Some(_), None) => item(ctx, &target, Part::Main),
-        (Some(_), Some("status")) if target.res.status => item(ctx, &target, Part::Status),
-        (Some(name), Some("log")) if target.res.log && ctx.method == Method::GET => {
-            let ns = target.namespace.as_deref().unwrap_or("default");
-            let pod = ctx.cluster.get(&target.res, ns, name)?;
-            crate::kubelet::logs::read(ctx.cluster, &pod, ctx.query).map(|r| match r {
-                crate::kubelet::logs::LogReply::Text(t) => Reply::Text(t),
-                crate::kubelet::logs::LogReply::Follow(f) => Reply::Stream(f),
-            })
-        }
-        _ => Err(ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )),
-    }
-}
-
-/// Sets the apiVersion the client asked for (custom resources may serve several).
-fn present(t: &Target, mut obj: Value) -> Value {
-    if obj.is_object() && obj["kind"] == t.res.kind {
-        obj["apiVersion"] = json!(t.res.api_version(&t.version));
-    }
-    obj
-}
-
-fn collection(ctx: &Ctx, t: &Target) -> ApiResult<Reply> {
-    let ns = t.namespace.as_deref();
-    if *ctx.method == Method::GET && ctx.flag("watch") {
-        let req = WatchRequest {
-            res: t.res.clone(),
-            version: t.version.clone(),
-            namespace: ns.map(String::from),
-            selectors: ctx.selectors()?,
-            resource_version: match ctx.q("resourceVersion") {
-                Some(rv) => Some(rv.parse().map_err(|_| {
-                    ApiError::bad_request(format!("invalid resource version {rv:?}"))
-                })?),
-                None => None,
+    pub fn write_options(&self) -> WriteOptions {
+        let dry_run = self.q("dryRun") == Some("All");
+        WriteOptions {
+            dry_run,
+            field_manager: if *self.method == Method::PATCH {
+                self.q("fieldManager").map(String::from)
+            } else {
+                self.manager()
             },
-            send_initial_events: ctx.flag("sendInitialEvents"),
-            bookmarks: ctx.flag("allowWatchBookmarks"),
-            timeout: Duration::from_secs(
-                ctx.q("timeoutSeconds")
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(1800),
-            ),
-            table: table::wants_table(ctx.accept)
-                .then(|| ctx.q("includeObject").unwrap_or("Metadata").to_string()),
-        };
-        return Ok(Reply::Stream(watch::start(ctx.cluster, req)));
-    }
-    match ctx.method.clone() {
-        Method::GET => {
-            let (items, rv) = ctx.cluster.list(&t.res, ns, &ctx.selectors()?);
-            let items: Vec<Value> = items.into_iter().map(|o| present(t, o)).collect();
-            if table::wants_table(ctx.accept) {
-                return Ok(Reply::Json(
-                    200,
-                    table::table(
-                        &t.res,
-                        &t.version,
-                        &items,
-                        &rv.to_string(),
-                        ctx.q("includeObject").unwrap_or("Metadata"),
-                        true,
-                    ),
-                ));
-            }
-            let list = json!({"kind": format!("{}List", t.res.kind), "apiVersion": t.res.api_version(&t.version), "metadata": {"resourceVersion": rv.to_string()}, "items": items});
-            Ok(Reply::Json(200, list))
+            strict: self.q("fieldValidation") == Some("Strict"),
+            force: self.flag("force"),
+            user: self.user.clone(),
+            notes: self.notes.clone(),
         }
-        Method::POST => {
-            let ns = ns.unwrap_or_default();
-            let created =
-                ctx.cluster
-                    .create(&t.res, ns, ctx.body_value()?, &ctx.write_options())?;
-            Ok(Reply::Json(201, present(t, created)))
-        }
-        _ => Err(ApiError::method_not_allowed()),
     }
-}
 
-fn item(ctx: &Ctx, t: &Target, part: Part) -> ApiResult<Reply> {
-    let ns = t.namespace.as_deref().unwrap_or_default();
-    let name = t.name.as_deref().unwrap_or_default();
-    let opts = ctx.write_options();
-    let obj = match ctx.method.clone() {
-        Method::GET => ctx.cluster.get(&t.res, ns, name)?,
-        Method::PUT => ctx
-            .cluster
-            .update(&t.res, ns, name, ctx.body_value()?, part, &opts)?,
-        Method::PATCH => {
-            let kind = PatchType::from_content_type(ctx.content_type)?;
-            // An apply that creates the object answers 201, like the real server.
-            let created = kind == PatchType::Apply && ctx.cluster.get(&t.res, ns, name).is_err();
-            let obj = ctx
-                .cluster
-                .patch(&t.res, ns, name, kind, ctx.body_value()?, part, &opts)?;
-            return Ok(Reply::Json(
-                if created { 201 } else { 200 },
-                present(t, obj),
-            ));
+    /// Write options for a non-apply PATCH, where the manager defaults like other updates.
+    pub fn update_options(&self) -> WriteOptions {
+        WriteOptions {
+            field_manager: self.manager(),
+            ..self.write_options()
         }
-        Method::DELETE => {
-            let body = ctx.body_value()?;
-            let opts = DeleteOptions {
-                propagation: body["propagationPolicy"]
-                    .as_str()
-                    .or(ctx.q("propagationPolicy"))
-                    .map(String::from)
-                    .or_else(|| {
-                        (body["orphanDependents"] == true
-                            || ctx.q("orphanDependents") == Some("true"))
-                        .then(|| "Orphan".to_string())
-                    }),
-                uid: body["preconditions"]["uid"].as_str().map(String::from),
-                resource_version: body["preconditions"]["resourceVersion"]
-                    .as_str()
-                    .map(String::from),
-                dry_run: opts.dry_run
-                    || body["dryRun"]
-                        .as_array()
-                        .is_some_and(|d| d.iter().any(|x| x == "All")),
-            };
-            let deleted = ctx.cluster.delete(&t.res, ns, name, &opts)?;
-            return Ok(Reply::Json(
-                if deleted.gone { 200 } else { 202 },
-                present(t, deleted.object),
-            ));
-        }
-        _ => return Err(ApiError::method_not_allowed()),
-    };
-    if table::wants_table(ctx.accept) && *ctx.method == Method::GET {
-        let rv = obj["metadata"]["resourceVersion"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        return Ok(Reply::Json(
-            200,
-            table::table(
-                &t.res,
-                &t.version,
-                &[present(t, obj)],
-                &rv,
-                ctx.q("includeObject").unwrap_or("Metadata"),
-                true,
-            ),
-        ));
     }
-    Ok(Reply::Json(200, present(t, obj)))
 }
