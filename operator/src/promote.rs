@@ -304,9 +304,11 @@ pub fn view_statements(environment: &str, old: &[SnapshotRef], new: &[SnapshotRe
     for s in &visible {
         let (schema, table) = environment_view(environment, &s.name);
         let view = format!("{}.{}", quote_ident(&schema), quote_ident(&table));
+        // Same snapshot, same table: nothing to do. A forward-only change keeps the table but
+        // may have added columns, which a view's `*` only picks up when it is recreated.
         if old_by_name
             .get(s.name.as_str())
-            .is_some_and(|o| o.version == s.version && !o.is_symbolic())
+            .is_some_and(|o| *o == *s && !o.is_symbolic())
         {
             continue;
         }

@@ -317,3 +317,42 @@ pub struct Release {
     /// Seconds since the epoch.
     pub created_at: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::environment_name;
+
+    #[test]
+    fn kubernetes_names_map_to_plain_schema_suffixes() {
+        assert_eq!(environment_name("dev").unwrap(), "dev");
+        assert_eq!(environment_name("pr-123").unwrap(), "pr_123");
+        assert_eq!(environment_name("pr_123").unwrap(), "pr_123");
+        assert_eq!(environment_name("team-a-pr-7").unwrap(), "team_a_pr_7");
+    }
+
+    #[test]
+    fn hostile_or_ambiguous_names_are_refused() {
+        for bad in [
+            "",
+            "Dev",
+            "1dev",
+            "dev-",
+            "dev_",
+            "a--b",
+            "a__b",
+            "a-_b",
+            "dev; DROP TABLE x",
+            "dev\"x",
+            "dev.x",
+            "prod'--",
+            "ünï",
+            &"x".repeat(49),
+        ] {
+            let error = environment_name(bad).unwrap_err();
+            assert!(
+                error.to_string().contains("invalid environment name"),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -169,7 +169,57 @@ fn a_serialized_task_runs_in_a_separate_process(backend: Backend) {
     assert!(!f.plan("prod", "2024-01-04").has_work());
 }
 
+fn kubernetes_style_environments_runs_and_range_errors(backend: Backend) {
+    let f = project(backend);
+    ok(&sluice(&f, &["apply", "--yes"]));
+    let out = ok(&sluice(&f, &["apply", "pr-123", "--yes"]));
+    assert!(out.contains("release pr_123-r1"), "{out}");
+    assert_eq!(f.rows("SELECT n FROM mart__pr_123.daily"), ["1"]);
+
+    // A scheduled run picks up the days that completed since.
+    let run = |at: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        cmd.args([
+            "--project",
+            f.root().to_str().unwrap(),
+            "--warehouse",
+            &f.url,
+        ])
+        .args(["run", "prod"])
+        .env("SLUICE_EXECUTION_TIME", at);
+        ok(&cmd.output().unwrap())
+    };
+    let out = run("2024-01-06");
+    assert!(
+        out.contains("Ran 1 batch(es) of 1 model(s) in prod"),
+        "{out}"
+    );
+    let out = run("2024-01-06");
+    assert!(out.contains("up to date"), "{out}");
+
+    let e = err(&sluice(&f, &["plan", "prod", "--start", "2024-01-02"]));
+    assert!(
+        e.contains("--start and --end cannot be set for a plan of prod"),
+        "{e}"
+    );
+    let e = err(&sluice(
+        &f,
+        &[
+            "plan",
+            "dev",
+            "--start",
+            "2024-01-03",
+            "--end",
+            "2024-01-01",
+        ],
+    ));
+    assert!(e.contains("must be after the plan start"), "{e}");
+    let e = err(&sluice(&f, &["plan", "pr--1"]));
+    assert!(e.contains("invalid environment name \"pr--1\""), "{e}");
+}
+
 on_both_warehouses!(
+    kubernetes_style_environments_runs_and_range_errors,
     plan_json_has_the_documented_shape,
     human_plan_and_apply_show_sections_and_progress,
     bad_input_names_the_file_and_line,

@@ -811,3 +811,41 @@ mod duckdb_only {
         assert!(wh.query("SELECT x FROM t").unwrap().is_empty());
     }
 }
+
+/// TLS as libpq configures it: `sslmode` and `sslrootcert` in the URL.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_connections_use_tls_as_the_url_says() {
+    let (url, ca) = support::start_tls_server();
+    let ssl_in_use = |url: &str| -> Result<String, String> {
+        let mut wh = warehouse::connect(url).map_err(|e| e.to_string())?;
+        let rows = wh
+            .query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .map_err(|e| e.to_string())?;
+        Ok(rows[0][0].clone().unwrap_or_default())
+    };
+    // libpq's default, prefer, encrypts when the server offers it.
+    assert_eq!(ssl_in_use(&url).unwrap(), "t");
+    assert_eq!(ssl_in_use(&format!("{url}?sslmode=disable")).unwrap(), "f");
+    assert_eq!(ssl_in_use(&format!("{url}?sslmode=require")).unwrap(), "t");
+    let ca = ca.display();
+    let localhost = url.replace("127.0.0.1", "localhost");
+    assert_eq!(
+        ssl_in_use(&format!("{localhost}?sslmode=verify-full&sslrootcert={ca}")).unwrap(),
+        "t"
+    );
+    assert_eq!(
+        ssl_in_use(&format!("{url}?sslmode=verify-ca&sslrootcert={ca}")).unwrap(),
+        "t"
+    );
+    // A certificate not signed by the given root is refused.
+    let (_, other_ca) = support::start_tls_server();
+    let error = ssl_in_use(&format!(
+        "{url}?sslmode=verify-full&sslrootcert={}",
+        other_ca.display()
+    ))
+    .unwrap_err();
+    assert!(error.contains("cannot connect"), "{error}");
+    let error = ssl_in_use(&format!("{url}?sslmode=sometimes")).unwrap_err();
+    assert!(error.contains("sslmode=sometimes"), "{error}");
+}

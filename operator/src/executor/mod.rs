@@ -289,3 +289,61 @@ fn external_table(name: &str) -> String {
         .collect::<Vec<_>>()
         .join(".")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::tests::model;
+    use crate::model::{AuditArg, AuditCall, Dialect};
+    use crate::snapshot::Fingerprint;
+    use crate::warehouse::{Result as WhResult, Row};
+
+    /// A warehouse whose audit count query answers with something that is not a count.
+    struct Garbled;
+
+    impl Warehouse for Garbled {
+        fn dialect(&self) -> Dialect {
+            Dialect::Duckdb
+        }
+        fn execute(&mut self, _sql: &str) -> WhResult<()> {
+            Ok(())
+        }
+        fn query(&mut self, _sql: &str) -> WhResult<Vec<Row>> {
+            Ok(vec![vec![Some("not a number".into())]])
+        }
+    }
+
+    #[test]
+    fn an_unreadable_audit_result_fails_the_audit() {
+        let mut m = model("s.m", "SELECT 1 AS id");
+        m.audits = vec![AuditCall {
+            name: "not_null".into(),
+            args: [("columns".to_string(), AuditArg::List(vec!["id".into()]))].into(),
+        }];
+        let target = Target {
+            snapshot: Snapshot {
+                model: m,
+                fingerprint: Fingerprint {
+                    data_hash: "d".into(),
+                    metadata_hash: "m".into(),
+                    parent_data_hash: "p".into(),
+                    parent_metadata_hash: "pm".into(),
+                },
+                version: "v".into(),
+                parents: vec![],
+                category: None,
+                created_at: 0,
+                custom_audits: BTreeMap::new(),
+            },
+            inputs: BTreeMap::new(),
+            audits: BTreeMap::new(),
+            execution_time: 0,
+        };
+        let task = Task::Audit {
+            target: Box::new(target),
+            interval: Interval::new(0, 86_400_000),
+        };
+        let error = run_task(&mut Garbled, &task).unwrap_err().to_string();
+        assert!(error.contains("cannot be read"), "{error}");
+    }
+}

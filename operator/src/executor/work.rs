@@ -10,7 +10,7 @@ use super::{Target, Task, TaskError, TaskOutcome, run_task, target_for};
 use crate::graph::model_key;
 use crate::intervals::{self, Interval, IntervalUnit};
 use crate::model::CustomAudit;
-use crate::plan::{ChangeType, Plan};
+use crate::plan::Plan;
 use crate::snapshot::{AuditResult, Snapshot};
 use crate::state::StateStore;
 use crate::warehouse::Warehouse;
@@ -58,8 +58,8 @@ impl ModelWork {
     }
 }
 
-/// The plan's work, parents before children: a unit for every model with batches to run, and
-/// for every changed model whose new table has none yet (it must still exist to be promoted).
+/// The plan's work, parents before children: a unit for every model in the plan's backfill —
+/// with batches to run, or none yet but a new table to create (it must exist to be promoted).
 pub fn plan_work(plan: &Plan, audits: &BTreeMap<String, CustomAudit>) -> Vec<ModelWork> {
     let by_key: BTreeMap<String, &Snapshot> = plan
         .snapshots
@@ -75,12 +75,6 @@ pub fn plan_work(plan: &Plan, audits: &BTreeMap<String, CustomAudit>) -> Vec<Mod
         .backfill
         .iter()
         .map(|b| (b.model.as_str(), b.batches.as_slice()))
-        .collect();
-    let changed: BTreeSet<&str> = plan
-        .changes
-        .iter()
-        .filter(|c| c.change != ChangeType::Removed)
-        .map(|c| c.model.as_str())
         .collect();
     let idle_range = Interval::new(
         IntervalUnit::Day.floor(plan.execution_time),
@@ -99,9 +93,7 @@ pub fn plan_work(plan: &Plan, audits: &BTreeMap<String, CustomAudit>) -> Vec<Mod
             }
         }
         let own = batches.get(name).copied();
-        let has_work =
-            !snapshot.model.kind.is_symbolic() && (own.is_some() || changed.contains(name));
-        if !has_work {
+        if own.is_none() {
             upstream_work.insert(key, depends_on);
             continue;
         }

@@ -440,6 +440,13 @@ fn plan_backfill(
     let restated = restated_models(inputs.dag, &options.restate)?;
     let mut cron_cache: HashMap<String, CronFacts> = HashMap::new();
     let prod = is_prod(&options.environment);
+    let changed: HashSet<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.change != ChangeType::Removed)
+        .map(|c| c.model.as_str())
+        .collect();
+    let mut backfill = Vec::new();
     for snapshot in &plan.snapshots {
         let model = &snapshot.model;
         if model.kind.is_symbolic() {
@@ -447,16 +454,26 @@ fn plan_backfill(
         }
         let table_version = plan.table_version(snapshot).to_string();
         let is_dev_table = table_version != snapshot.version;
-        let facts = cron_facts(&mut cron_cache, snapshot, options.execution_time)?;
-        let Some(range) = model_range(snapshot, options, facts, is_dev_table)? else {
-            continue;
-        };
         let stored_key = (model.name.clone(), table_version.clone());
         let mut done = inputs
             .intervals
             .get(&stored_key)
             .cloned()
             .unwrap_or_default();
+        let facts = cron_facts(&mut cron_cache, snapshot, options.execution_time)?;
+        let Some(range) = model_range(snapshot, options, facts, is_dev_table)? else {
+            // Nothing to compute yet (the model starts later), but a changed model's new
+            // table must exist before a view can point at it.
+            if changed.contains(model.name.as_str()) && done.is_empty() {
+                backfill.push(Backfill {
+                    snapshot: snapshot.id(),
+                    model: model.name.clone(),
+                    version: table_version,
+                    batches: Vec::new(),
+                });
+            }
+            continue;
+        };
         if restated.contains(&model_key(&model.name))
             && !matches!(model.kind, ModelKind::Seed { .. })
         {
@@ -473,8 +490,12 @@ fn plan_backfill(
             }
         }
         let batches = batches_for(snapshot, &done, range, facts.unit);
-        if !batches.is_empty() {
-            plan.backfill.push(Backfill {
+        // A changed model also needs its unit when its table is new, or reused by a
+        // forward-only change whose new columns must be added to it.
+        let table_work = changed.contains(model.name.as_str())
+            && (done.is_empty() || snapshot.category == Some(Category::ForwardOnly));
+        if !batches.is_empty() || table_work {
+            backfill.push(Backfill {
                 snapshot: snapshot.id(),
                 model: model.name.clone(),
                 version: table_version,
@@ -482,6 +503,7 @@ fn plan_backfill(
             });
         }
     }
+    plan.backfill = backfill;
     let by_model: HashMap<&str, &Backfill> = plan
         .backfill
         .iter()
@@ -654,8 +676,9 @@ fn batches_for(
         .iter()
         .any(|d| d.start <= range.start && range.end <= d.end);
     match kind {
-        // A seed is loaded once; later plans never reload an unchanged one.
-        ModelKind::Seed { .. } if !merged.is_empty() => Vec::new(),
+        // A seed is loaded once, and a view created once: later plans and runs never redo an
+        // unchanged one (a view reads its parents live).
+        ModelKind::Seed { .. } | ModelKind::View if !merged.is_empty() => Vec::new(),
         _ if covered => Vec::new(),
         // Whole-table kinds rebuild everything in one go when anything is missing.
         ModelKind::Full | ModelKind::View | ModelKind::Seed { .. } => vec![range],

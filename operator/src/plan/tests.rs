@@ -37,6 +37,10 @@ impl World {
 
     fn plan_with(&self, models: Vec<Model>, opts: &PlanOptions) -> Plan {
         let dag = Dag::build(&project(models)).unwrap();
+        self.try_plan(&dag, opts).unwrap()
+    }
+
+    fn try_plan(&self, dag: &Dag, opts: &PlanOptions) -> Result<Plan, PlanError> {
         let audits = BTreeMap::new();
         let env = EnvironmentRecord {
             name: "prod".into(),
@@ -48,14 +52,14 @@ impl World {
             updated_at: 0,
         };
         let inputs = PlanInputs {
-            dag: &dag,
+            dag,
             audits: &audits,
             base: Some(&env),
             base_snapshots: &self.prod,
             intervals: &self.intervals,
             prod_tables: &Default::default(),
         };
-        build(&inputs, opts).unwrap()
+        build(&inputs, opts)
     }
 
     fn plan(&self, models: Vec<Model>) -> Plan {
@@ -418,4 +422,82 @@ fn hourly_models_backfill_complete_hours_only() {
         (format_boundary(b.start), format_boundary(b.end)),
         ("2024-01-04".into(), "2024-01-04 12:00:00".into())
     );
+}
+
+#[test]
+fn prod_refuses_a_partial_range_unless_restating() {
+    let w = built_world();
+    let mut opts = options("prod");
+    opts.start = Some(t("2024-01-02"));
+    let dag = Dag::build(&project(base_models())).unwrap();
+    let error = w.try_plan(&dag, &opts).unwrap_err();
+    assert!(matches!(error, PlanError::RangeInProd), "{error}");
+    opts.restate = vec!["s.a".into()];
+    assert!(w.try_plan(&dag, &opts).is_ok());
+    // A development environment may backfill part of history.
+    let mut dev = options("dev");
+    dev.start = Some(t("2024-01-02"));
+    assert!(w.try_plan(&dag, &dev).is_ok());
+}
+
+#[test]
+fn an_empty_or_future_range_is_refused() {
+    let w = built_world();
+    let dag = Dag::build(&project(base_models())).unwrap();
+    let mut opts = options("dev");
+    opts.start = Some(t("2024-01-03"));
+    opts.end = Some(t("2024-01-02"));
+    let error = w.try_plan(&dag, &opts).unwrap_err();
+    assert!(matches!(error, PlanError::EmptyRange { .. }), "{error}");
+    opts.start = None;
+    opts.end = Some(t("2024-01-09"));
+    let error = w.try_plan(&dag, &opts).unwrap_err();
+    assert!(matches!(error, PlanError::EndInFuture { .. }), "{error}");
+    // A date end means "through that day": today is fine.
+    opts.end = Some(t("2024-01-05"));
+    assert!(w.try_plan(&dag, &opts).is_ok());
+}
+
+#[test]
+fn removing_a_model_another_one_reads_is_refused_with_both_names() {
+    let w = built_world();
+    let models: Vec<Model> = base_models()
+        .into_iter()
+        .filter(|m| m.name != "s.b")
+        .collect();
+    let dag = Dag::build(&project(models)).unwrap();
+    let error = w.try_plan(&dag, &options("dev")).unwrap_err().to_string();
+    assert!(error.contains("s.b") && error.contains("s.c"), "{error}");
+}
+
+#[test]
+fn the_digest_names_what_would_be_promoted_and_nothing_else() {
+    let w = built_world();
+    let changed = with(base_models(), "s.a", "SELECT 1 AS id, 3 AS x");
+    let a = w.plan(changed.clone());
+    let mut later = options("dev");
+    later.execution_time += DAY;
+    let b = w.plan_with(changed.clone(), &later);
+    assert_ne!(a.id, b.id, "the backfill differs");
+    assert_eq!(a.digest, b.digest, "what would be promoted does not");
+    let other = w.plan(with(base_models(), "s.a", "SELECT 1 AS id, 4 AS x"));
+    assert_ne!(a.digest, other.digest);
+    let mut restated = options("dev");
+    restated.restate = vec!["s.a".into()];
+    assert_ne!(a.digest, w.plan_with(changed, &restated).digest);
+}
+
+#[test]
+fn plans_and_options_round_trip_through_json() {
+    let w = built_world();
+    let mut opts = options("dev");
+    opts.forward_only = true;
+    opts.restate = vec!["s.a".into()];
+    let plan = w.plan_with(with(base_models(), "s.a", "SELECT 1 AS id, 3 AS x"), &opts);
+    let json = serde_json::to_string(&plan).unwrap();
+    let back: Plan = serde_json::from_str(&json).unwrap();
+    assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    let options_back: PlanOptions =
+        serde_json::from_str(&serde_json::to_string(&opts).unwrap()).unwrap();
+    assert_eq!(options_back, opts);
 }

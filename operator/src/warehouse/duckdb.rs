@@ -64,15 +64,15 @@ impl DuckdbWarehouse {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .try_clone();
-            let connection = connection.map_err(clone_error)?;
+            let connection = use_catalog(connection.map_err(clone_error)?, &url)?;
             return Ok(DuckdbWarehouse {
                 connection,
                 url,
                 _database: Some(database),
             });
         }
-        let origin = Connection::open(path).map_err(|e| open_error(&url, path, &e))?;
-        let connection = origin.try_clone().map_err(clone_error)?;
+        let origin = attach(path).map_err(|e| open_error(&url, path, &e))?;
+        let connection = use_catalog(origin.try_clone().map_err(clone_error)?, &url)?;
         let database = Arc::new(OpenDatabase {
             origin: Mutex::new(origin),
         });
@@ -110,12 +110,41 @@ impl DuckdbWarehouse {
                 url: self.url.clone(),
                 message: e.to_string(),
             })?;
+        let connection = if self._database.is_some() {
+            use_catalog(connection, &self.url)?
+        } else {
+            connection
+        };
         Ok(DuckdbWarehouse {
             connection,
             url: self.url.clone(),
             _database: self._database.clone(),
         })
     }
+}
+
+/// The name the database file is attached under. DuckDB otherwise names a file's catalog
+/// after its stem, and a file called `sluice.duckdb` or `mart.duckdb` would then make
+/// `sluice.x` or `mart.x` ambiguous between the catalog and a schema of the same name.
+const CATALOG: &str = "sluice_warehouse";
+
+/// Opens the file under the fixed catalog name [`CATALOG`].
+fn attach(path: &Path) -> std::result::Result<Connection, duckdb::Error> {
+    let connection = Connection::open_in_memory()?;
+    let file = path.to_string_lossy().replace('\'', "''");
+    connection.execute_batch(&format!("ATTACH '{file}' AS {CATALOG}; USE {CATALOG};"))?;
+    Ok(connection)
+}
+
+/// Makes the attached file the connection's default catalog (each connection has its own).
+fn use_catalog(connection: Connection, url: &str) -> Result<Connection> {
+    connection
+        .execute_batch(&format!("USE {CATALOG}"))
+        .map_err(|e| WarehouseError::Connect {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(connection)
 }
 
 fn open_error(url: &str, path: &Path, error: &duckdb::Error) -> WarehouseError {

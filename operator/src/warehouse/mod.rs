@@ -9,6 +9,8 @@ use crate::model::Dialect;
 pub mod duckdb;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "postgres")]
+mod tls;
 
 /// A database error, with the statement that caused it.
 #[derive(Debug, thiserror::Error)]

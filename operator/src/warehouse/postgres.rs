@@ -1,13 +1,19 @@
-//! PostgreSQL adapter, over the synchronous `postgres` client.
+//! PostgreSQL adapter, over the synchronous `postgres` client, with TLS as libpq configures it
+//! (`sslmode`, `sslrootcert` in the URL; see `tls`).
 //!
 //! Everything goes through the simple-query protocol: it accepts several `;`-separated
 //! statements in one round trip and returns every value in PostgreSQL's own text format, which
 //! is exactly what [`Warehouse::query`] promises.
+//!
+//! The client is blocking: async callers (the operator) run it on a blocking thread
+//! (`tokio::task::spawn_blocking`), never on the async runtime itself.
 
 use std::time::Duration;
 
 use postgres::{Client, Config, NoTls, SimpleQueryMessage};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::tls::{self, SslMode};
 use super::{Result, Row, Warehouse, WarehouseError};
 use crate::model::Dialect;
 
@@ -21,25 +27,43 @@ pub struct PostgresWarehouse {
 }
 
 impl PostgresWarehouse {
-    /// Connects to `postgres://...` / `postgresql://...` (libpq URL syntax, no TLS).
+    /// Connects to `postgres://...` / `postgresql://...` (libpq URL syntax).
     ///
     /// The session time zone is set to UTC: intervals are UTC, and timestamps then render the
     /// same as on DuckDB regardless of the server's configuration.
     pub fn connect(url: &str) -> Result<PostgresWarehouse> {
         let shown = redact_password(url);
-        let mut config: Config = url
+        let url_error = |message: String| WarehouseError::Url {
+            url: shown.clone(),
+            message,
+        };
+        let tls = tls::split_url(url).map_err(url_error)?;
+        let mut config: Config = tls
+            .url
             .parse()
-            .map_err(|e: postgres::Error| WarehouseError::Url {
-                url: shown.clone(),
-                message: describe(&e),
-            })?;
+            .map_err(|e: postgres::Error| url_error(describe(&e)))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
         if config.get_application_name().is_none() {
             config.application_name("sluice");
         }
-        let mut client = config.connect(NoTls).map_err(|e| WarehouseError::Connect {
+        let connected = match tls.mode {
+            SslMode::Disable => {
+                config.ssl_mode(postgres::config::SslMode::Disable);
+                config.connect(NoTls)
+            }
+            mode => {
+                config.ssl_mode(if mode == SslMode::Prefer {
+                    postgres::config::SslMode::Prefer
+                } else {
+                    postgres::config::SslMode::Require
+                });
+                let rustls = tls::client_config(&tls).map_err(url_error)?;
+                config.connect(MakeRustlsConnect::new(rustls))
+            }
+        };
+        let mut client = connected.map_err(|e| WarehouseError::Connect {
             url: shown.clone(),
             message: describe(&e),
         })?;

@@ -57,8 +57,81 @@ fn with_database(url: &str, database: &str) -> String {
     format!("{scheme}://{authority}/{database}{params}")
 }
 
+/// A server of its own that also speaks TLS, with a certificate for `localhost` and
+/// `127.0.0.1` signed by a throwaway CA. Returns the URL of its `postgres` database (no
+/// `sslmode`) and the CA certificate's path.
+pub fn start_tls_server() -> (String, PathBuf) {
+    let certs = tempfile::Builder::new()
+        .prefix("sluice-pg-certs-")
+        .tempdir()
+        .expect("create a temporary directory")
+        .keep();
+    let openssl = |args: &[&str]| {
+        run(
+            Command::new("openssl").current_dir(&certs).args(args),
+            "openssl",
+        )
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=sluice test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        certs.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    let url = start_server_with(Some(&certs));
+    (url, certs.join("ca.crt"))
+}
+
 /// Starts a server in a temporary directory and returns the URL of its `postgres` database.
 fn start_server() -> String {
+    start_server_with(None)
+}
+
+/// `tls`: a directory with `server.crt` and `server.key` to serve TLS with.
+fn start_server_with(tls: Option<&Path>) -> String {
     let bin = Path::new(POSTGRES_BIN);
     if !bin.join("postgres").exists() {
         panic!(
@@ -91,6 +164,24 @@ fn start_server() -> String {
             .arg(&data),
         "initdb",
     );
+    let mut tls_options = String::new();
+    if let Some(certs) = tls {
+        for file in ["server.crt", "server.key"] {
+            std::fs::copy(certs.join(file), data.join(file)).expect("copy the TLS files");
+            std::fs::set_permissions(
+                data.join(file),
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )
+            .unwrap();
+            if as_postgres {
+                run(
+                    Command::new("chown").arg("postgres:").arg(data.join(file)),
+                    "chown",
+                );
+            }
+        }
+        tls_options = " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key".into();
+    }
     spawn_watchdog(&dir, &data, as_postgres);
     // A port found free can be taken before the server binds it; try a few.
     let mut last_error = String::new();
@@ -98,7 +189,7 @@ fn start_server() -> String {
         let port = free_port();
         let options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200{tls_options}",
             dir.display()
         );
         let status = server_command(as_postgres, &bin.join("pg_ctl"))
