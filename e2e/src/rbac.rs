@@ -49,7 +49,7 @@ impl Attributes {
         self
     }
 
-    pub fn sub(mut self, subresource: &str) -> Self {
+    pub fn subresource(mut self, subresource: &str) -> Self {
         self.subresource = subresource.into();
         self
     }
@@ -490,7 +490,7 @@ mod tests {
         assert!(rule_allows(
             &r,
             &Attributes::resource(&alice, "get", "sluice.dev", "promotions")
-                .sub("status")
+                .subresource("status")
                 .named("p1")
         ));
         assert!(!rule_allows(
@@ -512,7 +512,7 @@ mod tests {
             "pods is forbidden: User \"bob\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
         );
         let a = Attributes::resource(&bob, "patch", "sluice.dev", "promotions")
-            .sub("status")
+            .subresource("status")
             .named("p");
         assert_eq!(
             forbidden(&a, "").message,

@@ -47,31 +47,33 @@ pub enum Part {
 
 /// What a request leaves behind besides its answer: `Warning` headers and audit annotations.
 #[derive(Debug, Clone, Default)]
-pub struct Notes(Arc<Mutex<(Vec<String>, Vec<(String, String)>)>>);
+pub struct Notes(Arc<Mutex<NoteList>>);
+
+#[derive(Debug, Default)]
+struct NoteList {
+    warnings: Vec<String>,
+    annotations: Vec<(String, String)>,
+}
 
 impl Notes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, NoteList> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn warn(&self, message: String) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .push(message);
+        self.lock().warnings.push(message);
     }
 
     pub fn audit(&self, key: String, value: String) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .1
-            .push((key, value));
+        self.lock().annotations.push((key, value));
     }
 
     pub fn warnings(&self) -> Vec<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
+        self.lock().warnings.clone()
     }
 
     pub fn annotations(&self) -> Vec<(String, String)> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).1.clone()
+        self.lock().annotations.clone()
     }
 }
 

@@ -1,6 +1,6 @@
 //! Starts a test control plane for manual use and prints how to reach it.
 //!
-//! Usage: `sluice-testcluster [--port N] [--token-file FILE] [--image PATTERN=EXECUTABLE]...`
+//! Usage: `sluice-testcluster [--port N] [--rbac] [--token-file FILE] [--image PATTERN=EXECUTABLE]...`
 
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ fn main() -> Result<()> {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "--port" => port = value()?.parse()?,
+            "--rbac" => builder = builder.rbac(true),
             "--token-file" => builder = builder.token_file(&std::fs::read_to_string(value()?)?),
             "--image" => {
                 let v = value()?;
@@ -30,7 +31,7 @@ fn main() -> Result<()> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: sluice-testcluster [--port N] [--token-file FILE] [--image PATTERN=EXECUTABLE|host]..."
+                    "usage: sluice-testcluster [--port N] [--rbac] [--token-file FILE] [--image PATTERN=EXECUTABLE|host]..."
                 );
                 return Ok(());
             }

@@ -175,7 +175,7 @@ fn impersonate(cluster: &Cluster, user: &User, headers: &HeaderMap) -> ApiResult
         for v in vals {
             check(
                 Attributes::resource(user, "impersonate", "authentication.k8s.io", "userextras")
-                    .sub(key)
+                    .subresource(key)
                     .named(v),
             )?;
         }

@@ -278,6 +278,19 @@ fn delete_options(ctx: &Ctx) -> ApiResult<DeleteOptions> {
     })
 }
 
+/// An apply configuration must name the kind and version of the URL (upstream's version check).
+fn check_apply_type(t: &Target, body: &Value) -> ApiResult<()> {
+    let api_version = body["apiVersion"].as_str().unwrap_or_default();
+    let kind = body["kind"].as_str().unwrap_or_default();
+    if api_version == t.res.api_version(&t.version) && kind == t.res.kind {
+        return Ok(());
+    }
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    Err(ApiError::bad_request(format!(
+        "invalid object type: {group}/{version}, Kind={kind}"
+    )))
+}
+
 fn item(ctx: &Ctx, t: &Target, part: Part) -> ApiResult<Reply> {
     let ns = t.namespace.as_deref().unwrap_or_default();
     let name = t.name.as_deref().unwrap_or_default();
@@ -298,11 +311,15 @@ fn item(ctx: &Ctx, t: &Target, part: Part) -> ApiResult<Reply> {
             } else {
                 ctx.update_options()
             };
+            let body = ctx.body_value()?;
+            if kind == PatchType::Apply {
+                check_apply_type(t, &body)?;
+            }
             // An apply that creates the object answers 201, like the real server.
             let created = kind == PatchType::Apply && ctx.cluster.get(&t.res, ns, name).is_err();
             let obj = ctx
                 .cluster
-                .patch(&t.res, ns, name, kind, ctx.body_value()?, part, &opts)?;
+                .patch(&t.res, ns, name, kind, body, part, &opts)?;
             return Ok(Reply::Json(
                 if created { 201 } else { 200 },
                 present(t, obj),

@@ -97,3 +97,95 @@ pub fn any_done(dir: &std::path::Path) -> bool {
 pub fn process_exists(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
+
+/// A Promotion kind like Sluice's: the approval annotations are what admission checks.
+pub const PROMOTION_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: promotions.sluice.dev
+spec:
+  group: sluice.dev
+  scope: Namespaced
+  names: {plural: promotions, singular: promotion, kind: Promotion}
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              plan: {type: string}
+          status:
+            type: object
+            properties:
+              phase: {type: string}
+              gates:
+                type: array
+                x-kubernetes-list-type: map
+                x-kubernetes-list-map-keys: [name]
+                items:
+                  type: object
+                  required: [name]
+                  properties:
+                    name: {type: string}
+                    state: {type: string}
+"#;
+
+/// A Plan kind like Sluice's: an immutable spec (CEL transition rule), defaults, formats.
+pub const PLAN_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: plans.sluice.dev
+spec:
+  group: sluice.dev
+  scope: Namespaced
+  names: {plural: plans, singular: plan, kind: Plan}
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            x-kubernetes-validations:
+            - {rule: "self == oldSelf", message: "spec is immutable"}
+            - {rule: "has(self.source.configMap) != has(self.source.git)", message: "exactly one source"}
+            required: [environment]
+            properties:
+              environment: {type: string, pattern: '^[a-z][a-z0-9-]*$'}
+              author: {type: string, format: email}
+              executionTime: {type: string, format: date-time}
+              restate: {type: array, maxItems: 3, x-kubernetes-list-type: set, items: {type: string}}
+              options:
+                type: object
+                default: {}
+                properties:
+                  forwardOnly: {type: boolean, default: false}
+                  batchSize: {type: integer, default: 10}
+              source:
+                type: object
+                properties:
+                  configMap: {type: object, properties: {name: {type: string}}}
+                  git: {type: object, properties: {url: {type: string}}}
+          status:
+            type: object
+            x-kubernetes-preserve-unknown-fields: true
+"#;
+
+/// A Plan manifest for PLAN_CRD.
+pub fn plan(name: &str, environment: &str) -> String {
+    format!(
+        "apiVersion: sluice.dev/v1alpha1\nkind: Plan\nmetadata: {{name: {name}}}\nspec:\n  environment: {environment}\n  source: {{configMap: {{name: project}}}}\n"
+    )
+}
