@@ -113,10 +113,9 @@ impl Cluster {
         let expiry = jiff::Timestamp::from_second(claims.expires)
             .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
             .unwrap_or_default();
-        self.issued
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(token.clone(), claims);
+        let mut issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+        issued.retain(|_, c| c.expires > now);
+        issued.insert(token.clone(), claims);
         (token, expiry)
     }
 

@@ -108,9 +108,50 @@ fn write_status(cluster: &Cluster, res: &ResourceInfo, obj: &Value, status: Valu
     );
 }
 
-fn set_replicas(cluster: &Cluster, res: &ResourceInfo, rs: &Value, replicas: i64, extra: Value) {
-    if int(&rs["spec"]["replicas"], 1) == replicas && extra.is_null() {
+/// Records a core/v1 Event about `obj`, as a controller does.
+pub fn record_event(cluster: &Cluster, obj: &Value, reason: &str, message: &str, component: &str) {
+    let Ok(events) = cluster.resource("", "v1", "events") else {
         return;
+    };
+    let now = meta::now();
+    let event = json!({
+        "metadata": {"generateName": format!("{}.", name_of(obj))},
+        "involvedObject": {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": name_of(obj), "namespace": ns_of(obj), "uid": obj["metadata"]["uid"], "resourceVersion": obj["metadata"]["resourceVersion"]},
+        "reason": reason, "message": message, "type": "Normal", "count": 1,
+        "source": {"component": component}, "firstTimestamp": now, "lastTimestamp": now,
+        "reportingComponent": component, "reportingInstance": "",
+    });
+    let _ = cluster.create(&events, ns_of(obj), event, &opts(component));
+}
+
+fn set_replicas(cluster: &Cluster, res: &ResourceInfo, rs: &Value, replicas: i64, extra: Value) {
+    let before = int(&rs["spec"]["replicas"], 1);
+    if before == replicas && extra.is_null() {
+        return;
+    }
+    if before != replicas
+        && let Some(owner) = rs["metadata"]["ownerReferences"]
+            .as_array()
+            .and_then(|r| r.first())
+        && let Ok(deploys) = cluster.resource("apps", "v1", "deployments")
+        && let Ok(d) = cluster.get(
+            &deploys,
+            ns_of(rs),
+            owner["name"].as_str().unwrap_or_default(),
+        )
+    {
+        let way = if replicas > before { "up" } else { "down" };
+        let message = format!(
+            "Scaled {way} replica set {} from {before} to {replicas}",
+            name_of(rs)
+        );
+        record_event(
+            cluster,
+            &d,
+            "ScalingReplicaSet",
+            &message,
+            "deployment-controller",
+        );
     }
     let mut body = json!({"spec": {"replicas": replicas}});
     if !extra.is_null() {

@@ -186,6 +186,11 @@ fn template_changes_roll_out_and_scaling_follows_replicas() {
         .kubectl_ok(&["get", "deployment", "worker", "-o", "jsonpath={.status.readyReplicas}/{.status.updatedReplicas}/{.status.conditions[?(@.type==\"Available\")].status}"])
         .unwrap();
     assert_eq!(ready, "2/2/True");
+    let events = s.kubectl_ok(&["get", "events"]).unwrap();
+    assert!(
+        events.contains("ScalingReplicaSet") && events.contains("deployment/worker"),
+        "{events}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -179,15 +179,15 @@ impl Kubelet {
         let root = dir.join("root");
         std::fs::create_dir_all(&root)
             .map_err(|e| ("CreateContainerConfigError", e.to_string()))?;
+        let env = env::environment(cluster, pod, container)
+            .map_err(|e| ("CreateContainerConfigError", e))?;
+        let mut mounts = env::volumes(cluster, pod, container, &dir.join("volumes"))
+            .map_err(|e| ("CreateContainerConfigError", e))?;
+        // Last, so a pod waiting for something else does not get a token per attempt.
         let identity = crate::serviceaccounts::pod_identity(cluster, pod, &dir)
             .map_err(|e| ("CreateContainerConfigError", e))?;
         let mut vars = identity.as_ref().map(|i| i.env.clone()).unwrap_or_default();
-        vars.extend(
-            env::environment(cluster, pod, container)
-                .map_err(|e| ("CreateContainerConfigError", e))?,
-        );
-        let mut mounts = env::volumes(cluster, pod, container, &dir.join("volumes"))
-            .map_err(|e| ("CreateContainerConfigError", e))?;
+        vars.extend(env);
         if let Some(identity) = identity {
             mounts.push((crate::serviceaccounts::MOUNT_PATH.to_string(), identity.dir));
             mounts.sort_by_key(|(m, _)| std::cmp::Reverse(m.len()));
