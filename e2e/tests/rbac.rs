@@ -133,6 +133,15 @@ subjects:
         ),
         ("no".into(), Some(1))
     );
+    let list = s
+        .kubectl_as("alice", &["release-managers"], &["auth", "can-i", "--list"])
+        .unwrap();
+    let row = stdout(&list)
+        .lines()
+        .find(|l| l.starts_with("promotions.sluice.dev"))
+        .map(String::from)
+        .unwrap_or_default();
+    assert!(row.contains("approve"), "{}", stdout(&list));
     // Everyone may ask about themselves, and discovery is open to every authenticated user.
     let me = s
         .kubectl_as(

@@ -238,3 +238,59 @@ async fn in_pod_kubeconfig_works_for_kube_rs() {
             .contains("BEGIN CERTIFICATE")
     );
 }
+
+/// The shape the Helm chart renders: a `*sluice` image (mapped to a local executable), its own
+/// service account, `args` only.
+#[test]
+fn chart_style_deployment_runs_the_mapped_executable_as_its_service_account() {
+    let builder = TestCluster::builder()
+        .rbac(true)
+        .image(sluice_e2e::ImageRule::new(
+            "*sluice",
+            sluice_e2e::ImageTarget::Executable("/bin/sh".into()),
+        ));
+    let s = Scenario::start_with(builder).unwrap();
+    if s.local().is_none() {
+        return; // A real cluster would pull the image.
+    }
+    s.apply(
+        r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: sluice-operator}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: sluice-operator}
+spec:
+  selector: {matchLabels: {app: sluice-operator}}
+  template:
+    metadata: {labels: {app: sluice-operator}}
+    spec:
+      serviceAccountName: sluice-operator
+      containers:
+      - name: operator
+        image: ghcr.io/acme/sluice:dev
+        args: ["-c", "kubectl auth whoami -o jsonpath='{.status.userInfo.username}'; echo; sleep 60"]
+"#,
+    )
+    .unwrap();
+    let out = s
+        .kubectl(&[
+            "rollout",
+            "status",
+            "deployment/sluice-operator",
+            "--timeout=30s",
+        ])
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let me = format!("system:serviceaccount:{}:sluice-operator", s.namespace);
+    wait_for(
+        "the operator's identity in its log",
+        Duration::from_secs(20),
+        || {
+            let logs = s.kubectl_ok(&["logs", "deployment/sluice-operator"]).ok()?;
+            logs.contains(&me).then_some(())
+        },
+    );
+}
