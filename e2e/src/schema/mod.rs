@@ -335,6 +335,16 @@ impl<'a> Validator<'a> {
     /// Sub-schemas of compositions carry no types or pruning: required fields and nested
     /// properties' value checks only.
     fn value_only(&mut self, schema: &Value, value: &mut Value, path: &str) {
+        if let Some(want) = schema["type"].as_str() {
+            let have = type_name(value);
+            if have != want && !(want == "number" && have == "integer") {
+                self.invalid(
+                    path,
+                    format!("Invalid value: \"{have}\": must be of type {want}"),
+                );
+                return;
+            }
+        }
         self.value_checks(schema, value, path);
         if let Value::Object(map) = value {
             for req in schema["required"]
