@@ -17,7 +17,7 @@ endif
 CARGO ?= cargo
 SLUICE := $(CARGO_TARGET_DIR)/debug/sluice
 
-.PHONY: build demo test test-engine test-e2e lint fmt bench e2e-kind clean-demo
+.PHONY: build demo test test-engine test-e2e lint fmt crds bench e2e-kind clean-demo
 
 build:
 	$(CARGO) build --workspace $(CARGO_FEATURES)
@@ -42,6 +42,10 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## Regenerate crds/ from the Rust types (a test fails when it is stale).
+crds: build
+	$(SLUICE) crds --dir crds
 
 ## Whole-process `sluice plan` time and peak memory on generated 1,000- and 10,000-model projects (release build).
 bench:

@@ -11,6 +11,7 @@ pub mod fingerprint;
 pub mod graph;
 pub mod intervals;
 pub mod janitor;
+pub mod k8s;
 pub mod model;
 pub mod plan;
 pub mod project;

@@ -104,6 +104,12 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Print the CustomResourceDefinitions (or write them into a directory, one file each).
+    Crds {
+        /// Write `sluice.dev_<plural>.yaml` files here instead of printing them.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Run one task (used by the operator's Jobs).
     Job {
         #[command(subcommand)]
@@ -283,6 +289,7 @@ pub fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Demo { dir } => demo::run(dir.clone())?,
+        Command::Crds { dir } => crds_command(dir.as_deref())?,
         Command::Job {
             job: JobCommand::Run { task, work },
         } => job_command(
@@ -452,6 +459,25 @@ fn job_command(
     println!("{}", serde_json::to_string(&outcome)?);
     if !outcome.blocking_failures().is_empty() {
         bail!("blocking audit failed");
+    }
+    Ok(())
+}
+
+fn crds_command(dir: Option<&Path>) -> Result<()> {
+    let crds = sluice::k8s::crds();
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            for (file, yaml) in crds {
+                let path = dir.join(file);
+                std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+                println!("wrote {}", path.display());
+            }
+        }
+        None => {
+            let docs: Vec<String> = crds.into_iter().map(|(_, yaml)| yaml).collect();
+            print!("{}", docs.join("---\n"));
+        }
     }
     Ok(())
 }

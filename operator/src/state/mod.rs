@@ -137,6 +137,14 @@ impl<'w> StateStore<'w> {
                  finished_at BIGINT,
                  record TEXT NOT NULL
              );
+             CREATE TABLE IF NOT EXISTS sluice.plan_work (
+                 plan_id TEXT NOT NULL,
+                 position BIGINT NOT NULL,
+                 model TEXT NOT NULL,
+                 depends_on TEXT NOT NULL,
+                 record TEXT NOT NULL,
+                 PRIMARY KEY (plan_id, model)
+             );
              CREATE TABLE IF NOT EXISTS sluice.audit_results (
                  name TEXT NOT NULL,
                  version TEXT NOT NULL,

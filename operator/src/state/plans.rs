@@ -2,6 +2,7 @@
 //! table a live plan is building and a promotion can check what the plan promised.
 
 use super::{Result, StateStore, decode_record, encode};
+use crate::executor::ModelWork;
 use crate::plan::PreparedPlan;
 use crate::snapshot::quote_literal;
 
@@ -58,5 +59,63 @@ impl StateStore<'_> {
              WHERE finished_at IS NULL AND heartbeat_at >= {since} ORDER BY id"
         ))?;
         rows.iter().map(|row| decode_record("plan", row)).collect()
+    }
+}
+
+impl StateStore<'_> {
+    /// Stores a plan's (or run's) units of work, so a Job anywhere can fetch its own by model
+    /// (`sluice job run --plan ID --model NAME`). Storing them again replaces them.
+    pub fn save_work(&mut self, plan_id: &str, work: &[ModelWork]) -> Result<()> {
+        self.warehouse.execute(&format!(
+            "DELETE FROM sluice.plan_work WHERE plan_id = {}",
+            quote_literal(plan_id)
+        ))?;
+        let mut rows = Vec::with_capacity(work.len());
+        for (position, unit) in work.iter().enumerate() {
+            let json = encode("unit of work", &unit.model, unit)?;
+            let depends = encode("unit of work", &unit.model, &unit.depends_on)?;
+            rows.push(format!(
+                "({}, {position}, {}, {}, {})",
+                quote_literal(plan_id),
+                quote_literal(&unit.model),
+                quote_literal(&depends),
+                quote_literal(&json)
+            ));
+        }
+        for chunk in rows.chunks(200) {
+            self.warehouse.execute(&format!(
+                "INSERT INTO sluice.plan_work (plan_id, position, model, depends_on, record) VALUES {}",
+                chunk.join(", ")
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// One unit of a stored plan or run.
+    pub fn work(&mut self, plan_id: &str, model: &str) -> Result<Option<ModelWork>> {
+        let rows = self.warehouse.query(&format!(
+            "SELECT model, record FROM sluice.plan_work WHERE plan_id = {} AND model = {}",
+            quote_literal(plan_id),
+            quote_literal(model)
+        ))?;
+        rows.first()
+            .map(|row| decode_record("unit of work", row))
+            .transpose()
+    }
+
+    /// The units of a stored plan or run, in order, as (model, depends on): what an
+    /// orchestrator needs without loading every unit.
+    pub fn work_index(&mut self, plan_id: &str) -> Result<Vec<(String, Vec<String>)>> {
+        let rows = self.warehouse.query(&format!(
+            "SELECT model, depends_on FROM sluice.plan_work WHERE plan_id = {} ORDER BY position",
+            quote_literal(plan_id)
+        ))?;
+        rows.iter()
+            .map(|row| {
+                let model = row.first().cloned().flatten().unwrap_or_default();
+                let depends: Vec<String> = decode_record("unit of work", row)?;
+                Ok((model, depends))
+            })
+            .collect()
     }
 }

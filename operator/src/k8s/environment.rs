@@ -1,0 +1,181 @@
+//! `Environment`: one SQLMesh environment in one warehouse, and who may promote into it.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::conditions::Condition;
+
+/// One environment: its views live in the warehouse named by the Secret. Its name in the
+/// warehouse is `spec.name` or `metadata.name` (`-` becomes `_`); `prod` is the one whose views
+/// carry no suffix.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "sluice.dev",
+    version = "v1alpha1",
+    kind = "Environment",
+    namespaced,
+    doc = "An environment: a set of SQL models exposed as views in one warehouse, and who may promote into it.",
+    status = "EnvironmentStatus",
+    shortname = "senv",
+    category = "sluice",
+    printcolumn = r#"{"name":"Release","type":"string","jsonPath":".status.release.id"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentSpec {
+    /// The environment's name in the warehouse, if not `metadata.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z]([a-z0-9]|[-_][a-z0-9])*$"), length(max = 48))]
+    pub name: Option<String>,
+    pub warehouse: WarehouseSpec,
+    /// An ephemeral (PR) environment: after this long without a promotion (`7d`, `12h`) the
+    /// operator deletes the Environment, dropping its views and state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+[smhdw]?$"))]
+    pub ttl: Option<String>,
+    #[serde(default)]
+    pub promotion: PromotionPolicy,
+    #[serde(default)]
+    pub schedule: ScheduleSpec,
+    /// Backfill Jobs of one Plan that run at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 64))]
+    pub concurrency: Option<u32>,
+}
+
+/// Where the warehouse connection comes from.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WarehouseSpec {
+    /// A Secret key holding the warehouse URL (`postgres://...`, or `duckdb:PATH` for
+    /// one-node use). Jobs receive it through `secretKeyRef`, never in their spec.
+    pub secret_ref: SecretKeyRef,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    #[serde(default = "default_secret_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+fn default_secret_key() -> String {
+    "url".into()
+}
+
+/// Who may promote into the environment, and how many of them must agree.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PromotionPolicy {
+    /// The operator promotes Ready plans itself (dev and PR environments).
+    #[serde(default)]
+    pub auto: bool,
+    /// Distinct approvers needed (default: 0 with `auto`, else 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 20))]
+    pub required_approvals: Option<u32>,
+    /// Who may approve; empty: anyone the RBAC verb `approve` on promotions allows.
+    #[serde(default)]
+    pub approvers: Approvers,
+    /// Whether the plan's author and the promotion's creator may approve it themselves.
+    #[serde(default)]
+    pub allow_self_approval: bool,
+    /// Approvals a rollback needs (rollbacks are emergencies: none by default).
+    #[serde(default)]
+    #[schemars(range(max = 20))]
+    pub rollback_approvals: u32,
+}
+
+impl PromotionPolicy {
+    pub fn required(&self) -> u32 {
+        self.required_approvals
+            .unwrap_or(if self.auto { 0 } else { 1 })
+    }
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Approvers {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+}
+
+impl Approvers {
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.groups.is_empty()
+    }
+}
+
+/// Scheduled runs: the promoted state is kept fresh on each model's cron.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleSpec {
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// The environment's name in the warehouse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouse_name: Option<String>,
+    /// The release live in the warehouse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseStatus>,
+    /// Models the environment exposes.
+    #[serde(default)]
+    pub models: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<RunStatus>,
+    /// When the next scheduled run is due (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<String>,
+    /// When an ephemeral environment expires (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseStatus {
+    pub id: String,
+    /// The Plan object promoted (when a Promotion of this namespace made the release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<String>,
+    /// RFC 3339.
+    pub promoted_at: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approved_by: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunStatus {
+    /// RFC 3339.
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// `Running`, `Succeeded` or `Failed`.
+    pub result: String,
+    #[serde(default)]
+    pub models: u32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
