@@ -170,7 +170,10 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> ApiResult<()> {
                 pointer_add(doc, path, v)?;
             }
             "test" => {
-                if doc.pointer(path) != Some(&op["value"]) {
+                // As the API server's json-patch library does, a missing member tests equal to
+                // null (kube-rs adds the first finalizer with `test /metadata/finalizers null`).
+                let found = doc.pointer(path).unwrap_or(&Value::Null);
+                if *found != op["value"] {
                     return Err(ApiError::new(
                         422,
                         "Invalid",
@@ -309,6 +312,18 @@ mod tests {
     fn json_patch_add_replace_remove_and_test() {
         let mut doc = json!({"a": [1, 2], "b": {"c": 1}});
         json_patch(&mut doc, &json!([{"op": "add", "path": "/a/-", "value": 3}, {"op": "replace", "path": "/b/c", "value": 2}, {"op": "remove", "path": "/a/0"}, {"op": "test", "path": "/b/c", "value": 2}])).unwrap();
+        json_patch(
+            &mut doc,
+            &json!([{"op": "test", "path": "/missing", "value": null}]),
+        )
+        .unwrap();
+        assert!(
+            json_patch(
+                &mut doc,
+                &json!([{"op": "test", "path": "/missing", "value": 1}])
+            )
+            .is_err()
+        );
         assert_eq!(doc, json!({"a": [2, 3], "b": {"c": 2}}));
         assert_eq!(
             json_patch(&mut doc, &json!([{"op": "remove", "path": "/zz"}]))

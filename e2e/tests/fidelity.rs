@@ -131,6 +131,51 @@ async fn status_apply_keeps_its_own_managed_fields() {
     assert_eq!(after.data["spec"], json!({"plan": "a"}));
 }
 
+/// An applier that changes values and later drops a keyed item: the item goes entirely, and
+/// the applier's writes are never also recorded as updates by the same manager (which would
+/// keep the changed fields of a dropped item behind).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_appliers_changed_values_stay_its_own() {
+    let s = Scenario::start().unwrap();
+    let api = promotions(&s).await;
+    let body = |status: Value| json!({"apiVersion": "sluice.dev/v1alpha1", "kind": "Promotion", "metadata": {"name": "p"}, "status": status});
+    api.patch("p", &PatchParams::apply("user"), &Patch::Apply(json!({"apiVersion": "sluice.dev/v1alpha1", "kind": "Promotion", "metadata": {"name": "p"}, "spec": {"plan": "a"}})))
+        .await
+        .unwrap();
+    let op = PatchParams::apply("operator").force();
+    let gates = |message: &str| json!({"gates": [{"name": "approvals", "state": "Pending", "message": message}, {"name": "audits", "state": "Passed"}]});
+    api.patch_status("p", &op, &Patch::Apply(body(gates("0 of 2"))))
+        .await
+        .unwrap();
+    let changed = api
+        .patch_status("p", &op, &Patch::Apply(body(gates("1 of 2"))))
+        .await
+        .unwrap();
+    let operations: Vec<String> = changed
+        .metadata
+        .managed_fields
+        .unwrap()
+        .iter()
+        .filter(|m| m.manager.as_deref() == Some("operator"))
+        .map(|m| m.operation.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(operations, ["Apply"]);
+    let after = api
+        .patch_status(
+            "p",
+            &op,
+            &Patch::Apply(body(
+                json!({"gates": [{"name": "audits", "state": "Passed"}]}),
+            )),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        after.data["status"],
+        json!({"gates": [{"name": "audits", "state": "Passed"}]})
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_fields_stay_when_another_manager_owns_them() {
     let s = Scenario::start().unwrap();

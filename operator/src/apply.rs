@@ -68,8 +68,9 @@ fn audit_failure_message(environment: &str, failures: &[AuditResult]) -> String 
     )
 }
 
-/// Step 1: records the plan's snapshots and registers it. Restatements are applied only by
-/// the call that registers the plan, so a repeated `prepare` never discards work done since.
+/// Step 1: records the plan's snapshots and its units of work, and registers it. Restatements
+/// are applied only by the call that registers the plan, so a repeated `prepare` never
+/// discards work done since.
 pub fn prepare(
     warehouse: &mut dyn Warehouse,
     plan: &Plan,
@@ -88,6 +89,7 @@ pub fn prepare(
         })
         .collect();
     state.save_snapshots(&snapshots)?;
+    state.save_work(&plan.id, &plan_work(plan, &BTreeMap::new()))?;
     let prepared = plan.prepared(statements);
     let warehouse = state.warehouse();
     warehouse.begin()?;

@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod audit;
 pub mod categorize;
+pub mod controller;
 pub mod executor;
 pub mod fingerprint;
 pub mod graph;
@@ -14,6 +15,7 @@ pub mod janitor;
 pub mod k8s;
 pub mod model;
 pub mod plan;
+pub mod plugin;
 pub mod project;
 pub mod promote;
 pub mod run;

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::intervals::{self, Interval};
 use crate::model::Statements;
+use crate::plan::PreparedPlan;
 use crate::plan::is_prod;
 use crate::snapshot::{
     Approval, AuditResult, EnvironmentRecord, Release, ReleaseKind, SnapshotRef, environment_view,
@@ -454,14 +455,13 @@ pub fn rollback(
     })
 }
 
-/// Promotes a prepared plan: checks that every batch it needs is recorded (built and passed its
-/// blocking audits) and every table exists, then flips the environment in one transaction,
-/// recording the audits of the plan's batches as the release's evidence.
-pub fn promote_plan(
+/// Whether a prepared plan can be promoted: every batch it needs is recorded (built, and its
+/// blocking audits passed). Returns the plan and the audit results of its batches (the
+/// evidence), or [`PromoteError::Incomplete`] naming what is missing.
+pub fn check_plan(
     warehouse: &mut dyn Warehouse,
     plan_id: &str,
-    meta: PromoteMeta,
-) -> Result<Release, PromoteError> {
+) -> Result<(PreparedPlan, Vec<AuditResult>), PromoteError> {
     let mut state = StateStore::new(warehouse);
     let plan = state
         .prepared_plan(plan_id)?
@@ -504,6 +504,18 @@ pub fn promote_plan(
             missing,
         });
     }
+    Ok((plan, audits))
+}
+
+/// Promotes a prepared plan: checks it ([`check_plan`]) and that every table exists, then flips
+/// the environment in one transaction, recording the audits of the plan's batches as the
+/// release's evidence.
+pub fn promote_plan(
+    warehouse: &mut dyn Warehouse,
+    plan_id: &str,
+    meta: PromoteMeta,
+) -> Result<Release, PromoteError> {
+    let (plan, audits) = check_plan(warehouse, plan_id)?;
     promote(
         warehouse,
         Promotion {

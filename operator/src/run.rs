@@ -32,12 +32,13 @@ pub struct RunReport {
     pub failures: Vec<AuditResult>,
 }
 
-/// The work a run of `environment` at `execution_time` would do (empty when it is fresh).
-pub fn pending_work(
+/// The work a run of `environment` at `execution_time` would do (empty when it is fresh), and
+/// the run's id.
+pub fn pending_run(
     warehouse: &mut dyn Warehouse,
     environment: &str,
     execution_time: i64,
-) -> Result<Vec<ModelWork>, RunError> {
+) -> Result<(String, Vec<ModelWork>), RunError> {
     let mut state = StateStore::new(warehouse);
     state.init()?;
     let env = state
@@ -53,7 +54,59 @@ pub fn pending_work(
         // The environment's own record keeps these tables; no plan registration needed.
         unit.plan_id = None;
     }
-    Ok(work)
+    Ok((plan.id, work))
+}
+
+/// The work a run of `environment` at `execution_time` would do (empty when it is fresh).
+pub fn pending_work(
+    warehouse: &mut dyn Warehouse,
+    environment: &str,
+    execution_time: i64,
+) -> Result<Vec<ModelWork>, RunError> {
+    Ok(pending_run(warehouse, environment, execution_time)?.1)
+}
+
+/// Each unit's model and the models it waits for.
+pub type WorkIndex = Vec<(String, Vec<String>)>;
+
+/// Stores a run's units in the warehouse so Jobs can fetch them by model; returns its id and
+/// the units' models with what each waits for (`None`: nothing to run).
+pub fn store_run(
+    warehouse: &mut dyn Warehouse,
+    environment: &str,
+    execution_time: i64,
+) -> Result<Option<(String, WorkIndex)>, RunError> {
+    let (id, work) = pending_run(warehouse, environment, execution_time)?;
+    if work.is_empty() {
+        return Ok(None);
+    }
+    StateStore::new(warehouse).save_work(&id, &work)?;
+    let index = work.into_iter().map(|w| (w.model, w.depends_on)).collect();
+    Ok(Some((id, index)))
+}
+
+/// When the environment next has an interval to run (epoch ms): the earliest next cron tick of
+/// its models after `now`.
+pub fn next_due(
+    warehouse: &mut dyn Warehouse,
+    environment: &str,
+    now: i64,
+) -> Result<Option<i64>, RunError> {
+    let mut state = StateStore::new(warehouse);
+    let Some(env) = state.environment(environment)? else {
+        return Ok(None);
+    };
+    let ids: Vec<_> = env.snapshots.iter().map(|r| r.id()).collect();
+    let crons: std::collections::BTreeSet<String> = state
+        .load_snapshots(&ids)?
+        .into_iter()
+        .filter(|s| !s.model.kind.is_symbolic())
+        .map(|s| s.model.cron)
+        .collect();
+    Ok(crons
+        .iter()
+        .filter_map(|c| crate::intervals::Cron::parse(c).ok()?.next_tick(now))
+        .min())
 }
 
 /// Runs every pending unit of `environment`, in dependency order. A unit whose blocking audit

@@ -1,12 +1,12 @@
 //! Opening a project and its warehouse, and computing plans against the stored state.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::graph::Dag;
-use crate::model::Project;
+use crate::model::{CustomAudit, Project};
 use crate::plan::{Plan, PlanInputs, PlanOptions, build};
 use crate::project;
 use crate::state::StateStore;
@@ -35,6 +35,18 @@ impl Workspace {
         let dag = Dag::build(&project).map_err(|e| anyhow::anyhow!("{e}"))?;
         let url = warehouse_url(root, warehouse, project.config.warehouse.as_deref());
         let warehouse = connect(&url)?;
+        Ok(Workspace {
+            project,
+            dag,
+            warehouse,
+        })
+    }
+
+    /// The project at `root` planned against an already open warehouse (the operator's: the
+    /// project comes from a source archive, the warehouse from an Environment's Secret).
+    pub fn with_warehouse(root: &Path, warehouse: Box<dyn Warehouse>) -> Result<Workspace> {
+        let project = project::load(root).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let dag = Dag::build(&project).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Workspace {
             project,
             dag,
@@ -79,34 +91,50 @@ impl Workspace {
 
     /// Computes a plan; also returns the name of the environment it was diffed against.
     pub fn plan(&mut self, options: &PlanOptions) -> Result<(Plan, Option<String>)> {
-        let mut state = StateStore::new(self.warehouse.as_mut());
-        state.init()?;
-        let own = state.environment(&options.environment)?;
-        let prod = state.environment("prod")?;
-        let prod_tables: HashSet<(String, String)> = prod
-            .iter()
-            .flat_map(|p| &p.snapshots)
-            .map(|r| (r.name.clone(), r.version.clone()))
-            .collect();
-        let base = match own {
-            Some(env) => Some(env),
-            None => prod,
-        };
-        let refs: Vec<_> = base
-            .iter()
-            .flat_map(|b| b.snapshots.iter().map(|s| s.id()))
-            .collect();
-        let base_snapshots = state.load_snapshots(&refs)?;
-        let intervals = state.all_intervals()?;
-        let inputs = PlanInputs {
-            dag: &self.dag,
-            audits: &self.project.audits,
-            base: base.as_ref(),
-            base_snapshots: &base_snapshots,
-            intervals: &intervals,
-            prod_tables: &prod_tables,
-        };
-        let plan = build(&inputs, options).context("computing the plan")?;
-        Ok((plan, base.map(|b| b.name)))
+        plan_against(
+            self.warehouse.as_mut(),
+            &self.dag,
+            &self.project.audits,
+            options,
+        )
     }
+}
+
+/// Computes a plan of `dag` against the environment's state in `warehouse`; also returns the
+/// name of the environment it was diffed against (a new environment starts from prod).
+pub fn plan_against(
+    warehouse: &mut dyn Warehouse,
+    dag: &Dag,
+    audits: &BTreeMap<String, CustomAudit>,
+    options: &PlanOptions,
+) -> Result<(Plan, Option<String>)> {
+    let mut state = StateStore::new(warehouse);
+    state.init()?;
+    let own = state.environment(&options.environment)?;
+    let prod = state.environment("prod")?;
+    let prod_tables: HashSet<(String, String)> = prod
+        .iter()
+        .flat_map(|p| &p.snapshots)
+        .map(|r| (r.name.clone(), r.version.clone()))
+        .collect();
+    let base = match own {
+        Some(env) => Some(env),
+        None => prod,
+    };
+    let refs: Vec<_> = base
+        .iter()
+        .flat_map(|b| b.snapshots.iter().map(|s| s.id()))
+        .collect();
+    let base_snapshots = state.load_snapshots(&refs)?;
+    let intervals = state.all_intervals()?;
+    let inputs = PlanInputs {
+        dag,
+        audits,
+        base: base.as_ref(),
+        base_snapshots: &base_snapshots,
+        intervals: &intervals,
+        prod_tables: &prod_tables,
+    };
+    let plan = build(&inputs, options)?;
+    Ok((plan, base.map(|b| b.name)))
 }

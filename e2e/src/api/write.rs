@@ -498,7 +498,13 @@ impl Cluster {
             api_version: &api_version,
             scope: scope(res, part),
         };
-        self.write(res, ns, name, part, opts, false, |old| {
+        // The apply records its own managed fields: the write must not record them again as an
+        // update by the same manager.
+        let recorded = WriteOptions {
+            field_manager: None,
+            ..opts.clone()
+        };
+        self.write(res, ns, name, part, &recorded, false, |old| {
             let live = match old {
                 Some(old) => old.clone(),
                 None if part == Part::Main => json!({}),

@@ -231,13 +231,24 @@ pub fn apply(
             e.set = e.set.difference(&new_set).cloned().collect();
         }
     }
+    // The applier's entry is renewed whenever the object changes (a new time, as upstream), so
+    // the write is recognised as an apply and never also recorded as an update.
+    let changed = without_managed(&obj) != without_managed(live);
     match list.iter_mut().find(|e| m.is(e, "Apply")) {
-        Some(e) if e.set == new_set => {}
+        Some(e) if e.set == new_set && !changed => {}
         Some(e) => *e = m.entry("Apply", new_set),
         None => list.push(m.entry("Apply", new_set)),
     }
     store_entries(&mut obj, list);
     Ok(obj)
+}
+
+fn without_managed(object: &Value) -> Value {
+    let mut copy = object.clone();
+    if let Some(meta) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    copy
 }
 
 /// Records a non-apply write (create, update, patch) by `m`: the fields it set or changed

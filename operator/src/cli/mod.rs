@@ -104,6 +104,23 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Run the Kubernetes operator: reconcile Environments, Plans and Promotions.
+    Operator(OperatorArgs),
+    /// Print the source ConfigMap and Plan manifests of the project, for `kubectl apply -f -`
+    /// or a GitOps commit.
+    Render {
+        /// The Environment object the Plan plans into.
+        #[arg(long)]
+        environment: String,
+        /// The Plan's name (the ConfigMap is `<name>-source`).
+        #[arg(long)]
+        name: String,
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+        /// Who wrote the change (the self-approval rule applies to them).
+        #[arg(long)]
+        author: Option<String>,
+    },
     /// Print the CustomResourceDefinitions (or write them into a directory, one file each).
     Crds {
         /// Write `sluice.dev_<plural>.yaml` files here instead of printing them.
@@ -117,18 +134,59 @@ enum Command {
     },
 }
 
+#[derive(Args)]
+struct OperatorArgs {
+    /// The image backfill and run Jobs use (the operator's own image).
+    #[arg(
+        long,
+        env = "SLUICE_JOB_IMAGE",
+        default_value = "ghcr.io/sluice-dev/sluice:latest"
+    )]
+    job_image: String,
+    /// Service account Job pods run as (they need no Kubernetes API access).
+    #[arg(long, env = "SLUICE_JOB_SERVICE_ACCOUNT")]
+    job_service_account: Option<String>,
+    /// Retries of a failing Job (its `backoffLimit`) before the Plan fails.
+    #[arg(long, default_value_t = 2)]
+    job_backoff_limit: i32,
+    /// Jobs of one Plan at once, unless its Environment sets `spec.concurrency`.
+    #[arg(long, default_value_t = 4)]
+    concurrency: u32,
+    /// Watch only this namespace (repeatable; default: all namespaces).
+    #[arg(long = "watch-namespace", value_name = "NAMESPACE")]
+    namespaces: Vec<String>,
+    /// Take a `coordination.k8s.io` Lease first, so only one replica acts.
+    #[arg(long)]
+    leader_elect: bool,
+    /// Namespace of the Lease (default: $POD_NAMESPACE, else `default`).
+    #[arg(long)]
+    lease_namespace: Option<String>,
+    /// Where `/metrics` is served.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_addr: std::net::SocketAddr,
+    /// Where `/healthz` and `/readyz` are served.
+    #[arg(long, default_value = "0.0.0.0:8081")]
+    probe_addr: std::net::SocketAddr,
+}
+
 #[derive(Subcommand)]
 enum JobCommand {
     /// Run a serialized task, or a model's whole unit of work, from a JSON file (or - for
     /// standard input).
     Run {
         /// One task (create, backfill batch or audit).
-        #[arg(long, conflicts_with = "work", required_unless_present = "work")]
+        #[arg(long, conflicts_with = "work", required_unless_present_any = ["work", "plan"])]
         task: Option<String>,
         /// A model's unit of work: create its table, then backfill and audit each batch not
-        /// yet recorded (what the operator's Jobs run).
+        /// yet recorded.
         #[arg(long)]
         work: Option<String>,
+        /// The unit of work of `--model` in a plan (or run) stored in the warehouse: what the
+        /// operator's Jobs run.
+        #[arg(long, requires = "model", conflicts_with_all = ["task", "work"])]
+        plan: Option<String>,
+        #[arg(long, requires = "plan")]
+        model: Option<String>,
     },
 }
 
@@ -189,20 +247,7 @@ impl PlanArgs {
 
 /// `7d`, `12h`, `30m`, `3600` (seconds) → seconds.
 fn parse_duration(s: &str) -> Result<i64> {
-    let s = s.trim();
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = digits
-        .parse()
-        .with_context(|| format!("invalid duration {s:?} (use e.g. 7d, 12h, 30m)"))?;
-    let factor = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => bail!("invalid duration {s:?} (use e.g. 7d, 12h, 30m)"),
-    };
-    Ok(n * factor)
+    sluice::intervals::parse_duration(s).map_err(anyhow::Error::msg)
 }
 
 fn now_secs() -> i64 {
@@ -290,13 +335,38 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo { dir } => demo::run(dir.clone())?,
         Command::Crds { dir } => crds_command(dir.as_deref())?,
+        Command::Operator(args) => operator_command(args)?,
+        Command::Render {
+            environment,
+            name,
+            namespace,
+            author,
+        } => print!(
+            "{}",
+            sluice::plugin::render::render(&sluice::plugin::render::RenderRequest {
+                project: &cli.project,
+                environment,
+                name,
+                namespace: namespace.as_deref(),
+                author: author.as_deref(),
+            })?
+        ),
         Command::Job {
-            job: JobCommand::Run { task, work },
+            job:
+                JobCommand::Run {
+                    task,
+                    work,
+                    plan,
+                    model,
+                },
         } => job_command(
             &cli.project,
             cli.warehouse.as_deref(),
-            task.as_deref(),
-            work.as_deref(),
+            JobInput {
+                task: task.as_deref(),
+                work: work.as_deref(),
+                stored: plan.as_deref().zip(model.as_deref()),
+            },
         )?,
     }
     Ok(())
@@ -408,12 +478,15 @@ fn run_command(
     Ok(())
 }
 
-fn job_command(
-    project: &Path,
-    warehouse: Option<&str>,
-    task: Option<&str>,
-    work: Option<&str>,
-) -> Result<()> {
+/// What `sluice job run` was asked to run.
+struct JobInput<'a> {
+    task: Option<&'a str>,
+    work: Option<&'a str>,
+    /// (plan id, model): a unit of work stored in the warehouse.
+    stored: Option<(&'a str, &'a str)>,
+}
+
+fn job_command(project: &Path, warehouse: Option<&str>, input: JobInput) -> Result<()> {
     let read = |path: &str| -> Result<String> {
         if path == "-" {
             Ok(std::io::read_to_string(std::io::stdin())?)
@@ -423,9 +496,21 @@ fn job_command(
     };
     let mut wh = Workspace::warehouse_only(project, warehouse)?;
     StateStore::new(wh.as_mut()).init()?;
-    if let Some(path) = work {
-        let work: ModelWork = serde_json::from_str(&read(path)?)
-            .with_context(|| format!("{path} is not valid JSON for a sluice unit of work"))?;
+    let work = match (input.work, input.stored) {
+        (Some(path), _) => Some(
+            serde_json::from_str::<ModelWork>(&read(path)?)
+                .with_context(|| format!("{path} is not valid JSON for a sluice unit of work"))?,
+        ),
+        (None, Some((plan, model))) => Some(
+            StateStore::new(wh.as_mut())
+                .work(plan, model)?
+                .with_context(|| {
+                    format!("plan {plan} has no unit of work for model {model} in this warehouse")
+                })?,
+        ),
+        (None, None) => None,
+    };
+    if let Some(work) = work {
         eprintln!(
             "building {} ({} batch(es)) into {}",
             work.model,
@@ -451,7 +536,7 @@ fn job_command(
         }
         return Ok(());
     }
-    let path = task.expect("clap requires --task or --work");
+    let path = input.task.expect("clap requires --task, --work or --plan");
     let task: Task = serde_json::from_str(&read(path)?)
         .context("the task is not valid JSON for a sluice task")?;
     eprintln!("{}", task.describe());
@@ -463,6 +548,28 @@ fn job_command(
     Ok(())
 }
 
+fn operator_command(args: &OperatorArgs) -> Result<()> {
+    use sluice::controller::{Options, context::Settings, run};
+    let options = Options {
+        settings: Settings {
+            job_image: args.job_image.clone(),
+            backoff_limit: args.job_backoff_limit,
+            concurrency: args.concurrency.max(1),
+            job_service_account: args.job_service_account.clone(),
+        },
+        namespaces: args.namespaces.clone(),
+        leader_elect: args.leader_elect,
+        lease_namespace: args.lease_namespace.clone(),
+        metrics_addr: args.metrics_addr,
+        probe_addr: args.probe_addr,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(options))
+}
+
 fn crds_command(dir: Option<&Path>) -> Result<()> {
     let crds = sluice::k8s::crds();
     match dir {
@@ -470,7 +577,8 @@ fn crds_command(dir: Option<&Path>) -> Result<()> {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             for (file, yaml) in crds {
                 let path = dir.join(file);
-                std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(&path, yaml)
+                    .with_context(|| format!("writing {}", path.display()))?;
                 println!("wrote {}", path.display());
             }
         }

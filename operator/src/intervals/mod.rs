@@ -381,6 +381,23 @@ pub fn parse_time(s: &str, now: i64) -> Result<(i64, bool), String> {
     ))
 }
 
+/// A duration as people write it: `7d`, `12h`, `30m`, `2w`, `3600` (seconds) → seconds.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let invalid = || format!("invalid duration {s:?} (use e.g. 7d, 12h, 30m)");
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = digits.parse().map_err(|_| invalid())?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(invalid()),
+    };
+    n.checked_mul(factor).ok_or_else(invalid)
+}
+
 /// Parses an *end*: a bare date includes that whole day.
 pub fn parse_end(s: &str, now: i64) -> Result<i64, String> {
     let (ms, is_date) = parse_time(s, now)?;

@@ -140,13 +140,19 @@ mod tests {
     /// kstatus: Ready always there; Reconciling and Stalled never both; Ready False while either.
     fn assert_kstatus(c: &Conditions) {
         assert!(c.get(READY).is_some(), "{c:?}");
-        assert!(!(c.get(RECONCILING).is_some() && c.get(STALLED).is_some()), "{c:?}");
+        assert!(
+            !(c.get(RECONCILING).is_some() && c.get(STALLED).is_some()),
+            "{c:?}"
+        );
         if c.is_true(RECONCILING) || c.is_true(STALLED) {
             assert!(!c.is_true(READY), "{c:?}");
         }
         for cond in &c.list {
             if cond.type_ != READY {
-                assert_eq!(cond.status, "True", "abnormal-true conditions only: {cond:?}");
+                assert_eq!(
+                    cond.status, "True",
+                    "abnormal-true conditions only: {cond:?}"
+                );
             }
         }
     }

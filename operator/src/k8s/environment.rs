@@ -168,6 +168,9 @@ pub struct ReleaseStatus {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunStatus {
+    /// The run's id (its units of work in the warehouse; its Jobs' `sluice.dev/run` label).
+    #[serde(default)]
+    pub id: String,
     /// RFC 3339.
     pub started_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -95,10 +95,20 @@ impl<'w> StateStore<'w> {
     }
 
     /// Creates the `sluice` schema and tables if missing, and migrates older layouts; safe to
-    /// run on every start.
+    /// run on every start. Cheap when the state is already current: one query.
     pub fn init(&mut self) -> Result<()> {
-        self.warehouse.execute(
-            "CREATE SCHEMA IF NOT EXISTS sluice;
+        if let Ok(found) = self.layout_version() {
+            if found == LAYOUT_VERSION {
+                return Ok(());
+            }
+            if found > LAYOUT_VERSION {
+                return Err(StateError::NewerLayout {
+                    found,
+                    supported: LAYOUT_VERSION,
+                });
+            }
+        }
+        let create = "CREATE SCHEMA IF NOT EXISTS sluice;
              CREATE TABLE IF NOT EXISTS sluice.layout_version (version BIGINT NOT NULL);
              CREATE TABLE IF NOT EXISTS sluice.snapshots (
                  name TEXT NOT NULL,
@@ -157,8 +167,12 @@ impl<'w> StateStore<'w> {
              CREATE TABLE IF NOT EXISTS sluice.environment_owners (
                  name TEXT PRIMARY KEY,
                  owner TEXT NOT NULL
-             );",
-        )?;
+             );";
+        // Two processes creating the schema at once on PostgreSQL: the loser sees a unique
+        // violation although everything now exists, so one retry settles it.
+        if self.warehouse.execute(create).is_err() {
+            self.warehouse.execute(create)?;
+        }
         self.warehouse.execute(&format!(
             "INSERT INTO sluice.layout_version (version) SELECT {LAYOUT_VERSION}
              WHERE NOT EXISTS (SELECT 1 FROM sluice.layout_version)"

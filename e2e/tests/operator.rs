@@ -1,0 +1,295 @@
+//! The operator end to end: the real `sluice operator` process against the test control plane,
+//! PostgreSQL as the warehouse, everything driven with kubectl and the sample manifests in
+//! `config/samples/operator`, the warehouse observed with psql.
+
+mod support;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use sluice_e2e::Scenario;
+use support::{Operator, exists, jsonpath, psql, render, repo, wait_until};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+struct Shop {
+    s: Scenario,
+    url: String,
+    operator: Operator,
+}
+
+impl Shop {
+    /// A cluster with the CRDs, the operator running, a warehouse Secret and both sample
+    /// Environments.
+    fn start() -> Result<Shop> {
+        let s = Scenario::start_with(support::cluster())?;
+        s.kubectl_ok(&["apply", "-f", repo().join("crds").to_str().unwrap()])?;
+        let url = support::postgres::postgres_url();
+        let dir = s.local().expect("a local cluster").dir().to_path_buf();
+        let operator = Operator::start(s.kubeconfig(), &dir, &["--watch-namespace", &s.namespace])?;
+        s.apply(&support::warehouse_secret(&url))?;
+        for file in ["environment-prod.yaml", "environment-dev.yaml"] {
+            s.kubectl_ok(&["apply", "-f", sample(file).as_str()])?;
+        }
+        Ok(Shop { s, url, operator })
+    }
+
+    fn wait_for(&self, what: &str, args: &[&str], timeout: Duration) -> Result<()> {
+        let mut full = vec!["wait", "--timeout", "1s"];
+        full.extend_from_slice(args);
+        wait_until(
+            what,
+            timeout,
+            || self.context(),
+            || {
+                self.s
+                    .kubectl(&full)
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .map(|_| ())
+            },
+        )
+    }
+
+    fn phase(&self, what: &str) -> String {
+        jsonpath(&self.s, what, "{.status.phase}")
+    }
+
+    fn wait_phase(&self, what: &str, phase: &str) -> Result<()> {
+        wait_until(
+            &format!("{what} to be {phase}"),
+            2 * MINUTE,
+            || self.context(),
+            || (self.phase(what) == phase).then_some(()),
+        )
+    }
+
+    /// The state of everything, for a failure message.
+    fn context(&self) -> String {
+        let get = self
+            .s
+            .kubectl(&[
+                "get",
+                "environments,plans,promotions,jobs,pods",
+                "-o",
+                "yaml",
+            ])
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        format!(
+            "--- objects ---\n{get}\n--- operator log ---\n{}",
+            self.operator.logs()
+        )
+    }
+
+    fn approve(&self, promotion: &str, user: &str) -> Result<()> {
+        let plan = jsonpath(&self.s, &format!("promotion/{promotion}"), "{.spec.plan}");
+        let digest = jsonpath(&self.s, &format!("plan/{plan}"), "{.status.digest}");
+        self.s.kubectl_ok(&[
+            "annotate",
+            &format!("promotion/{promotion}"),
+            &format!("approve.sluice.dev/{user}={user}@{digest}"),
+        ])?;
+        Ok(())
+    }
+}
+
+fn sample(file: &str) -> String {
+    repo()
+        .join("config/samples/operator")
+        .join(file)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn plan_approve_promote_change_auto_promote_and_roll_back() -> Result<()> {
+    let shop = Shop::start()?;
+    let s = &shop.s;
+    let url = &shop.url;
+    let project = repo().join("config/samples/shop");
+
+    // Plan the shop project into prod; its backfill runs as Jobs.
+    s.apply(&render(
+        &project,
+        "prod",
+        "shop-v1",
+        Some("carol@example.com"),
+    )?)?;
+    shop.wait_for(
+        "plan shop-v1 Ready",
+        &["--for=condition=Ready", "plan/shop-v1"],
+        3 * MINUTE,
+    )?;
+    let jobs = s.kubectl_ok(&["get", "jobs", "-l", "sluice.dev/plan=shop-v1", "-o", "name"])?;
+    assert!(
+        jobs.lines().count() >= 5,
+        "one Job per model with work: {jobs}"
+    );
+    assert_eq!(
+        jsonpath(s, "plan/shop-v1", "{.status.backfill.progress}"),
+        format!("{0}/{0}", jobs.lines().count())
+    );
+    assert!(
+        !exists(url, "mart.daily_revenue"),
+        "nothing is promoted before a Promotion"
+    );
+
+    // Promote it: it waits for two approvals, and prod's views appear only after the second.
+    s.kubectl_ok(&["apply", "-f", sample("promotion-prod.yaml").as_str()])?;
+    shop.wait_phase("promotion/shop-v1-prod", "AwaitingApproval")?;
+    shop.approve("shop-v1-prod", "alice")?;
+    wait_until(
+        "alice's approval to count",
+        MINUTE,
+        || shop.context(),
+        || {
+            (jsonpath(s, "promotion/shop-v1-prod", "{.status.approvalCount}") == "1/2")
+                .then_some(())
+        },
+    )?;
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(shop.phase("promotion/shop-v1-prod"), "AwaitingApproval");
+    assert!(
+        !exists(url, "mart.daily_revenue"),
+        "one approval of two flips nothing"
+    );
+    shop.approve("shop-v1-prod", "bob")?;
+    shop.wait_for(
+        "promotion Ready",
+        &["--for=condition=Ready", "promotion/shop-v1-prod"],
+        MINUTE,
+    )?;
+    assert!(exists(url, "mart.daily_revenue") && exists(url, "stg.orders"));
+    assert_eq!(
+        jsonpath(s, "promotion/shop-v1-prod", "{.status.release.id}"),
+        "prod-r1"
+    );
+    shop.wait_for(
+        "environment prod at prod-r1",
+        &[
+            "--for=jsonpath={.status.release.id}=prod-r1",
+            "environment/prod",
+        ],
+        MINUTE,
+    )?;
+    assert_eq!(jsonpath(s, "plan/shop-v1", "{.status.phase}"), "Promoted");
+    let approved_by = jsonpath(s, "environment/prod", "{.status.release.approvedBy}");
+    assert!(
+        approved_by.contains("alice") && approved_by.contains("bob"),
+        "{approved_by}"
+    );
+
+    // A change, planned into dev: the operator promotes it there by itself; prod is untouched.
+    let changed = support::copy_project(&project)?;
+    std::fs::copy(
+        repo().join("config/samples/shop-changes/stg_orders_add_column.sql"),
+        changed.path().join("models/stg/orders.sql"),
+    )?;
+    s.apply(&render(changed.path(), "dev", "shop-v2-dev", None)?)?;
+    shop.wait_for(
+        "auto-promotion into dev",
+        &["--for=condition=Ready", "promotion/shop-v2-dev-auto"],
+        3 * MINUTE,
+    )?;
+    assert_eq!(
+        psql(
+            url,
+            "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = 'stg__dev' AND table_name = 'orders' AND column_name = 'is_returned'"
+        )?,
+        ["1"]
+    );
+    assert_eq!(
+        psql(
+            url,
+            "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = 'stg' AND table_name = 'orders' AND column_name = 'is_returned'"
+        )?,
+        ["0"]
+    );
+
+    // The same change planned into prod reuses every table dev built: no Job at all.
+    s.apply(&render(
+        changed.path(),
+        "prod",
+        "shop-v2",
+        Some("carol@example.com"),
+    )?)?;
+    shop.wait_for(
+        "plan shop-v2 Ready",
+        &["--for=condition=Ready", "plan/shop-v2"],
+        2 * MINUTE,
+    )?;
+    assert_eq!(jsonpath(s, "plan/shop-v2", "{.status.backfill.total}"), "0");
+    assert_eq!(
+        s.kubectl_ok(&["get", "jobs", "-l", "sluice.dev/plan=shop-v2", "-o", "name"])?,
+        ""
+    );
+    s.apply("apiVersion: sluice.dev/v1alpha1\nkind: Promotion\nmetadata:\n  name: shop-v2-prod\nspec:\n  plan: shop-v2\n")?;
+    shop.wait_phase("promotion/shop-v2-prod", "AwaitingApproval")?;
+    shop.approve("shop-v2-prod", "alice")?;
+    shop.approve("shop-v2-prod", "bob")?;
+    shop.wait_for(
+        "promotion shop-v2-prod Ready",
+        &["--for=condition=Ready", "promotion/shop-v2-prod"],
+        MINUTE,
+    )?;
+    assert_eq!(
+        psql(
+            url,
+            "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = 'stg' AND table_name = 'orders' AND column_name = 'is_returned'"
+        )?,
+        ["1"]
+    );
+
+    // Roll back: prod is back on shop-v1's tables at once, no backfill, no approvals needed.
+    s.kubectl_ok(&["apply", "-f", sample("rollback-prod.yaml").as_str()])?;
+    shop.wait_for(
+        "rollback Ready",
+        &["--for=condition=Ready", "promotion/prod-rollback"],
+        MINUTE,
+    )?;
+    assert_eq!(
+        jsonpath(s, "promotion/prod-rollback", "{.status.release.id}"),
+        "prod-r3"
+    );
+    assert_eq!(
+        psql(
+            url,
+            "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = 'stg' AND table_name = 'orders' AND column_name = 'is_returned'"
+        )?,
+        ["0"]
+    );
+
+    // What people see with kubectl.
+    let table = s.kubectl_ok(&["get", "environments,plans,promotions"])?;
+    for header in [
+        "RELEASE",
+        "READY",
+        "ENVIRONMENT",
+        "PHASE",
+        "CHANGES",
+        "BACKFILL",
+        "PLAN",
+        "APPROVALS",
+    ] {
+        assert!(table.contains(header), "{header} missing from:\n{table}");
+    }
+    assert!(table.contains("prod-r3"), "{table}");
+    let described = s.kubectl_ok(&["describe", "promotion", "shop-v1-prod"])?;
+    assert!(
+        described.contains("Conditions") || described.contains("conditions"),
+        "{described}"
+    );
+    assert!(described.contains("Promoted"), "{described}");
+    let events = s.kubectl_ok(&["get", "events"])?;
+    assert!(
+        events.contains("Promoted") && events.contains("Backfilling"),
+        "{events}"
+    );
+    let metrics = shop.operator.metrics();
+    assert!(
+        metrics.contains("sluice_flips_total 4") || metrics.contains("sluice_flips_total"),
+        "{metrics}"
+    );
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! What the operator's end-to-end tests share: a cluster whose `*sluice` image runs the real
+//! `sluice` binary, a PostgreSQL warehouse, the operator as a real process, and `psql`.
+#![allow(dead_code)]
+
+#[path = "../../../operator/tests/support/mod.rs"]
+pub mod postgres;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use sluice_e2e::{ImageRule, ImageTarget, Scenario, TestCluster, TestClusterBuilder};
+
+/// The image Jobs run in these tests (mapped to the local `sluice` binary).
+pub const IMAGE: &str = "ghcr.io/sluice-dev/sluice:e2e";
+
+/// The `sluice` binary cargo built next to this test.
+pub fn sluice_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let bin = dir.join("sluice");
+    assert!(
+        bin.exists(),
+        "{} does not exist: build it first (`cargo build -p sluice`; `make test` does)",
+        bin.display()
+    );
+    bin
+}
+
+/// The repository's root (for `config/samples`).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A cluster builder whose kubelet runs `*sluice` images as the local binary.
+pub fn cluster() -> TestClusterBuilder {
+    TestCluster::builder()
+        .image(ImageRule::new(
+            "*sluice",
+            ImageTarget::Executable(sluice_bin()),
+        ))
+        .retry_delay(Duration::from_millis(200))
+}
+
+/// The operator, running as a real process against the cluster; killed when dropped.
+pub struct Operator {
+    child: Child,
+    log: PathBuf,
+    pub metrics_port: u16,
+}
+
+impl Operator {
+    /// Starts `sluice operator` with `kubeconfig`, plus `args`.
+    pub fn start(kubeconfig: &Path, dir: &Path, args: &[&str]) -> Result<Operator> {
+        let log = dir.join(format!("operator-{}.log", std::process::id()));
+        let metrics_port = free_port();
+        let probe_port = free_port();
+        let child = Command::new(sluice_bin())
+            .arg("operator")
+            .args(["--job-image", IMAGE])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .args(["--probe-addr", &format!("127.0.0.1:{probe_port}")])
+            .args(args)
+            .env("KUBECONFIG", kubeconfig)
+            .env("SLUICE_LOG", "info,kube=warn,postgres=warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        Ok(Operator {
+            child,
+            log,
+            metrics_port,
+        })
+    }
+
+    /// What the operator logged so far (for failure messages).
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `/metrics`, as text.
+    pub fn metrics(&self) -> String {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                &format!("http://127.0.0.1:{}/metrics", self.metrics_port),
+            ])
+            .output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Runs `psql` against `url` and returns its unaligned, tuples-only output lines.
+pub fn psql(url: &str, sql: &str) -> Result<Vec<String>> {
+    let bin = ["/usr/lib/postgresql/15/bin/psql", "psql"]
+        .into_iter()
+        .find(|p| Path::new(p).exists() || *p == "psql")
+        .unwrap_or("psql");
+    let out = Command::new(bin)
+        .args([url, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "psql {sql:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// Whether a relation exists in the warehouse.
+pub fn exists(url: &str, relation: &str) -> bool {
+    psql(
+        url,
+        &format!("SELECT to_regclass('{relation}') IS NOT NULL"),
+    )
+    .map(|r| r.first().map(String::as_str) == Some("t"))
+    .unwrap_or(false)
+}
+
+/// `sluice render` of a project, for `kubectl apply -f -`.
+pub fn render(
+    project: &Path,
+    environment: &str,
+    name: &str,
+    author: Option<&str>,
+) -> Result<String> {
+    let mut cmd = Command::new(sluice_bin());
+    cmd.arg("--project").arg(project).args([
+        "render",
+        "--environment",
+        environment,
+        "--name",
+        name,
+    ]);
+    if let Some(author) = author {
+        cmd.args(["--author", author]);
+    }
+    let out = cmd.output()?;
+    if !out.status.success() {
+        bail!(
+            "sluice render failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// Polls `f` every 200 ms until it returns `Some`, failing with `what` and `context()` after
+/// `timeout`.
+pub fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    context: impl Fn() -> String,
+    mut f: impl FnMut() -> Option<T>,
+) -> Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "timed out after {timeout:?} waiting for {what}\n{}",
+                context()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `kubectl get <what> -o jsonpath=<path>` in the scenario's namespace ("" when absent).
+pub fn jsonpath(s: &Scenario, what: &str, path: &str) -> String {
+    s.kubectl(&["get", what, "-o", &format!("jsonpath={path}")])
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// A copy of a sample project in a temporary directory, to edit.
+pub fn copy_project(from: &Path) -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    copy_dir(from, dir.path())?;
+    Ok(dir)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            if entry.file_name() != ".sluice" {
+                copy_dir(&entry.path(), &target)?;
+            }
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// The warehouse Secret, pointing at `url`.
+pub fn warehouse_secret(url: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: warehouse\ntype: Opaque\nstringData:\n  url: {url}\n"
+    )
+}

@@ -1,0 +1,326 @@
+//! Units of work as `batch/v1` Jobs: naming, the Job each unit runs as, and which units to
+//! start next (dependency order, a concurrency limit). The warehouse URL reaches a Job only
+//! through a `secretKeyRef`, never in its spec.
+
+use std::collections::{BTreeMap, HashMap};
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Container, EnvVar, EnvVarSource, Pod, PodSpec, PodTemplateSpec, SecretKeySelector,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, ListParams, LogParams};
+use sha2::{Digest, Sha256};
+
+use super::context::Settings;
+use crate::k8s::environment::SecretKeyRef;
+use crate::k8s::{MANAGED_BY, MODEL_LABEL};
+
+/// How a unit's Job stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobState {
+    Pending,
+    Running,
+    Succeeded,
+    Failed { job: String, reason: String },
+}
+
+/// A unit of work and its Job's state.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub model: String,
+    pub depends_on: Vec<String>,
+    pub state: JobState,
+}
+
+/// What to do next for a set of units.
+#[derive(Debug, Default, PartialEq)]
+pub struct Progress {
+    pub total: u32,
+    pub succeeded: u32,
+    pub running: u32,
+    pub pending: u32,
+    /// Units whose Job failed for good: (model, job name, reason).
+    pub failed: Vec<(String, String, String)>,
+    /// Units to start now: every dependency succeeded, within the concurrency limit.
+    pub start: Vec<String>,
+}
+
+impl Progress {
+    pub fn done(&self) -> bool {
+        self.succeeded == self.total
+    }
+}
+
+/// Decides which units start now. Nothing new starts once a unit failed: the plan stops there
+/// (its failure is the thing to look at), and Jobs already running finish.
+pub fn next_steps(units: &[Unit], concurrency: u32) -> Progress {
+    let succeeded: HashMap<&str, bool> = units
+        .iter()
+        .map(|u| (u.model.as_str(), u.state == JobState::Succeeded))
+        .collect();
+    let mut progress = Progress {
+        total: units.len() as u32,
+        ..Default::default()
+    };
+    for unit in units {
+        match &unit.state {
+            JobState::Succeeded => progress.succeeded += 1,
+            JobState::Running => progress.running += 1,
+            JobState::Pending => progress.pending += 1,
+            JobState::Failed { job, reason } => {
+                progress
+                    .failed
+                    .push((unit.model.clone(), job.clone(), reason.clone()))
+            }
+        }
+    }
+    if !progress.failed.is_empty() {
+        return progress;
+    }
+    let mut free = concurrency.saturating_sub(progress.running);
+    for unit in units {
+        if free == 0 {
+            break;
+        }
+        let ready = unit
+            .depends_on
+            .iter()
+            .all(|d| succeeded.get(d.as_str()).copied().unwrap_or(true));
+        if unit.state == JobState::Pending && ready {
+            progress.start.push(unit.model.clone());
+            free -= 1;
+        }
+    }
+    progress
+}
+
+/// A label value that stands for `text`: itself when valid, else a readable prefix and a hash.
+pub fn label_value(text: &str) -> String {
+    let valid = text.len() <= 63
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && text.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && text.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if valid {
+        return text.to_string();
+    }
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(40)
+        .collect();
+    format!("{}-{}", clean.trim_matches('-'), short(text, 10))
+        .trim_start_matches('-')
+        .to_string()
+}
+
+fn short(text: &str, n: usize) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))[..n].to_string()
+}
+
+/// The Job name of `model`'s unit for `owner` (a Plan or a run): a DNS label, unique per model.
+pub fn job_name(owner: &str, model: &str) -> String {
+    let prefix: String = owner
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_alphanumeric() { c } else { '-' }
+        })
+        .take(45)
+        .collect();
+    format!("{}-{}", prefix.trim_matches('-'), short(model, 12))
+}
+
+/// What a Job is for.
+pub struct JobRequest<'a> {
+    pub namespace: &'a str,
+    pub name: String,
+    pub owner: OwnerReference,
+    /// Labels naming the owner (`sluice.dev/plan` or `sluice.dev/environment` + `run`).
+    pub labels: BTreeMap<String, String>,
+    /// The stored plan (or run) the unit belongs to, and its model.
+    pub plan_id: &'a str,
+    pub model: &'a str,
+    pub secret: &'a SecretKeyRef,
+}
+
+/// The Job that runs one unit: the operator's image, `sluice job run --plan ID --model M`.
+pub fn job_for(settings: &Settings, request: JobRequest) -> Job {
+    let mut labels = request.labels;
+    labels.insert(MODEL_LABEL.into(), label_value(request.model));
+    labels.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+    let mut annotations = BTreeMap::new();
+    annotations.insert(MODEL_LABEL.to_string(), request.model.to_string());
+    let container = Container {
+        name: "sluice".into(),
+        image: Some(settings.job_image.clone()),
+        args: Some(vec![
+            "job".into(),
+            "run".into(),
+            "--plan".into(),
+            request.plan_id.into(),
+            "--model".into(),
+            request.model.into(),
+        ]),
+        env: Some(vec![EnvVar {
+            name: "SLUICE_WAREHOUSE".into(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: request.secret.name.clone(),
+                    key: request.secret.key.clone(),
+                    optional: Some(false),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    Job {
+        metadata: ObjectMeta {
+            name: Some(request.name),
+            namespace: Some(request.namespace.into()),
+            labels: Some(labels.clone()),
+            annotations: Some(annotations),
+            owner_references: Some(vec![request.owner]),
+            ..Default::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(settings.backoff_limit),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    restart_policy: Some("Never".into()),
+                    service_account_name: settings.job_service_account.clone(),
+                    automount_service_account_token: Some(false),
+                    containers: vec![container],
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// The state a Job reports.
+pub fn state_of(job: &Job) -> JobState {
+    let name = job.metadata.name.clone().unwrap_or_default();
+    let status = job.status.as_ref();
+    let conditions = status.and_then(|s| s.conditions.as_ref());
+    let has = |type_: &str| {
+        conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == type_ && c.status == "True"))
+    };
+    if has("Complete") {
+        return JobState::Succeeded;
+    }
+    if has("Failed") {
+        let reason = conditions
+            .and_then(|cs| cs.iter().find(|c| c.type_ == "Failed"))
+            .map(|c| {
+                let reason = c.reason.clone().unwrap_or_default();
+                match c.message.as_deref() {
+                    Some(m) if !m.is_empty() => format!("{reason}: {m}"),
+                    _ => reason,
+                }
+            })
+            .unwrap_or_default();
+        return JobState::Failed { job: name, reason };
+    }
+    JobState::Running
+}
+
+/// The last lines of the log of the Job's most recent pod, for a failure message.
+pub async fn log_tail(client: &kube::Client, namespace: &str, job: &str) -> String {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let Ok(list) = pods
+        .list(&ListParams::default().labels(&format!("job-name={job}")))
+        .await
+    else {
+        return String::new();
+    };
+    let Some(pod) = list
+        .items
+        .iter()
+        .max_by_key(|p| p.metadata.creation_timestamp.clone())
+    else {
+        return String::new();
+    };
+    let params = LogParams {
+        tail_lines: Some(20),
+        ..Default::default()
+    };
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    pods.logs(&name, &params).await.unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(model: &str, deps: &[&str], state: JobState) -> Unit {
+        Unit {
+            model: model.into(),
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            state,
+        }
+    }
+
+    #[test]
+    fn units_start_in_dependency_order_within_the_limit() {
+        use JobState::*;
+        let units = vec![
+            unit("a", &[], Succeeded),
+            unit("b", &[], Running),
+            unit("c", &["a"], Pending),
+            unit("d", &["b"], Pending),
+            unit("e", &[], Pending),
+            unit("f", &["a"], Pending),
+        ];
+        let p = next_steps(&units, 3);
+        assert_eq!(
+            p.start,
+            ["c", "e"],
+            "d waits for b; the limit leaves room for two"
+        );
+        assert_eq!((p.total, p.succeeded, p.running, p.pending), (6, 1, 1, 4));
+        assert!(!p.done());
+    }
+
+    #[test]
+    fn nothing_starts_after_a_failure() {
+        use JobState::*;
+        let units = vec![
+            unit(
+                "a",
+                &[],
+                Failed {
+                    job: "j".into(),
+                    reason: "BackoffLimitExceeded".into(),
+                },
+            ),
+            unit("b", &[], Pending),
+        ];
+        let p = next_steps(&units, 4);
+        assert!(p.start.is_empty());
+        assert_eq!(p.failed.len(), 1);
+    }
+
+    #[test]
+    fn names_and_labels_are_valid_for_kubernetes() {
+        assert_eq!(label_value("mart.daily_revenue"), "mart.daily_revenue");
+        let odd = label_value("\"Weird Schema\".\"tablé\"");
+        assert!(
+            odd.len() <= 63 && odd.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "{odd}"
+        );
+        let name = job_name(&"x".repeat(200), "mart.daily");
+        assert!(name.len() <= 63, "{name}");
+        assert_ne!(job_name("p", "a.b"), job_name("p", "a.c"));
+    }
+}

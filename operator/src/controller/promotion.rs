@@ -1,0 +1,596 @@
+//! The Promotion controller: evaluate every gate (plan ready, up to date, audits, no gaps,
+//! approvals), then flip the environment in one transaction with the engine, exactly once per
+//! Promotion (its uid is the engine's idempotency key). Rollbacks re-point an environment at
+//! an earlier release, gated by `rollbackApprovals`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use sha2::{Digest, Sha256};
+
+use super::context::{Context, apply_status};
+use super::error::{Error, Result};
+use super::gates::{self, ApprovalTally, Authors, gate};
+use super::plan::warehouse_name;
+use super::planning::based_on;
+use crate::intervals::parse_duration;
+use crate::k8s::Environment;
+use crate::k8s::conditions::{Conditions, now_rfc3339};
+use crate::k8s::plan::{Plan, PlanPhase};
+use crate::k8s::promotion::{
+    CREATED_BY, Gate, GateState, PromotedRelease, Promotion, PromotionPhase, PromotionStatus,
+};
+use crate::promote::{PromoteError, PromoteMeta, check_plan, promote_plan, rollback};
+use crate::snapshot::{Approval, Release};
+use crate::state::{StateError, StateStore};
+
+pub async fn reconcile(promotion: Arc<Promotion>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile("Promotion");
+    let old = promotion.status.clone().unwrap_or_default();
+    let mut status = old.clone();
+    let outcome = step(&promotion, &ctx, &mut status).await;
+    let mut conditions =
+        Conditions::new(&old.conditions, promotion.meta().generation, &now_rfc3339());
+    match &outcome {
+        Ok(_) => set_conditions(&mut conditions, &status),
+        Err(e) if e.is_stalled() => conditions.mark_stalled(e.reason(), &e.to_string()),
+        Err(e) => conditions.mark_reconciling(e.reason(), &format!("retrying: {e}")),
+    }
+    status.conditions = conditions.list;
+    status.observed_generation = promotion.meta().generation;
+    if status != old {
+        apply_status(&ctx.client, promotion.as_ref(), &status).await?;
+        announce(&promotion, &ctx, &old, &status, outcome.as_ref().err()).await;
+    }
+    outcome
+}
+
+fn set_conditions(c: &mut Conditions, status: &PromotionStatus) {
+    let approved = status
+        .gates
+        .iter()
+        .any(|g| g.name == "approvals" && g.state == GateState::Passed);
+    c.set(
+        "Approved",
+        approved,
+        if approved {
+            "Approved"
+        } else {
+            "AwaitingApproval"
+        },
+        status.approval_count.as_deref().unwrap_or(""),
+    );
+    let promoted = status.phase == PromotionPhase::Promoted;
+    c.set(
+        "Promoted",
+        promoted,
+        if promoted { "Promoted" } else { "NotPromoted" },
+        &status
+            .release
+            .as_ref()
+            .map(|r| r.id.clone())
+            .unwrap_or_default(),
+    );
+    let waiting = || {
+        status
+            .gates
+            .iter()
+            .filter(|g| g.state != GateState::Passed)
+            .map(|g| format!("{}: {}", g.name, g.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match status.phase {
+        PromotionPhase::Promoted => c.mark_ready(
+            "Promoted",
+            &format!(
+                "release {} is live",
+                status.release.as_ref().map_or("?", |r| r.id.as_str())
+            ),
+        ),
+        PromotionPhase::Rejected => c.mark_failed("Rejected", &status.message),
+        PromotionPhase::Failed => c.mark_failed("Failed", &status.message),
+        PromotionPhase::Superseded => c.mark_failed("Superseded", &status.message),
+        PromotionPhase::AwaitingApproval => c.mark_reconciling("AwaitingApproval", &waiting()),
+        PromotionPhase::Promoting => c.mark_reconciling("Promoting", "flipping the environment"),
+        PromotionPhase::Pending => c.mark_reconciling("GatesPending", &waiting()),
+    }
+}
+
+/// What to flip once every gate passes.
+enum Flip {
+    Plan {
+        plan_id: String,
+    },
+    Rollback {
+        environment: String,
+        release: Option<String>,
+    },
+}
+
+async fn step(p: &Promotion, ctx: &Context, status: &mut PromotionStatus) -> Result<Action> {
+    if status.phase.is_terminal() {
+        return Ok(Action::await_change());
+    }
+    let namespace = p.namespace().unwrap_or_default();
+    let environments: Api<Environment> = Api::namespaced(ctx.client.clone(), &namespace);
+    let (env_object, target) = match (&p.spec.plan, &p.spec.rollback) {
+        (Some(plan), None) => (plan_environment(ctx, &namespace, plan).await?.0, None),
+        (None, Some(rollback)) => (rollback.environment.clone(), Some(rollback.release.clone())),
+        _ => {
+            return Err(Error::stalled(
+                "InvalidSpec",
+                "set exactly one of spec.plan and spec.rollback",
+            ));
+        }
+    };
+    let env = environments.get_opt(&env_object).await?.ok_or_else(|| {
+        Error::stalled(
+            "EnvironmentNotFound",
+            format!("Environment {namespace}/{env_object} does not exist"),
+        )
+    })?;
+    status.environment = Some(env.name_any());
+    let env_name = warehouse_name(&env)?;
+    let url = ctx
+        .warehouse_url(&namespace, &env.spec.warehouse.secret_ref)
+        .await?;
+    let uid = p.meta().uid.clone().unwrap_or_default();
+
+    // A flip that already happened (the operator stopped before recording it) is found by its key.
+    let key = uid.clone();
+    let done = ctx
+        .with_warehouse(&url, move |wh| {
+            Ok(StateStore::new(wh).release_for_request(&key)?)
+        })
+        .await?;
+    if let Some(release) = done {
+        promoted(status, &release);
+        return Ok(Action::await_change());
+    }
+
+    let policy = &env.spec.promotion;
+    let (mut gates, flip, digest, required) = match target {
+        None => {
+            let plan_name = p.spec.plan.clone().unwrap_or_default();
+            let (_, plan) = plan_environment(ctx, &namespace, &plan_name).await?;
+            let (gates, flip) = plan_gates(ctx, &plan, &env_name, &url).await?;
+            if let Some(superseded) = superseded(&plan, &gates) {
+                status.phase = PromotionPhase::Superseded;
+                status.message = superseded;
+                return Ok(Action::await_change());
+            }
+            let digest = plan
+                .status
+                .as_ref()
+                .and_then(|s| s.digest.clone())
+                .unwrap_or_default();
+            (gates, flip, digest, policy.required())
+        }
+        Some(release) => {
+            let (gate, digest) = rollback_gate(ctx, &env_name, release.as_deref(), &url).await?;
+            let flip = Flip::Rollback {
+                environment: env_name.clone(),
+                release,
+            };
+            (vec![gate], Some(flip), digest, policy.rollback_approvals)
+        }
+    };
+    status.digest = Some(digest.clone()).filter(|d| !d.is_empty());
+    let authors = Authors {
+        plan_author: match &p.spec.plan {
+            Some(name) => plan_environment(ctx, &namespace, name)
+                .await?
+                .1
+                .spec
+                .author
+                .clone(),
+            None => None,
+        },
+        creator: p.annotations().get(CREATED_BY).cloned(),
+    };
+    let tally = gates::tally(
+        p.annotations(),
+        policy,
+        required,
+        &digest,
+        &authors,
+        &status.approvals,
+        &now_rfc3339(),
+    );
+    status.approvals = tally.approvals.clone();
+    status.approval_count = Some(format!("{}/{}", tally.counted, tally.required));
+    if let Some((user, reason)) = &tally.rejected {
+        status.phase = PromotionPhase::Rejected;
+        status.rejected_by = Some(user.clone());
+        status.message = format!("rejected by {user}: {reason}");
+        return Ok(Action::await_change());
+    }
+    gates.push(tally.gate());
+    status.gates = gates;
+    let blocked: Vec<&Gate> = status
+        .gates
+        .iter()
+        .filter(|g| g.state != GateState::Passed)
+        .collect();
+    if !blocked.is_empty() || flip.is_none() {
+        let only_approvals = blocked.iter().all(|g| g.name == "approvals");
+        status.phase = if only_approvals {
+            PromotionPhase::AwaitingApproval
+        } else {
+            PromotionPhase::Pending
+        };
+        status.message = String::new();
+        return Ok(Action::requeue(Duration::from_secs(30)));
+    }
+    status.phase = PromotionPhase::Promoting;
+    apply_status(&ctx.client, p, &*status).await?;
+    let meta = PromoteMeta {
+        created_by: p
+            .annotations()
+            .get(CREATED_BY)
+            .cloned()
+            .unwrap_or_else(|| format!("promotion {namespace}/{}", p.name_any())),
+        now: chrono::Utc::now().timestamp(),
+        ttl: env.spec.ttl.as_deref().and_then(|t| parse_duration(t).ok()),
+        approvals: counted_approvals(&tally, &digest),
+        request_id: Some(uid),
+    };
+    let started = Instant::now();
+    let flipped = ctx
+        .with_warehouse(&url, move |wh| {
+            Ok(match flip.expect("checked above") {
+                Flip::Plan { plan_id } => promote_plan(wh, &plan_id, meta),
+                Flip::Rollback {
+                    environment,
+                    release,
+                } => rollback(wh, &environment, release.as_deref(), meta),
+            })
+        })
+        .await?;
+    match flipped {
+        Ok(release) => {
+            ctx.metrics.flips.inc();
+            ctx.metrics
+                .flip_seconds
+                .observe(started.elapsed().as_secs_f64());
+            promoted(status, &release);
+            Ok(Action::await_change())
+        }
+        Err(PromoteError::State(StateError::Conflict { .. })) => {
+            status.phase = PromotionPhase::Pending;
+            status.message = moved_message(ctx, &namespace, &env_name, &url).await;
+            Ok(Action::requeue(Duration::from_secs(2)))
+        }
+        Err(PromoteError::State(StateError::Warehouse(e))) => {
+            status.phase = PromotionPhase::Pending;
+            Err(Error::WarehouseUnavailable(e.to_string()))
+        }
+        Err(PromoteError::Warehouse { error, .. })
+            if super::error::is_unavailable(&anyhow::anyhow!("{error}")) =>
+        {
+            status.phase = PromotionPhase::Pending;
+            Err(Error::WarehouseUnavailable(error.to_string()))
+        }
+        Err(e @ (PromoteError::Incomplete { .. } | PromoteError::MissingTables { .. })) => {
+            status.phase = PromotionPhase::Pending;
+            status.message = e.to_string();
+            Ok(Action::requeue(Duration::from_secs(10)))
+        }
+        Err(e) => {
+            status.phase = PromotionPhase::Failed;
+            status.message = e.to_string();
+            Ok(Action::await_change())
+        }
+    }
+}
+
+fn promoted(status: &mut PromotionStatus, release: &Release) {
+    status.phase = PromotionPhase::Promoted;
+    status.message = String::new();
+    status.release = Some(PromotedRelease {
+        id: release.id.clone(),
+        promoted_at: chrono::DateTime::from_timestamp(release.created_at, 0)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default(),
+    });
+    for gate in &mut status.gates {
+        gate.state = GateState::Passed;
+    }
+}
+
+/// The Plan a promotion names, and the Environment object it plans into.
+async fn plan_environment(ctx: &Context, namespace: &str, name: &str) -> Result<(String, Plan)> {
+    let plans: Api<Plan> = Api::namespaced(ctx.client.clone(), namespace);
+    let plan = plans.get_opt(name).await?.ok_or_else(|| {
+        Error::stalled(
+            "PlanNotFound",
+            format!("Plan {namespace}/{name} (spec.plan) does not exist"),
+        )
+    })?;
+    Ok((plan.spec.environment.clone(), plan))
+}
+
+/// The gates of promoting a plan; the flip when the plan is in a state to be flipped.
+async fn plan_gates(
+    ctx: &Context,
+    plan: &Plan,
+    env_name: &str,
+    url: &str,
+) -> Result<(Vec<Gate>, Option<Flip>)> {
+    let status = plan.status.clone().unwrap_or_default();
+    let mut gates = Vec::new();
+    let ready = status.phase == PlanPhase::Ready;
+    gates.push(match status.phase {
+        PlanPhase::Ready => gate(
+            "plan-ready",
+            GateState::Passed,
+            format!("plan {} is Ready", plan.name_any()),
+        ),
+        PlanPhase::Failed => gate(
+            "plan-ready",
+            GateState::Pending,
+            format!(
+                "plan {} failed: {} (fix it and retry the plan)",
+                plan.name_any(),
+                status.failure.as_ref().map_or("?".to_string(), |f| format!(
+                    "{}: {}",
+                    f.model.as_deref().unwrap_or("?"),
+                    f.reason
+                ))
+            ),
+        ),
+        PlanPhase::Promoted => gate(
+            "plan-ready",
+            GateState::Failed,
+            format!("plan {} is already promoted", plan.name_any()),
+        ),
+        other => gate(
+            "plan-ready",
+            GateState::Pending,
+            format!("plan {} is {other:?}", plan.name_any()),
+        ),
+    });
+    let name = env_name.to_string();
+    let (current, _) = ctx
+        .with_warehouse(url, move |wh| based_on(wh, &name))
+        .await?;
+    let up_to_date = status.based_on.as_ref() == Some(&current);
+    gates.push(if up_to_date {
+        gate("up-to-date", GateState::Passed, format!(
+            "computed against {}",
+            current.release.as_deref().unwrap_or("the environment's current state")
+        ))
+    } else {
+        gate("up-to-date", GateState::Pending, format!(
+            "environment {env_name} is at {} but the plan was computed against {}: re-planning (earlier approvals no longer count if the digest changes)",
+            current.release.as_deref().unwrap_or("no release"),
+            status.based_on.as_ref().and_then(|b| b.release.as_deref()).unwrap_or("no release")
+        ))
+    });
+    let audited = plan_condition(plan, "Audited");
+    gates.push(gate(
+        "audits",
+        if audited {
+            GateState::Passed
+        } else {
+            GateState::Pending
+        },
+        if audited {
+            "every blocking audit passed"
+        } else {
+            "audits run with the backfill"
+        },
+    ));
+    let flip = match (&status.plan_id, ready && up_to_date) {
+        (Some(id), true) => {
+            let plan_id = id.clone();
+            let checked = ctx
+                .with_warehouse(url, move |wh| Ok(check_plan(wh, &plan_id).map(|_| ())))
+                .await?;
+            gates.push(match checked {
+                Ok(()) => gate(
+                    "no-gaps",
+                    GateState::Passed,
+                    "every interval the plan needs is built",
+                ),
+                Err(e) => gate("no-gaps", GateState::Pending, e.to_string()),
+            });
+            Some(Flip::Plan {
+                plan_id: id.clone(),
+            })
+        }
+        _ => {
+            gates.push(gate(
+                "no-gaps",
+                GateState::Pending,
+                "checked once the plan is Ready",
+            ));
+            None
+        }
+    };
+    Ok((gates, flip))
+}
+
+fn plan_condition(plan: &Plan, type_: &str) -> bool {
+    plan.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == type_ && c.status == "True")
+    })
+}
+
+/// A plan another Promotion already promoted: this one has nothing left to do.
+fn superseded(plan: &Plan, gates: &[Gate]) -> Option<String> {
+    let promoted = plan
+        .status
+        .as_ref()
+        .is_some_and(|s| s.phase == PlanPhase::Promoted);
+    (promoted
+        && gates
+            .iter()
+            .any(|g| g.name == "plan-ready" && g.state == GateState::Failed))
+    .then(|| format!("plan {} was promoted by another Promotion", plan.name_any()))
+}
+
+/// The gate of a rollback (its target release exists) and the digest approvals bind to.
+async fn rollback_gate(
+    ctx: &Context,
+    env_name: &str,
+    release: Option<&str>,
+    url: &str,
+) -> Result<(Gate, String)> {
+    let name = env_name.to_string();
+    let wanted = release.map(str::to_string);
+    let (current, target) = ctx
+        .with_warehouse(url, move |wh| {
+            let mut state = StateStore::new(wh);
+            state.init()?;
+            let env = state.environment(&name)?;
+            let current = env.and_then(|e| e.release_id);
+            let target = match wanted {
+                Some(id) => Some(id),
+                None => match &current {
+                    Some(id) => state.release(id)?.and_then(|r| r.base_release),
+                    None => None,
+                },
+            };
+            let exists = match &target {
+                Some(id) => state.release(id)?.is_some_and(|r| r.environment == name),
+                None => false,
+            };
+            Ok((current, target.filter(|_| exists)))
+        })
+        .await?;
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(format!(
+            "rollback\n{env_name}\n{current:?}\n{target:?}"
+        )))
+    );
+    let gate = match &target {
+        Some(id) => gate(
+            "rollback-target",
+            GateState::Passed,
+            format!("re-point {env_name} at the tables of {id}"),
+        ),
+        None => gate(
+            "rollback-target",
+            GateState::Failed,
+            format!(
+                "environment {env_name} has no release {} to roll back to",
+                release.unwrap_or("before its current one")
+            ),
+        ),
+    };
+    Ok((gate, digest))
+}
+
+fn counted_approvals(tally: &ApprovalTally, digest: &str) -> Vec<Approval> {
+    tally
+        .approvals
+        .iter()
+        .filter(|a| a.counted)
+        .map(|a| Approval {
+            user: a.user.clone(),
+            at: a
+                .at
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map_or(0, |t| t.timestamp()),
+            digest: digest.to_string(),
+            groups: a.groups.clone(),
+            comment: a.comment.clone(),
+        })
+        .collect()
+}
+
+/// After a lost race: which Promotion moved the environment.
+async fn moved_message(ctx: &Context, namespace: &str, env_name: &str, url: &str) -> String {
+    let name = env_name.to_string();
+    let release = ctx
+        .with_warehouse(url, move |wh| {
+            let mut state = StateStore::new(wh);
+            let env = state.environment(&name)?;
+            Ok(match env.and_then(|e| e.release_id) {
+                Some(id) => state.release(&id)?,
+                None => None,
+            })
+        })
+        .await
+        .ok()
+        .flatten();
+    let Some(release) = release else {
+        return format!("environment {env_name} changed while promoting; re-planning");
+    };
+    let winner = match &release.request_id {
+        Some(uid) => {
+            let api: Api<Promotion> = Api::namespaced(ctx.client.clone(), namespace);
+            api.list(&Default::default())
+                .await
+                .ok()
+                .and_then(|l| {
+                    l.items
+                        .into_iter()
+                        .find(|p| p.meta().uid.as_deref() == Some(uid))
+                })
+                .map(|p| format!("Promotion {}", p.name_any()))
+        }
+        None => None,
+    }
+    .unwrap_or_else(|| release.created_by.clone());
+    format!(
+        "environment {env_name} was promoted to {} by {winner} after this plan was computed: \
+         the plan is re-planned, and approvals of the old digest no longer count",
+        release.id
+    )
+}
+
+async fn announce(
+    p: &Promotion,
+    ctx: &Context,
+    old: &PromotionStatus,
+    new: &PromotionStatus,
+    error: Option<&Error>,
+) {
+    if let Some(e) = error {
+        ctx.metrics.error("Promotion", e.reason());
+        ctx.event(p, true, e.reason(), e.to_string()).await;
+        return;
+    }
+    let counted = |s: &PromotionStatus| s.approvals.iter().filter(|a| a.counted).count();
+    if counted(new) > counted(old) {
+        ctx.event(
+            p,
+            false,
+            "Approved",
+            format!(
+                "approval counted ({})",
+                new.approval_count.as_deref().unwrap_or("")
+            ),
+        )
+        .await;
+    }
+    if old.phase == new.phase {
+        return;
+    }
+    let note = match new.phase {
+        PromotionPhase::Promoted => format!(
+            "environment {} is now at {}",
+            new.environment.as_deref().unwrap_or("?"),
+            new.release.as_ref().map_or("?", |r| r.id.as_str())
+        ),
+        PromotionPhase::AwaitingApproval => format!(
+            "waiting for approvals ({})",
+            new.approval_count.as_deref().unwrap_or("")
+        ),
+        _ if !new.message.is_empty() => new.message.clone(),
+        other => format!("{other:?}"),
+    };
+    let warning = matches!(new.phase, PromotionPhase::Rejected | PromotionPhase::Failed);
+    ctx.event(p, warning, &format!("{:?}", new.phase), note)
+        .await;
+}

@@ -1,0 +1,452 @@
+//! Fetching a Plan's project: from a ConfigMap holding a gzipped tar, a git repository at a
+//! revision, or a Flux source's artifact. Archives are unpacked defensively (no absolute paths,
+//! no `..`, no links or devices, bounded size), and every source gets a digest of the files
+//! planned, so the Plan records exactly what it computed.
+
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DynamicObject};
+use kube::core::{ApiResource, GroupVersionKind};
+use sha2::{Digest, Sha256};
+
+use super::error::{Error, Result};
+use crate::k8s::plan::{ConfigMapSource, FluxSource, GitSource, PlanSource};
+
+/// Unpacked projects larger than this are refused.
+const MAX_UNPACKED_BYTES: u64 = 256 * 1024 * 1024;
+const MAX_ENTRIES: usize = 100_000;
+
+/// A project on local disk, ready to load.
+pub struct FetchedProject {
+    pub dir: tempfile::TempDir,
+    /// The project's root inside `dir` (a sub-directory for `path`).
+    pub root: PathBuf,
+    /// `sha256:...` of the project's files (paths and contents).
+    pub digest: String,
+    /// The git commit or artifact revision, when the source has one.
+    pub revision: Option<String>,
+}
+
+/// Fetches the project a Plan names.
+pub async fn fetch(
+    client: &kube::Client,
+    namespace: &str,
+    source: &PlanSource,
+) -> Result<FetchedProject> {
+    match (&source.config_map, &source.git, &source.flux) {
+        (Some(cm), None, None) => from_config_map(client, namespace, cm).await,
+        (None, Some(git), None) => from_git(git.clone()).await,
+        (None, None, Some(flux)) => from_flux(client, namespace, flux).await,
+        _ => Err(Error::stalled(
+            "InvalidSource",
+            "spec.source must set exactly one of configMap, git and flux",
+        )),
+    }
+}
+
+async fn from_config_map(
+    client: &kube::Client,
+    namespace: &str,
+    source: &ConfigMapSource,
+) -> Result<FetchedProject> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let cm = api.get_opt(&source.name).await?.ok_or_else(|| {
+        Error::stalled(
+            "SourceNotFound",
+            format!(
+                "ConfigMap {namespace}/{} (the project) does not exist",
+                source.name
+            ),
+        )
+    })?;
+    let archive = cm
+        .binary_data
+        .as_ref()
+        .and_then(|d| d.get(&source.key))
+        .map(|b| b.0.clone())
+        .ok_or_else(|| {
+            Error::stalled(
+                "InvalidSource",
+                format!(
+                    "ConfigMap {namespace}/{} has no binaryData key {:?} holding the project \
+                     (a gzipped tar; `kubectl sluice render` writes one)",
+                    source.name, source.key
+                ),
+            )
+        })?;
+    let what = format!("ConfigMap {namespace}/{} key {}", source.name, source.key);
+    tokio::task::spawn_blocking(move || unpack(&archive, &what, None, None))
+        .await
+        .map_err(|e| Error::Engine(e.to_string()))?
+}
+
+async fn from_git(source: GitSource) -> Result<FetchedProject> {
+    tokio::task::spawn_blocking(move || clone_git(&source))
+        .await
+        .map_err(|e| Error::Engine(e.to_string()))?
+}
+
+fn clone_git(source: &GitSource) -> Result<FetchedProject> {
+    let dir = tempfile::Builder::new()
+        .prefix("sluice-git-")
+        .tempdir()
+        .map_err(|e| Error::Engine(e.to_string()))?;
+    let git = |args: &[&str]| -> std::result::Result<String, String> {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir.path())
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .map_err(|e| format!("cannot run git: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    };
+    git(&["init", "-q"]).map_err(Error::Engine)?;
+    if let Err(e) = git(&["fetch", "-q", "--depth", "1", &source.url, &source.revision]) {
+        return Err(Error::stalled(
+            "GitRevisionNotFound",
+            format!(
+                "cannot fetch revision {:?} of {}: {e}",
+                source.revision, source.url
+            ),
+        ));
+    }
+    git(&["checkout", "-q", "FETCH_HEAD"]).map_err(Error::Engine)?;
+    let commit = git(&["rev-parse", "HEAD"]).map_err(Error::Engine)?;
+    let root = sub_dir(dir.path(), source.path.as_deref())?;
+    let digest = digest_dir(&root, &[".git"])?;
+    Ok(FetchedProject {
+        dir,
+        root,
+        digest,
+        revision: Some(commit),
+    })
+}
+
+async fn from_flux(
+    client: &kube::Client,
+    namespace: &str,
+    source: &FluxSource,
+) -> Result<FetchedProject> {
+    let version = match source.kind.as_str() {
+        "GitRepository" | "Bucket" => "v1",
+        _ => "v1beta2",
+    };
+    let gvk = GroupVersionKind::gvk("source.toolkit.fluxcd.io", version, &source.kind);
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &ApiResource::from_gvk(&gvk));
+    let object = api.get_opt(&source.name).await?.ok_or_else(|| {
+        Error::stalled(
+            "SourceNotFound",
+            format!(
+                "Flux {} {namespace}/{} does not exist",
+                source.kind, source.name
+            ),
+        )
+    })?;
+    let artifact = &object.data["status"]["artifact"];
+    let (Some(url), Some(digest)) = (artifact["url"].as_str(), artifact["digest"].as_str()) else {
+        return Err(Error::stalled(
+            "SourceNotReady",
+            format!(
+                "Flux {} {namespace}/{} has no artifact yet (status.artifact.url and digest)",
+                source.kind, source.name
+            ),
+        ));
+    };
+    let revision = artifact["revision"].as_str().map(str::to_string);
+    let archive = download(url).await?;
+    let what = format!("Flux {} {namespace}/{} artifact", source.kind, source.name);
+    let expected = digest.to_string();
+    let path = source.path.clone();
+    let mut fetched = tokio::task::spawn_blocking(move || {
+        unpack(&archive, &what, Some(&expected), path.as_deref())
+    })
+    .await
+    .map_err(|e| Error::Engine(e.to_string()))??;
+    fetched.revision = revision;
+    Ok(fetched)
+}
+
+/// GET over plain HTTP (Flux serves artifacts inside the cluster without TLS).
+async fn download(url: &str) -> Result<Vec<u8>> {
+    use http_body_util::BodyExt;
+    let unavailable =
+        |e: String| Error::stalled("ArtifactUnavailable", format!("cannot download {url}: {e}"));
+    let uri: hyper::Uri = url.parse().map_err(|e| unavailable(format!("{e}")))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(unavailable(
+            "only http:// artifact URLs are supported".into(),
+        ));
+    }
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let response = client
+        .get(uri)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(unavailable(format!("HTTP {}", response.status())));
+    }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    Ok(body.to_bytes().to_vec())
+}
+
+/// Unpacks a gzipped tar into a new directory. `expected`: the archive's `sha256:<hex>` (Flux).
+pub fn unpack(
+    archive: &[u8],
+    what: &str,
+    expected: Option<&str>,
+    path: Option<&str>,
+) -> Result<FetchedProject> {
+    let invalid = |message: String| Error::stalled("InvalidSource", format!("{what}: {message}"));
+    if let Some(expected) = expected {
+        let actual = format!("sha256:{}", hex::encode(Sha256::digest(archive)));
+        if actual != expected {
+            return Err(Error::stalled(
+                "ArtifactDigestMismatch",
+                format!("{what}: digest is {actual}, but the source says {expected}; refusing it"),
+            ));
+        }
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("sluice-project-")
+        .tempdir()
+        .map_err(|e| Error::Engine(e.to_string()))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+    let entries = tar
+        .entries()
+        .map_err(|e| invalid(format!("not a gzipped tar: {e}")))?;
+    let (mut total, mut count) = (0u64, 0usize);
+    for entry in entries {
+        let mut entry = entry.map_err(|e| invalid(format!("not a gzipped tar: {e}")))?;
+        count += 1;
+        if count > MAX_ENTRIES {
+            return Err(invalid(format!("more than {MAX_ENTRIES} entries")));
+        }
+        let name = entry
+            .path()
+            .map_err(|e| invalid(format!("bad entry name: {e}")))?
+            .into_owned();
+        let relative = safe_relative(&name).ok_or_else(|| {
+            invalid(format!(
+                "entry {} escapes the project directory",
+                name.display()
+            ))
+        })?;
+        let kind = entry.header().entry_type();
+        let target = dir.path().join(&relative);
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target).map_err(|e| Error::Engine(e.to_string()))?;
+            continue;
+        }
+        if !kind.is_file() {
+            return Err(invalid(format!(
+                "entry {} is a {:?}: only files and directories are allowed",
+                name.display(),
+                kind
+            )));
+        }
+        total += entry.header().size().unwrap_or(0);
+        if total > MAX_UNPACKED_BYTES {
+            return Err(invalid(format!(
+                "unpacks to more than {MAX_UNPACKED_BYTES} bytes"
+            )));
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::Engine(e.to_string()))?;
+        }
+        let mut content = Vec::new();
+        entry
+            .read_to_end(&mut content)
+            .map_err(|e| invalid(format!("reading {}: {e}", name.display())))?;
+        std::fs::write(&target, content).map_err(|e| Error::Engine(e.to_string()))?;
+    }
+    let root = sub_dir(dir.path(), path)?;
+    let digest = digest_dir(&root, &[])?;
+    Ok(FetchedProject {
+        dir,
+        root,
+        digest,
+        revision: None,
+    })
+}
+
+/// `name` as a path inside the project, or `None` if it is absolute or climbs out.
+fn safe_relative(name: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for component in name.components() {
+        match component {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    (!out.as_os_str().is_empty()).then_some(out)
+}
+
+fn sub_dir(base: &Path, path: Option<&str>) -> Result<PathBuf> {
+    let Some(path) = path.filter(|p| !p.is_empty() && *p != ".") else {
+        return Ok(base.to_path_buf());
+    };
+    let relative = safe_relative(Path::new(path)).ok_or_else(|| {
+        Error::stalled("InvalidSource", format!("path {path:?} escapes the source"))
+    })?;
+    let root = base.join(relative);
+    if !root.is_dir() {
+        return Err(Error::stalled(
+            "InvalidSource",
+            format!("the source has no directory {path:?}"),
+        ));
+    }
+    Ok(root)
+}
+
+/// `sha256:` over every file's relative path and contents, in path order (`skip`: top-level
+/// names left out, like `.git`).
+pub fn digest_dir(root: &Path, skip: &[&str]) -> Result<String> {
+    let mut files = Vec::new();
+    collect(root, root, skip, &mut files).map_err(|e| Error::Engine(e.to_string()))?;
+    files.sort();
+    let mut h = Sha256::new();
+    for rel in files {
+        let content = std::fs::read(root.join(&rel)).map_err(|e| Error::Engine(e.to_string()))?;
+        let rel = rel.to_string_lossy();
+        h.update((rel.len() as u64).to_le_bytes());
+        h.update(rel.as_bytes());
+        h.update((content.len() as u64).to_le_bytes());
+        h.update(&content);
+    }
+    Ok(format!("sha256:{}", hex::encode(h.finalize())))
+}
+
+fn collect(root: &Path, dir: &Path, skip: &[&str], out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+        if dir == root && skip.iter().any(|s| rel.as_os_str() == *s) {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            collect(root, &path, skip, out)?;
+        } else if kind.is_file() {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+/// A gzipped tar of a project directory (what `sluice render` puts in the source ConfigMap):
+/// files only, sorted, without the `.sluice/` working directory, with fixed metadata so the
+/// same files always give the same archive.
+pub fn archive_project(root: &Path) -> std::io::Result<Vec<u8>> {
+    let mut files = Vec::new();
+    collect(root, root, &[".sluice", ".git"], &mut files)?;
+    files.sort();
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let mut tar = tar::Builder::new(gz);
+    for rel in files {
+        let content = std::fs::read(root.join(&rel))?;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, &rel, content.as_slice())?;
+    }
+    tar.into_inner()?.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_with(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        for (name, kind, data) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(*kind);
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            if *kind == tar::EntryType::Symlink {
+                header.set_size(0);
+                tar.append_link(&mut header, name, "/etc/passwd").unwrap();
+            } else {
+                // Bypass the builder's own path checks: write the raw name.
+                let bytes = header.as_old_mut();
+                bytes.name[..name.len()].copy_from_slice(name.as_bytes());
+                header.set_cksum();
+                tar.append(&header, *data).unwrap();
+            }
+        }
+        tar.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn a_project_archive_round_trips_with_a_stable_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("models")).unwrap();
+        std::fs::write(dir.path().join("config.yaml"), "model_defaults: {}\n").unwrap();
+        std::fs::write(dir.path().join("models/a.sql"), "SELECT 1").unwrap();
+        std::fs::create_dir_all(dir.path().join(".sluice")).unwrap();
+        std::fs::write(dir.path().join(".sluice/warehouse.duckdb"), "x").unwrap();
+        let archive = archive_project(dir.path()).unwrap();
+        assert_eq!(
+            archive,
+            archive_project(dir.path()).unwrap(),
+            "deterministic"
+        );
+        let fetched = unpack(&archive, "test", None, None).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(fetched.root.join("models/a.sql")).unwrap(),
+            "SELECT 1"
+        );
+        assert!(!fetched.root.join(".sluice").exists());
+        assert_eq!(
+            fetched.digest,
+            digest_dir(dir.path(), &[".sluice"]).unwrap()
+        );
+    }
+
+    #[test]
+    fn hostile_archives_are_refused() {
+        for (name, kind) in [
+            ("../escape.sql", tar::EntryType::Regular),
+            ("/etc/cron.d/x", tar::EntryType::Regular),
+            ("models/link", tar::EntryType::Symlink),
+        ] {
+            let archive = tar_with(&[(name, kind, b"x")]);
+            let error = unpack(&archive, "ConfigMap ns/p", None, None)
+                .err()
+                .unwrap();
+            assert!(error.is_stalled(), "{name}: {error}");
+            assert!(error.to_string().contains("ConfigMap ns/p"), "{error}");
+        }
+        let error = unpack(b"not gzip", "ConfigMap ns/p", None, None)
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("not a gzipped tar"), "{error}");
+    }
+
+    #[test]
+    fn an_artifact_with_the_wrong_digest_is_refused() {
+        let archive = tar_with(&[("config.yaml", tar::EntryType::Regular, b"x")]);
+        let error = unpack(&archive, "artifact", Some("sha256:00"), None)
+            .err()
+            .unwrap();
+        assert_eq!(error.reason(), "ArtifactDigestMismatch");
+    }
+}

@@ -1,0 +1,84 @@
+//! `render`: the source ConfigMap (the project as a gzipped tar) and the Plan manifest for a
+//! GitOps commit, or for `kubectl apply -f -`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::controller::source::{archive_project, digest_dir};
+use crate::k8s::MANAGED_BY;
+use crate::k8s::plan::{ConfigMapSource, Plan, PlanSource, PlanSpec};
+
+/// What to render.
+pub struct RenderRequest<'a> {
+    pub project: &'a Path,
+    /// The Environment object to plan into.
+    pub environment: &'a str,
+    /// The Plan's name; the ConfigMap is `<name>-source`.
+    pub name: &'a str,
+    pub namespace: Option<&'a str>,
+    pub author: Option<&'a str>,
+}
+
+/// The two manifests, as one YAML stream.
+pub fn render(request: &RenderRequest) -> Result<String> {
+    crate::project::load(request.project).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let archive = archive_project(request.project)
+        .with_context(|| format!("archiving {}", request.project.display()))?;
+    let digest =
+        digest_dir(request.project, &[".sluice", ".git"]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let source = format!("{}-source", request.name);
+    let annotations = BTreeMap::from([("sluice.dev/source-digest".to_string(), digest)]);
+    let config_map = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(source.clone()),
+            namespace: request.namespace.map(str::to_string),
+            labels: Some(BTreeMap::from([(
+                MANAGED_BY.0.to_string(),
+                "kubectl-sluice".to_string(),
+            )])),
+            annotations: Some(annotations),
+            ..Default::default()
+        },
+        binary_data: Some(BTreeMap::from([(
+            "project.tar.gz".to_string(),
+            ByteString(archive),
+        )])),
+        ..Default::default()
+    };
+    let mut plan = Plan::new(
+        request.name,
+        PlanSpec {
+            environment: request.environment.to_string(),
+            source: PlanSource {
+                config_map: Some(ConfigMapSource {
+                    name: source,
+                    key: "project.tar.gz".into(),
+                }),
+                ..Default::default()
+            },
+            options: Default::default(),
+            author: request.author.map(str::to_string),
+        },
+    );
+    plan.metadata.namespace = request.namespace.map(str::to_string);
+    let yaml = |value: &dyn erased::Yaml| value.yaml();
+    Ok(format!("{}---\n{}", yaml(&config_map)?, yaml(&plan)?))
+}
+
+mod erased {
+    /// Serializes any manifest to YAML (object-safe, so both kinds go through one helper).
+    pub trait Yaml {
+        fn yaml(&self) -> anyhow::Result<String>;
+    }
+
+    impl<T: serde::Serialize> Yaml for T {
+        fn yaml(&self) -> anyhow::Result<String> {
+            Ok(serde_saphyr::to_string(self)?)
+        }
+    }
+}
