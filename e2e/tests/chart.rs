@@ -290,6 +290,10 @@ fn default_values_run_one_operator_for_every_namespace() {
             "0.0.0.0:8081",
             "--job-image",
             "ghcr.io/sluice-dev/sluice:0.1.0",
+            "--concurrency",
+            "4",
+            "--job-backoff-limit",
+            "2",
         ]
     );
     let pod = &deployment["spec"]["template"]["spec"];
@@ -563,6 +567,7 @@ fn optional_parts_render_when_asked() {
         "image": {"digest": digest},
         "jobImage": "registry.example.com/sluice-jobs:1.2.3",
         "leaderElection": {"enabled": false},
+        "jobs": {"concurrency": 8, "backoffLimit": 0, "serviceAccountName": "sluice-jobs"},
     }));
     let monitor = r.get("ServiceMonitor", "sluice");
     assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
@@ -587,6 +592,13 @@ fn optional_parts_render_when_asked() {
             .any(|w| w == ["--job-image", "registry.example.com/sluice-jobs:1.2.3"])
     );
     assert!(r.find("Role", "sluice-leader-election").is_none());
+    for pair in [
+        ["--concurrency", "8"],
+        ["--job-backoff-limit", "0"],
+        ["--job-service-account", "sluice-jobs"],
+    ] {
+        assert!(args.windows(2).any(|w| w == pair), "{pair:?} in {args:?}");
+    }
 }
 
 #[test]
