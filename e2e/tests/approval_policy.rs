@@ -183,9 +183,7 @@ fn approvals_carry_the_approvers_own_name_and_a_plan_digest() {
             "release",
             &format!("approve.sluice.dev/bob=bob@{DIGEST}"),
         ),
-        &format!(
-            "approve.sluice.dev/bob: an approval or rejection must carry your own user name: write \"alice@<plan digest>\""
-        ),
+        "approve.sluice.dev/bob: an approval or rejection must carry your own user name: write \"alice@<plan digest>\"",
     );
     denied(
         annotate(
