@@ -174,6 +174,16 @@ async fn an_appliers_changed_values_stay_its_own() {
         after.data["status"],
         json!({"gates": [{"name": "audits", "state": "Passed"}]})
     );
+    // A struct it stops applying goes entirely, not as an empty `{}` missing required fields.
+    let release = json!({"phase": "Promoted", "release": {"id": "prod-r1", "promotedAt": "2024-01-01T00:00:00Z"}});
+    api.patch_status("p", &op, &Patch::Apply(body(release)))
+        .await
+        .unwrap();
+    let after = api
+        .patch_status("p", &op, &Patch::Apply(body(json!({"phase": "Pending"}))))
+        .await
+        .unwrap();
+    assert_eq!(after.data["status"], json!({"phase": "Pending"}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

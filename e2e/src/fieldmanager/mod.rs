@@ -224,6 +224,7 @@ pub fn apply(
     for p in dropped {
         if !others.iter().any(|o| o.starts_with(p)) && !is_key_field(p) {
             remove(&mut obj, p);
+            prune_empty_parents(&mut obj, p, &config, &others);
         }
     }
     if force {
@@ -241,6 +242,29 @@ pub fn apply(
     }
     store_entries(&mut obj, list);
     Ok(obj)
+}
+
+/// After a dropped field goes, its parents left empty go too (as upstream: a struct or list
+/// nobody sets anything of is not kept as `{}` or `[]`), unless the applied config has them or
+/// another manager owns something under them.
+fn prune_empty_parents(obj: &mut Value, path: &[Elem], config: &Value, others: &Set) {
+    for len in (1..path.len()).rev() {
+        let parent = &path[..len];
+        if !matches!(parent.last(), Some(Elem::Field(_))) {
+            return;
+        }
+        let empty = get(obj, parent).is_some_and(|v| match v {
+            Value::Object(m) => m.is_empty(),
+            Value::Array(a) => a.is_empty(),
+            _ => false,
+        });
+        let wanted = get(config, parent).is_some();
+        let owned = others.iter().any(|o| o.starts_with(parent));
+        if !empty || wanted || owned {
+            return;
+        }
+        remove(obj, parent);
+    }
 }
 
 fn without_managed(object: &Value) -> Value {

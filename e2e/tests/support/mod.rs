@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use sluice_e2e::{ImageRule, ImageTarget, Scenario, TestCluster, TestClusterBuilder};
 
+pub const MINUTE: Duration = Duration::from_secs(60);
+
 /// The image Jobs run in these tests (mapped to the local `sluice` binary).
 pub const IMAGE: &str = "ghcr.io/sluice-dev/sluice:e2e";
 
@@ -230,4 +232,122 @@ pub fn warehouse_secret(url: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: warehouse\ntype: Opaque\nstringData:\n  url: {url}\n"
     )
+}
+
+/// A namespace with the operator running, a warehouse Secret and the sample Environments.
+pub struct Shop {
+    pub s: Scenario,
+    pub url: String,
+    pub operator: Operator,
+}
+
+impl Shop {
+    /// A cluster with the CRDs, the operator running, a warehouse Secret and both sample
+    /// Environments.
+    pub fn start() -> Result<Shop> {
+        let shop = Shop::bare()?;
+        shop.s.apply(&warehouse_secret(&shop.url))?;
+        for file in ["environment-prod.yaml", "environment-dev.yaml"] {
+            shop.s.kubectl_ok(&["apply", "-f", sample(file).as_str()])?;
+        }
+        Ok(shop)
+    }
+
+    /// The cluster, the CRDs and the operator; no Secret, no Environment yet.
+    pub fn bare() -> Result<Shop> {
+        let s = Scenario::start_with(cluster())?;
+        s.kubectl_ok(&["apply", "-f", repo().join("crds").to_str().unwrap()])?;
+        let url = postgres::postgres_url();
+        let dir = s.local().expect("a local cluster").dir().to_path_buf();
+        let operator = Operator::start(s.kubeconfig(), &dir, &["--watch-namespace", &s.namespace])?;
+        Ok(Shop { s, url, operator })
+    }
+
+    /// A condition's `status/reason: message` on an object, for assertions.
+    pub fn condition(&self, what: &str, type_: &str) -> String {
+        let path = format!(
+            "{{.status.conditions[?(@.type==\"{type_}\")].status}}/{{.status.conditions[?(@.type==\"{type_}\")].reason}}: {{.status.conditions[?(@.type==\"{type_}\")].message}}"
+        );
+        jsonpath(&self.s, what, &path)
+    }
+
+    /// Waits until `what`'s condition `type_` reads `status/reason...`.
+    pub fn wait_condition(&self, what: &str, type_: &str, starts_with: &str) -> Result<String> {
+        wait_until(
+            &format!("{what} condition {type_} to be {starts_with}"),
+            2 * MINUTE,
+            || self.context(),
+            || {
+                let c = self.condition(what, type_);
+                c.starts_with(starts_with).then_some(c)
+            },
+        )
+    }
+
+    pub fn wait_for(&self, what: &str, args: &[&str], timeout: Duration) -> Result<()> {
+        let mut full = vec!["wait", "--timeout", "1s"];
+        full.extend_from_slice(args);
+        wait_until(
+            what,
+            timeout,
+            || self.context(),
+            || {
+                self.s
+                    .kubectl(&full)
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .map(|_| ())
+            },
+        )
+    }
+
+    pub fn phase(&self, what: &str) -> String {
+        jsonpath(&self.s, what, "{.status.phase}")
+    }
+
+    pub fn wait_phase(&self, what: &str, phase: &str) -> Result<()> {
+        wait_until(
+            &format!("{what} to be {phase}"),
+            2 * MINUTE,
+            || self.context(),
+            || (self.phase(what) == phase).then_some(()),
+        )
+    }
+
+    /// The state of everything, for a failure message.
+    pub fn context(&self) -> String {
+        let get = self
+            .s
+            .kubectl(&[
+                "get",
+                "environments,plans,promotions,jobs,pods",
+                "-o",
+                "yaml",
+            ])
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        format!(
+            "--- objects ---\n{get}\n--- operator log ---\n{}",
+            self.operator.logs()
+        )
+    }
+
+    pub fn approve(&self, promotion: &str, user: &str) -> Result<()> {
+        let plan = jsonpath(&self.s, &format!("promotion/{promotion}"), "{.spec.plan}");
+        let digest = jsonpath(&self.s, &format!("plan/{plan}"), "{.status.digest}");
+        self.s.kubectl_ok(&[
+            "annotate",
+            &format!("promotion/{promotion}"),
+            &format!("approve.sluice.dev/{user}={user}@{digest}"),
+        ])?;
+        Ok(())
+    }
+}
+
+pub fn sample(file: &str) -> String {
+    repo()
+        .join("config/samples/operator")
+        .join(file)
+        .display()
+        .to_string()
 }

@@ -322,8 +322,9 @@ fn backoff_key<K: Resource<DynamicType = ()>>(object: &K) -> String {
     )
 }
 
-/// Stalled objects are looked at again in a minute (and whenever something they watch
-/// changes); other errors back off exponentially.
+/// Stalled objects are looked at again every 15 seconds (and whenever something they watch
+/// changes: a missing Secret or ConfigMap is not watched); other errors back off
+/// exponentially.
 fn error_policy<K: Resource<DynamicType = ()>>(
     object: Arc<K>,
     error: &Error,
@@ -331,7 +332,7 @@ fn error_policy<K: Resource<DynamicType = ()>>(
 ) -> Action {
     let failures = ctx.failed(&backoff_key(object.as_ref()));
     if error.is_stalled() {
-        Action::requeue(Duration::from_secs(60))
+        Action::requeue(Duration::from_secs(15))
     } else {
         Action::requeue(error::backoff(failures))
     }
