@@ -17,7 +17,9 @@ endif
 CARGO ?= cargo
 SLUICE := $(CARGO_TARGET_DIR)/debug/sluice
 
-.PHONY: build demo test test-engine test-e2e lint fmt crds bench e2e-kind clean-demo
+IMAGE ?= ghcr.io/sluice-dev/sluice:dev
+
+.PHONY: build demo test test-engine test-e2e lint fmt crds sync helm-venv image bench bench-operator e2e-kind clean-demo
 
 build:
 	$(CARGO) build --workspace $(CARGO_FEATURES)
@@ -27,25 +29,42 @@ demo: build
 	$(SLUICE) demo
 
 ## Every test, with a throwaway PostgreSQL started (and stopped) around them.
-test:
+test: helm-venv
 	scripts/with-postgres $(CARGO) test --workspace $(CARGO_FEATURES)
 
 test-engine:
 	scripts/with-postgres $(CARGO) test -p sluice $(CARGO_FEATURES)
 
-test-e2e:
-	$(CARGO) test -p sluice-e2e
+test-e2e: helm-venv
+	$(CARGO) build -p sluice $(CARGO_FEATURES)
+	scripts/with-postgres $(CARGO) test -p sluice-e2e $(CARGO_FEATURES)
 
 lint:
+	scripts/sync-chart --check
+	scripts/sync-argocd --check
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets $(CARGO_FEATURES) -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
 
-## Regenerate crds/ from the Rust types (a test fails when it is stale).
+## Regenerate crds/ from the Rust types (a test fails when it is stale), and the chart's copy.
 crds: build
 	$(SLUICE) crds --dir crds
+	scripts/sync-chart
+
+## Copy crds/ and config/{rbac,policy} into the chart; regenerate config/argocd/argocd-cm.yaml.
+sync:
+	scripts/sync-chart
+	scripts/sync-argocd
+
+## Helm's engine as a Python library (helm-python-sdk), for the chart tests.
+helm-venv:
+	scripts/helm-venv >/dev/null
+
+## The image (sluice + kubectl-sluice); needs Docker with BuildKit.
+image:
+	docker build -t $(IMAGE) .
 
 ## Whole-process `sluice plan` time and peak memory on generated 1,000- and 10,000-model projects (release build).
 bench:

@@ -153,9 +153,14 @@ pub fn tally(
         .iter()
         .filter(|(k, _)| k.starts_with(REJECT_PREFIX))
     {
-        let (user, reason) = match value.split_once(':') {
+        // `<user>: <reason>`; user names may hold colons (`system:serviceaccount:ns:sa`) but
+        // not ": ".
+        let (user, reason) = match value.split_once(": ") {
             Some((user, reason)) => (user.trim().to_string(), reason.trim().to_string()),
-            None => (value.trim().to_string(), String::new()),
+            None => (
+                value.trim().trim_end_matches(':').to_string(),
+                String::new(),
+            ),
         };
         if may_approve(&user, &[], policy) {
             rejected.get_or_insert((user, reason));
@@ -413,7 +418,14 @@ mod tests {
             t.rejected,
             Some(("alice".into(), "revenue doubles, that is wrong".into()))
         );
-        assert_eq!(t.ignored_rejections.len(), 1);
+        assert_eq!(t.ignored_rejections.len(), 2);
+        assert!(
+            t.ignored_rejections
+                .iter()
+                .any(|r| r.contains("system:serviceaccount:ci:bot is not an approver")),
+            "{:?}",
+            t.ignored_rejections
+        );
     }
 
     #[test]

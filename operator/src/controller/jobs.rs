@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, EnvVarSource, Pod, PodSpec, PodTemplateSpec, SecretKeySelector,
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, Pod, PodSecurityContext,
+    PodSpec, PodTemplateSpec, SeccompProfile, SecretKeySelector, SecurityContext, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, ListParams, LogParams};
@@ -164,16 +166,38 @@ pub fn job_for(settings: &Settings, request: JobRequest) -> Job {
             "--model".into(),
             request.model.into(),
         ]),
-        env: Some(vec![EnvVar {
-            name: "SLUICE_WAREHOUSE".into(),
-            value_from: Some(EnvVarSource {
-                secret_key_ref: Some(SecretKeySelector {
-                    name: request.secret.name.clone(),
-                    key: request.secret.key.clone(),
-                    optional: Some(false),
+        env: Some(vec![
+            EnvVar {
+                name: "SLUICE_WAREHOUSE".into(),
+                value_from: Some(EnvVarSource {
+                    secret_key_ref: Some(SecretKeySelector {
+                        name: request.secret.name.clone(),
+                        key: request.secret.key.clone(),
+                        optional: Some(false),
+                    }),
+                    ..Default::default()
                 }),
                 ..Default::default()
+            },
+            EnvVar {
+                name: "TMPDIR".into(),
+                value: Some("/tmp".into()),
+                ..Default::default()
+            },
+        ]),
+        // Pod Security "restricted": non-root, no privileges, read-only root, scratch in /tmp.
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Default::default()
             }),
+            ..Default::default()
+        }),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
             ..Default::default()
         }]),
         ..Default::default()
@@ -199,6 +223,19 @@ pub fn job_for(settings: &Settings, request: JobRequest) -> Job {
                     service_account_name: settings.job_service_account.clone(),
                     automount_service_account_token: Some(false),
                     containers: vec![container],
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    volumes: Some(vec![Volume {
+                        name: "tmp".into(),
+                        empty_dir: Some(EmptyDirVolumeSource::default()),
+                        ..Default::default()
+                    }]),
                     ..Default::default()
                 }),
             },

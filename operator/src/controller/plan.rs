@@ -128,7 +128,9 @@ fn set_conditions(c: &mut Conditions, status: &PlanStatus) {
             if audit {
                 c.set("Audited", false, "AuditFailed", &message);
             }
-            c.mark_failed(if audit { "AuditFailed" } else { "JobFailed" }, &message);
+            // Stalled, not merely not Ready: kstatus tools (Flux, cli-utils) then see a failure
+            // that needs someone (`kubectl sluice retry`), not a finished object.
+            c.mark_stalled(if audit { "AuditFailed" } else { "JobFailed" }, &message);
         }
         PlanPhase::Superseded => c.mark_failed("Superseded", "superseded"),
     }

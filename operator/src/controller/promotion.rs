@@ -91,8 +91,9 @@ fn set_conditions(c: &mut Conditions, status: &PromotionStatus) {
                 status.release.as_ref().map_or("?", |r| r.id.as_str())
             ),
         ),
-        PromotionPhase::Rejected => c.mark_failed("Rejected", &status.message),
-        PromotionPhase::Failed => c.mark_failed("Failed", &status.message),
+        // Stalled: kstatus tools see a promotion that will not happen without someone acting.
+        PromotionPhase::Rejected => c.mark_stalled("Rejected", &status.message),
+        PromotionPhase::Failed => c.mark_stalled("Failed", &status.message),
         PromotionPhase::Superseded => c.mark_failed("Superseded", &status.message),
         PromotionPhase::AwaitingApproval => c.mark_reconciling("AwaitingApproval", &waiting()),
         PromotionPhase::Promoting => c.mark_reconciling("Promoting", "flipping the environment"),
