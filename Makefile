@@ -30,7 +30,7 @@ demo: build
 
 ## Every test, with a throwaway PostgreSQL started (and stopped) around them.
 test: helm-venv
-	scripts/with-postgres $(CARGO) test --workspace $(CARGO_FEATURES)
+	scripts/with-postgres $(CARGO) test --workspace --no-fail-fast $(CARGO_FEATURES)
 
 test-engine:
 	scripts/with-postgres $(CARGO) test -p sluice $(CARGO_FEATURES)

@@ -244,26 +244,39 @@ pub fn volumes(
 
 /// Replaces each mount path in `s` by its host directory, where it appears as a path (at the
 /// start or after whitespace, `=`, `:` or a quote, and followed by `/`, the end, or a separator).
+/// One pass, longest mount first: an inserted host directory is never rewritten again (pod
+/// directories live under `/tmp`, itself a common mount path).
 pub fn rewrite(s: &str, mounts: &[(String, PathBuf)]) -> String {
-    let mut out = s.to_string();
-    for (mount, host) in mounts.iter().filter(|(m, _)| !m.is_empty()) {
-        let host = host.to_string_lossy();
-        let mut result = String::new();
-        let mut rest = out.as_str();
-        let mut prev: Option<char> = None;
-        while let Some(i) = rest.find(mount.as_str()) {
-            let before = rest[..i].chars().last().or(prev);
-            let after = rest[i + mount.len()..].chars().next();
-            let starts = before.is_none_or(|c| c.is_whitespace() || "=:'\"".contains(c));
-            let ends =
-                after.is_none_or(|c| c == '/' || c.is_whitespace() || ";:'\"&|)".contains(c));
-            result.push_str(&rest[..i]);
-            result.push_str(if starts && ends { &host } else { mount });
-            prev = mount.chars().last();
-            rest = &rest[i + mount.len()..];
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let starts = s[..i]
+            .chars()
+            .last()
+            .is_none_or(|c| c.is_whitespace() || "=:'\"".contains(c));
+        let found = starts
+            .then(|| {
+                mounts.iter().find(|(mount, _)| {
+                    !mount.is_empty()
+                        && s[i..].starts_with(mount.as_str())
+                        && s[i + mount.len()..]
+                            .chars()
+                            .next()
+                            .is_none_or(|c| c == '/' || c.is_whitespace() || ";:'\"&|)".contains(c))
+                })
+            })
+            .flatten();
+        match found {
+            Some((mount, host)) => {
+                out.push_str(&host.to_string_lossy());
+                i += mount.len();
+            }
+            None => {
+                let c = s[i..].chars().next().expect("i is a char boundary");
+                out.push(c);
+                i += c.len_utf8();
+            }
         }
-        result.push_str(rest);
-        out = result;
     }
     out
 }
@@ -282,5 +295,14 @@ mod tests {
             "cat /tmp/p/cfg/key; ls /etc/cfgx"
         );
         assert_eq!(rewrite("--config=/etc/cfg", &mounts), "--config=/tmp/p/cfg");
+        // A host directory under a mounted path is not rewritten again.
+        let mounts = vec![
+            ("/var/run/secrets".to_string(), PathBuf::from("/tmp/pod/sa")),
+            ("/tmp".to_string(), PathBuf::from("/tmp/pod/volumes/tmp")),
+        ];
+        assert_eq!(
+            rewrite("/var/run/secrets/token /tmp/x", &mounts),
+            "/tmp/pod/sa/token /tmp/pod/volumes/tmp/x"
+        );
     }
 }

@@ -186,7 +186,9 @@ impl Kubelet {
         // Last, so a pod waiting for something else does not get a token per attempt.
         let identity = crate::serviceaccounts::pod_identity(cluster, pod, &dir)
             .map_err(|e| ("CreateContainerConfigError", e))?;
+        // The identity's variables already hold host paths: only the container's are rewritten.
         let mut vars = identity.as_ref().map(|i| i.env.clone()).unwrap_or_default();
+        let own = vars.len();
         vars.extend(env);
         if let Some(identity) = identity {
             mounts.push((crate::serviceaccounts::MOUNT_PATH.to_string(), identity.dir));
@@ -206,7 +208,15 @@ impl Kubelet {
             .collect();
         let vars = vars
             .into_iter()
-            .map(|(k, v)| (k, env::rewrite(&v, &mounts)))
+            .enumerate()
+            .map(|(i, (k, v))| {
+                let v = if i < own {
+                    v
+                } else {
+                    env::rewrite(&v, &mounts)
+                };
+                (k, v)
+            })
             .collect();
         let cwd = container["workingDir"]
             .as_str()

@@ -409,6 +409,10 @@ mod tests {
         let a = annotations(&[
             ("reject.sluice.dev/mallory", "mallory: no".to_string()),
             (
+                "reject.sluice.dev/sa",
+                "system:serviceaccount:ci:bot: not: yet".to_string(),
+            ),
+            (
                 "reject.sluice.dev/alice",
                 "alice: revenue doubles, that is wrong".to_string(),
             ),
