@@ -7,7 +7,22 @@ mod support;
 use std::time::Duration;
 
 use anyhow::Result;
+use support::argocd::lua_health;
 use support::{MINUTE, Shop, exists, jsonpath, psql, render, repo, sample, wait_until};
+
+/// Argo CD's verdict on a live object, from `config/argocd`'s health check.
+fn argocd(shop: &Shop, kind: &str, name: &str) -> (String, String) {
+    let json = shop
+        .s
+        .kubectl_ok(&[
+            "get",
+            &format!("{}/{name}", kind.to_lowercase()),
+            "-o",
+            "json",
+        ])
+        .unwrap();
+    lua_health(kind, &serde_json::from_str(&json).unwrap())
+}
 
 #[test]
 fn plan_approve_promote_change_auto_promote_and_roll_back() -> Result<()> {
@@ -45,6 +60,14 @@ fn plan_approve_promote_change_auto_promote_and_roll_back() -> Result<()> {
     // Promote it: it waits for two approvals, and prod's views appear only after the second.
     s.kubectl_ok(&["apply", "-f", sample("promotion-prod.yaml").as_str()])?;
     shop.wait_phase("promotion/shop-v1-prod", "AwaitingApproval")?;
+    // Argo CD, reading the real statuses: the plan is Healthy, the promotion Suspended.
+    assert_eq!(argocd(&shop, "Plan", "shop-v1").0, "Healthy");
+    let (health, message) = argocd(&shop, "Promotion", "shop-v1-prod");
+    assert_eq!(health, "Suspended", "{message}");
+    assert!(
+        message.contains("0/2") || message.contains("approval"),
+        "{message}"
+    );
     shop.approve("shop-v1-prod", "alice")?;
     wait_until(
         "alice's approval to count",
@@ -81,6 +104,9 @@ fn plan_approve_promote_change_auto_promote_and_roll_back() -> Result<()> {
         MINUTE,
     )?;
     assert_eq!(jsonpath(s, "plan/shop-v1", "{.status.phase}"), "Promoted");
+    assert_eq!(argocd(&shop, "Promotion", "shop-v1-prod").0, "Healthy");
+    assert_eq!(argocd(&shop, "Plan", "shop-v1").0, "Healthy");
+    assert_eq!(argocd(&shop, "Environment", "prod").0, "Healthy");
     let approved_by = jsonpath(s, "environment/prod", "{.status.release.approvedBy}");
     assert!(
         approved_by.contains("alice") && approved_by.contains("bob"),

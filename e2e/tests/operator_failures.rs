@@ -249,3 +249,152 @@ fn a_plan_computed_before_another_promotion_is_re_planned_and_old_approvals_stop
     );
     Ok(())
 }
+
+#[test]
+fn a_failing_audit_fails_the_plan_with_its_log_and_a_rejection_stops_the_promotion() -> Result<()> {
+    let shop = Shop::start()?;
+    let s = &shop.s;
+    let project = support::copy_project(&shop_source())?;
+    std::fs::write(
+        project.path().join("models/mart/bad.sql"),
+        "MODEL (\n  name mart.bad,\n  kind FULL,\n  audits (not_null(columns := [x]))\n);\n\nSELECT CAST(NULL AS INTEGER) AS x\n",
+    )?;
+    s.apply(&render(project.path(), "prod", "bad", None)?)?;
+    shop.wait_phase("plan/bad", "Failed")?;
+    let c = shop.condition("plan/bad", "Stalled");
+    assert!(c.starts_with("True/AuditFailed"), "{c}");
+    assert_eq!(
+        jsonpath(s, "plan/bad", "{.status.failure.model}"),
+        "mart.bad"
+    );
+    let reason = jsonpath(s, "plan/bad", "{.status.failure.reason}");
+    assert!(
+        reason.contains("blocking audit failed on mart.bad") && reason.contains("not_null"),
+        "{reason}"
+    );
+    let log = jsonpath(s, "plan/bad", "{.status.failure.logTail}");
+    assert!(log.contains("violating"), "{log}");
+    let json = s.kubectl_ok(&["get", "plan/bad", "-o", "json"])?;
+    let (health, message) = support::argocd::lua_health("Plan", &serde_json::from_str(&json)?);
+    assert_eq!(health, "Degraded", "{message}");
+
+    // A plan that is fine, rejected by an approver: the promotion stops for good.
+    s.apply(&render(&shop_source(), "prod", "good", None)?)?;
+    s.apply("apiVersion: sluice.dev/v1alpha1\nkind: Promotion\nmetadata:\n  name: good\nspec:\n  plan: good\n")?;
+    shop.wait_phase("promotion/good", "AwaitingApproval")?;
+    s.kubectl_ok(&[
+        "annotate",
+        "promotion/good",
+        "reject.sluice.dev/bob=bob: the seed looks wrong",
+    ])?;
+    shop.wait_phase("promotion/good", "Rejected")?;
+    assert_eq!(jsonpath(s, "promotion/good", "{.status.rejectedBy}"), "bob");
+    assert!(
+        shop.condition("promotion/good", "Stalled")
+            .starts_with("True/Rejected")
+    );
+    shop.approve("good", "alice")?;
+    shop.approve("good", "bob")?;
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        shop.phase("promotion/good"),
+        "Rejected",
+        "approvals after a rejection change nothing"
+    );
+    assert!(!support::exists(&shop.url, "mart.daily_revenue"));
+    let json = s.kubectl_ok(&["get", "promotion/good", "-o", "json"])?;
+    assert_eq!(
+        support::argocd::lua_health("Promotion", &serde_json::from_str(&json)?).0,
+        "Degraded"
+    );
+    Ok(())
+}
+
+/// Flux's GitRepository kind (a cluster with Flux has the real one; the operator reads only
+/// `status.artifact`).
+const FLUX_GITREPOSITORY_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gitrepositories.source.toolkit.fluxcd.io}
+spec:
+  group: source.toolkit.fluxcd.io
+  scope: Namespaced
+  names: {plural: gitrepositories, singular: gitrepository, kind: GitRepository}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+";
+
+/// Serves `body` over plain HTTP on a free localhost port (as Flux's source-controller
+/// serves artifacts in the cluster); returns the URL.
+fn serve(body: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/gitrepository/shop/latest.tar.gz",
+        listener.local_addr().unwrap()
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/gzip\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    url
+}
+
+#[test]
+fn a_flux_artifact_is_planned_and_a_wrong_digest_refused() -> Result<()> {
+    let shop = Shop::start()?;
+    let s = &shop.s;
+    s.apply(FLUX_GITREPOSITORY_CRD)?;
+    let archive = sluice::controller::source::archive_project(&shop_source())?;
+    let digest = format!("sha256:{}", sha256_hex(&archive));
+    let url = serve(archive);
+    let repository = |name: &str, digest: &str| {
+        format!(
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: {name}\nspec:\n  url: https://example.com/shop.git\nstatus:\n  artifact:\n    url: {url}\n    digest: \"{digest}\"\n    revision: main@sha1:0123456789abcdef0123456789abcdef01234567\n"
+        )
+    };
+    s.apply(&repository("shop", &digest))?;
+    s.apply("apiVersion: sluice.dev/v1alpha1\nkind: Plan\nmetadata:\n  name: from-flux\nspec:\n  environment: prod\n  source:\n    flux: {kind: GitRepository, name: shop}\n")?;
+    shop.wait_for(
+        "the Flux plan Ready",
+        &["--for=condition=Ready", "plan/from-flux"],
+        2 * MINUTE,
+    )?;
+    assert_eq!(
+        jsonpath(s, "plan/from-flux", "{.status.source.revision}"),
+        "main@sha1:0123456789abcdef0123456789abcdef01234567"
+    );
+
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    s.apply(&repository("tampered", &wrong))?;
+    s.apply("apiVersion: sluice.dev/v1alpha1\nkind: Plan\nmetadata:\n  name: tampered\nspec:\n  environment: prod\n  source:\n    flux: {kind: GitRepository, name: tampered}\n")?;
+    let c = shop.wait_condition("plan/tampered", "Stalled", "True/ArtifactDigestMismatch")?;
+    assert!(c.contains(&wrong) && c.contains(&digest), "{c}");
+    Ok(())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let out = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(bytes)?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}

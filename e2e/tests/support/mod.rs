@@ -2,6 +2,7 @@
 //! `sluice` binary, a PostgreSQL warehouse, the operator as a real process, and `psql`.
 #![allow(dead_code)]
 
+pub mod argocd;
 pub mod helm;
 #[path = "../../../operator/tests/support/mod.rs"]
 pub mod postgres;
