@@ -1,7 +1,8 @@
 //! The Job controller: creates pods up to `parallelism` until `completions` succeed, retries
 //! failures up to `backoffLimit`, enforces `activeDeadlineSeconds`, records the real
 //! controller's status (counts, times, SuccessCriteriaMet/Complete or FailureTarget/Failed) and
-//! deletes finished Jobs after `ttlSecondsAfterFinished`.
+//! deletes finished Jobs after `ttlSecondsAfterFinished`. Like upstream, it keeps a tracking
+//! finalizer on its pods so that a pod deleted before it finished counts as a failure.
 
 use serde_json::{Value, json};
 
@@ -12,6 +13,9 @@ use crate::meta;
 use crate::patch::PatchType;
 use crate::resources::ResourceInfo;
 use crate::selectors::Selectors;
+
+/// Upstream's finalizer: a pod keeps it until the Job controller has counted it.
+const TRACKING: &str = "batch.kubernetes.io/job-tracking";
 
 fn int(v: &Value, default: i64) -> i64 {
     v.as_i64().unwrap_or(default)
@@ -38,10 +42,19 @@ pub fn reconcile(cluster: &Cluster, config: &KubeletConfig) {
     };
     let (jobs, _) = cluster.list(&jobs_res, None, &Selectors::default());
     let (pods, _) = cluster.list(&pods_res, None, &Selectors::default());
-    for job in jobs
-        .iter()
-        .filter(|j| j["metadata"]["deletionTimestamp"].is_null())
-    {
+    let live = |j: &&Value| j["metadata"]["deletionTimestamp"].is_null();
+    // A pod whose Job is gone or being deleted is no longer counted anywhere.
+    for pod in pods.iter().filter(|p| is_uncounted(p)) {
+        let owner = pod["metadata"]["ownerReferences"][0]["uid"].clone();
+        if !jobs
+            .iter()
+            .filter(live)
+            .any(|j| j["metadata"]["uid"] == owner)
+        {
+            release_pod(cluster, &pods_res, pod);
+        }
+    }
+    for job in jobs.iter().filter(live) {
         let uid = &job["metadata"]["uid"];
         let owned: Vec<&Value> = pods
             .iter()
@@ -63,6 +76,52 @@ fn reconcile_job(
     job: &Value,
     owned: &[&Value],
 ) {
+    reconcile_counts(cluster, config, jobs_res, pods_res, job, owned);
+    // Their failure is in the status now (or the Job finished): let the deleted pods go.
+    for pod in owned.iter().filter(|p| is_uncounted(p)) {
+        release_pod(cluster, pods_res, pod);
+    }
+}
+
+/// Whether a pod was deleted but still waits for the Job controller to count it.
+fn is_uncounted(pod: &Value) -> bool {
+    !pod["metadata"]["deletionTimestamp"].is_null()
+        && pod["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == TRACKING))
+}
+
+fn release_pod(cluster: &Cluster, pods_res: &ResourceInfo, pod: &Value) {
+    let rest: Vec<&Value> = pod["metadata"]["finalizers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| *f != TRACKING)
+        .collect();
+    let patch = json!({"metadata": {"finalizers": rest, "resourceVersion": pod["metadata"]["resourceVersion"]}});
+    let (ns, name) = (
+        pod["metadata"]["namespace"].as_str().unwrap_or_default(),
+        pod["metadata"]["name"].as_str().unwrap_or_default(),
+    );
+    let _ = cluster.patch(
+        pods_res,
+        ns,
+        name,
+        PatchType::Merge,
+        patch,
+        Part::Main,
+        &opts(),
+    );
+}
+
+fn reconcile_counts(
+    cluster: &Cluster,
+    config: &KubeletConfig,
+    jobs_res: &ResourceInfo,
+    pods_res: &ResourceInfo,
+    job: &Value,
+    owned: &[&Value],
+) {
     let ns = job["metadata"]["namespace"].as_str().unwrap_or_default();
     let name = job["metadata"]["name"].as_str().unwrap_or_default();
     let spec = &job["spec"];
@@ -70,6 +129,9 @@ fn reconcile_job(
     if let Some(done) = finished {
         let ttl = spec["ttlSecondsAfterFinished"].as_i64();
         let since = meta::age_seconds(done["lastTransitionTime"].as_str().unwrap_or_default());
+        for pod in owned.iter().filter(|p| is_uncounted(p)) {
+            release_pod(cluster, pods_res, pod);
+        }
         if let (Some(ttl), Some(since)) = (ttl, since)
             && since >= ttl
         {
@@ -105,8 +167,14 @@ fn reconcile_job(
         })
         .map(|c| int(&c["restartCount"], 0))
         .sum();
+    // Deleted before they finished: failures, counted once, then let go.
+    let vanished: Vec<&&Value> = owned
+        .iter()
+        .filter(|p| is_uncounted(p) && !matches!(phase(p).as_str(), "Succeeded" | "Failed"))
+        .collect();
     let failed = (owned.iter().filter(|p| phase(p) == "Failed").count() as i64)
-        .max(int(&job["status"]["failed"], 0));
+        .max(int(&job["status"]["failed"], 0))
+        + vanished.len() as i64;
     let ready = active.iter().filter(|p| phase(p) == "Running").count() as i64;
     let (completions, parallelism, backoff) = (
         int(&spec["completions"], 1),
@@ -210,6 +278,7 @@ fn create_pod(cluster: &Cluster, pods_res: &ResourceInfo, job: &Value) {
             "labels": template["metadata"]["labels"],
             "annotations": template["metadata"]["annotations"],
             "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": job["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true}],
+            "finalizers": [TRACKING],
         },
         "spec": template["spec"],
     });
