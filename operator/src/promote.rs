@@ -84,12 +84,29 @@ pub struct PromoteMeta {
     pub request_id: Option<String>,
 }
 
+/// View statements sent to the warehouse at once during a flip.
+const FLIP_BATCH: usize = 500;
+
 /// Test hook: `SLUICE_FAILPOINT=<name>` aborts the process at that point, simulating a crash
-/// (`kill -9`, node loss) in the middle of the work.
+/// (`kill -9`, node loss) in the middle of the work; `SLUICE_FAILPOINT=<name>:stop` freezes it
+/// there instead (SIGSTOP), the first time it is reached, simulating a process that stalls and
+/// wakes up later (`SIGCONT`).
 pub fn failpoint(name: &str) {
-    if std::env::var("SLUICE_FAILPOINT").is_ok_and(|v| v == name) {
+    let Ok(wanted) = std::env::var("SLUICE_FAILPOINT") else {
+        return;
+    };
+    if wanted == name {
         eprintln!("failpoint {name}: aborting");
         std::process::abort();
+    }
+    static STOPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if wanted.strip_suffix(":stop") == Some(name)
+        && !STOPPED.swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        eprintln!("failpoint {name}: stopping");
+        // SAFETY: raising a signal on our own process.
+        unsafe { libc::raise(libc::SIGSTOP) };
+        eprintln!("failpoint {name}: continuing");
     }
 }
 
@@ -158,9 +175,12 @@ fn promote_in_transaction(
             .execute(sql)
             .map_err(|e| statement_error(&p.environment, "before_all", e))?;
     }
-    for (i, sql) in statements.iter().enumerate() {
-        warehouse.execute(sql).map_err(wh_err)?;
-        if i == statements.len() / 2 {
+    // In batches (one round trip each), still inside the one transaction: a 10,000-view flip
+    // is a few round trips, not 20,000.
+    let batches: Vec<&[String]> = statements.chunks(FLIP_BATCH).collect();
+    for (i, batch) in batches.iter().enumerate() {
+        warehouse.execute(&batch.join(";\n")).map_err(wh_err)?;
+        if i == batches.len() / 2 {
             failpoint("promote-midway");
         }
     }

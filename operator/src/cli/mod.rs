@@ -567,7 +567,15 @@ fn operator_command(args: &OperatorArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run(options))
+    // The operator only ever stops on an error (a lost lease among them). Stop at once: no
+    // teardown of the runtime, whose pooled warehouse clients cannot be dropped on it, and
+    // nothing more done by a replica that is no longer the leader.
+    let error = match runtime.block_on(run(options)) {
+        Ok(()) => anyhow::anyhow!("the operator stopped"),
+        Err(e) => e,
+    };
+    eprintln!("error: {error:#}");
+    std::process::exit(1)
 }
 
 fn crds_command(dir: Option<&Path>) -> Result<()> {

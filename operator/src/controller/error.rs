@@ -71,6 +71,7 @@ pub fn is_unavailable(error: &anyhow::Error) -> bool {
     }
     let text = format!("{error:#}").to_ascii_lowercase();
     [
+        "cannot connect to warehouse",
         "connection closed",
         "connection refused",
         "connection reset",

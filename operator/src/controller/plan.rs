@@ -210,6 +210,7 @@ async fn replan(
         apply_status(&ctx.client, plan, &shown).await?;
     }
     let computed = planning::compute(ctx, plan, env_name, url).await?;
+    crate::promote::failpoint("operator-after-plan");
     let engine_plan = &computed.plan;
     let old_id = status.plan_id.replace(engine_plan.id.clone());
     if let Some(old) = old_id.filter(|old| *old != engine_plan.id) {
@@ -262,6 +263,19 @@ async fn backfill(
     let progress = jobs::next_steps(&units, concurrency);
     if let Some((model, job, reason)) = progress.failed.first() {
         let log_tail = jobs::log_tail(&ctx.client, &namespace, job).await;
+        // A Job that failed because the warehouse was away is not the model's fault: run it
+        // again (with the controller's backoff) instead of failing the plan.
+        if super::error::is_unavailable(&anyhow::anyhow!("{log_tail}")) {
+            delete_job(ctx, plan, job).await?;
+            return Err(Error::WarehouseUnavailable(format!(
+                "the Job of {model} could not reach the warehouse and is started again: {}",
+                log_tail
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or_default()
+            )));
+        }
         status.phase = PlanPhase::Failed;
         status.failure = Some(FailureStatus {
             model: Some(model.clone()),
@@ -391,19 +405,24 @@ async fn create_job(
     }
 }
 
-/// Deletes the Plan's Jobs (of one engine plan, or all), with their pods.
-async fn delete_jobs(ctx: &Context, plan: &Plan, plan_id: Option<&str>) -> Result<()> {
+/// Deletes one Job, with its pods.
+async fn delete_job(ctx: &Context, plan: &Plan, name: &str) -> Result<()> {
     let api: Api<Job> = Api::namespaced(ctx.client.clone(), &plan.namespace().unwrap_or_default());
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
         ..Default::default()
     };
+    match api.delete(name, &params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes the Plan's Jobs (of one engine plan, or all), with their pods.
+async fn delete_jobs(ctx: &Context, plan: &Plan, plan_id: Option<&str>) -> Result<()> {
     for job in list_jobs(ctx, plan, plan_id).await? {
-        match api.delete(&job.name_any(), &params).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(e.into()),
-        }
+        delete_job(ctx, plan, &job.name_any()).await?;
     }
     Ok(())
 }

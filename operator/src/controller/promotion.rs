@@ -240,6 +240,7 @@ async fn step(p: &Promotion, ctx: &Context, status: &mut PromotionStatus) -> Res
         approvals: counted_approvals(&tally, &digest),
         request_id: Some(uid),
     };
+    crate::promote::failpoint("operator-before-flip");
     let started = Instant::now();
     let flipped = ctx
         .with_warehouse(&url, move |wh| {
@@ -254,6 +255,7 @@ async fn step(p: &Promotion, ctx: &Context, status: &mut PromotionStatus) -> Res
         .await?;
     match flipped {
         Ok(release) => {
+            crate::promote::failpoint("operator-after-flip");
             ctx.metrics.flips.inc();
             ctx.metrics
                 .flip_seconds
