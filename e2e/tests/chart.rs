@@ -13,7 +13,7 @@ use sluice_e2e::{Scenario, TestCluster};
 mod support;
 
 use support::helm::{Rendered, chart, helm, install_hint, pinned_sdk, render_in};
-use support::repo;
+use support::{FLUX_GITREPOSITORY_CRD, repo};
 
 const RELEASE_NAMESPACE: &str = "sluice-system";
 
@@ -564,23 +564,6 @@ fn operator_can(s: &Scenario, release_ns: &str, args: &[&str]) -> bool {
     );
     answer == "yes"
 }
-
-/// Flux's GitRepository kind, so kubectl can resolve it (a cluster with Flux has the real one).
-const FLUX_GITREPOSITORY_CRD: &str = r#"
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: gitrepositories.source.toolkit.fluxcd.io}
-spec:
-  group: source.toolkit.fluxcd.io
-  scope: Namespaced
-  names: {plural: gitrepositories, singular: gitrepository, kind: GitRepository}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"#;
 
 fn namespace(name: &str) -> String {
     format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")

@@ -6,7 +6,9 @@ mod support;
 use std::process::Command;
 
 use anyhow::Result;
-use support::{MINUTE, Shop, jsonpath, render, repo, sample, warehouse_secret};
+use support::{
+    FLUX_GITREPOSITORY_CRD, MINUTE, Shop, jsonpath, render, repo, sample, warehouse_secret,
+};
 
 fn shop_source() -> std::path::PathBuf {
     repo().join("config/samples/shop")
@@ -91,23 +93,11 @@ fn bad_sql_and_cycles_name_the_file_and_the_models() -> Result<()> {
 /// `render` refuses a project that does not load, so broken ones are archived by hand.
 fn render_unchecked(project: &std::path::Path, env: &str, name: &str) -> Result<String> {
     let archive = sluice::controller::source::archive_project(project)?;
-    let data = base64(&archive);
+    let data = support::base64(&archive);
     Ok(format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-source\nbinaryData:\n  project.tar.gz: {data}\n---\n\
          apiVersion: sluice.dev/v1alpha1\nkind: Plan\nmetadata:\n  name: {name}\nspec:\n  environment: {env}\n  source:\n    configMap: {{name: {name}-source}}\n"
     ))
-}
-
-fn base64(bytes: &[u8]) -> String {
-    let out = Command::new("base64")
-        .arg("-w0")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn();
-    let mut child = out.expect("base64");
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(bytes).unwrap();
-    String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
 }
 
 #[test]
@@ -309,23 +299,6 @@ fn a_failing_audit_fails_the_plan_with_its_log_and_a_rejection_stops_the_promoti
     );
     Ok(())
 }
-
-/// Flux's GitRepository kind (a cluster with Flux has the real one; the operator reads only
-/// `status.artifact`).
-const FLUX_GITREPOSITORY_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: gitrepositories.source.toolkit.fluxcd.io}
-spec:
-  group: source.toolkit.fluxcd.io
-  scope: Namespaced
-  names: {plural: gitrepositories, singular: gitrepository, kind: GitRepository}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-";
 
 /// Serves `body` over plain HTTP on a free localhost port (as Flux's source-controller
 /// serves artifacts in the cluster); returns the URL.

@@ -19,16 +19,13 @@ const DAILY: &str =
     "SELECT d, SUM(v) AS total FROM ext.events WHERE d BETWEEN @start_ds AND @end_ds GROUP BY d";
 
 fn events_project(backend: Backend) -> Fixture {
-    let f = Fixture::new(
+    Fixture::with_external_events(
         backend,
+        EVENTS,
         &[
             (
-                "models/ext/events.sql",
-                &model("ext.events", "kind EXTERNAL", ""),
-            ),
-            (
                 "models/s/daily.sql",
-                &model(
+                model(
                     "s.daily",
                     "kind INCREMENTAL_BY_TIME_RANGE (time_column d)",
                     DAILY,
@@ -36,16 +33,32 @@ fn events_project(backend: Backend) -> Fixture {
             ),
             (
                 "models/s/summary.sql",
-                &model(
+                model(
                     "s.summary",
                     "kind FULL",
                     "SELECT COUNT(*) AS days, SUM(total) AS total FROM s.daily",
                 ),
             ),
         ],
-    );
-    f.warehouse().execute(EVENTS).unwrap();
-    f
+    )
+}
+
+/// A table of events and a view over it.
+fn base_and_view(backend: Backend) -> Fixture {
+    Fixture::with_external_events(
+        backend,
+        EVENTS,
+        &[
+            (
+                "models/s/base.sql",
+                model("s.base", "kind FULL", "SELECT id, v FROM ext.events"),
+            ),
+            (
+                "models/s/big.sql",
+                model("s.big", "kind VIEW", "SELECT * FROM s.base WHERE v > 4"),
+            ),
+        ],
+    )
 }
 
 fn run(f: &Fixture, env: &str, now: &str) {
@@ -155,24 +168,20 @@ fn restating_in_dev_leaves_prod_tables_alone(backend: Backend) {
 }
 
 fn a_reused_child_survives_a_column_added_upstream(backend: Backend) {
-    let f = Fixture::new(
+    let f = Fixture::with_external_events(
         backend,
+        EVENTS,
         &[
             (
-                "models/ext/events.sql",
-                &model("ext.events", "kind EXTERNAL", ""),
-            ),
-            (
                 "models/s/base.sql",
-                &model("s.base", "kind FULL", "SELECT id, v FROM ext.events"),
+                model("s.base", "kind FULL", "SELECT id, v FROM ext.events"),
             ),
             (
                 "models/s/copy.sql",
-                &model("s.copy", "kind FULL", "SELECT * FROM s.base"),
+                model("s.copy", "kind FULL", "SELECT * FROM s.base"),
             ),
         ],
     );
-    f.warehouse().execute(EVENTS).unwrap();
     f.apply("prod", "2024-01-02");
     f.write(
         "models/s/base.sql",
@@ -227,24 +236,7 @@ fn forward_only_tables_gain_columns_and_refuse_to_lose_them(backend: Backend) {
 }
 
 fn a_view_of_a_changed_parent_reads_the_new_table(backend: Backend) {
-    let f = Fixture::new(
-        backend,
-        &[
-            (
-                "models/ext/events.sql",
-                &model("ext.events", "kind EXTERNAL", ""),
-            ),
-            (
-                "models/s/base.sql",
-                &model("s.base", "kind FULL", "SELECT id, v FROM ext.events"),
-            ),
-            (
-                "models/s/big.sql",
-                &model("s.big", "kind VIEW", "SELECT * FROM s.base WHERE v > 4"),
-            ),
-        ],
-    );
-    f.warehouse().execute(EVENTS).unwrap();
+    let f = base_and_view(backend);
     f.apply("prod", "2024-01-02");
     f.write(
         "models/s/base.sql",
@@ -268,24 +260,7 @@ fn a_view_of_a_changed_parent_reads_the_new_table(backend: Backend) {
 }
 
 fn the_janitor_leaves_no_broken_view_and_skips_what_it_cannot_drop(backend: Backend) {
-    let f = Fixture::new(
-        backend,
-        &[
-            (
-                "models/ext/events.sql",
-                &model("ext.events", "kind EXTERNAL", ""),
-            ),
-            (
-                "models/s/base.sql",
-                &model("s.base", "kind FULL", "SELECT id, v FROM ext.events"),
-            ),
-            (
-                "models/s/big.sql",
-                &model("s.big", "kind VIEW", "SELECT * FROM s.base WHERE v > 4"),
-            ),
-        ],
-    );
-    f.warehouse().execute(EVENTS).unwrap();
+    let f = base_and_view(backend);
     f.apply("prod", "2024-01-02");
     let first_base = f.rows(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'sluice__s' \

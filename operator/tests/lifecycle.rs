@@ -17,17 +17,18 @@ use sluice::state::StateStore;
 const DAILY: &str =
     "SELECT d, SUM(v) AS total FROM ext.events WHERE d BETWEEN @start_ds AND @end_ds GROUP BY d";
 
+const EVENTS: &str = "CREATE SCHEMA ext; CREATE TABLE ext.events (id INTEGER, d DATE, v INTEGER);
+INSERT INTO ext.events VALUES (1, '2024-01-01', 10), (2, '2024-01-02', 5),
+(1, '2024-01-03', 7), (3, '2024-01-04', 1)";
+
 fn project(backend: Backend) -> Fixture {
-    let f = Fixture::new(
+    Fixture::with_external_events(
         backend,
+        EVENTS,
         &[
             (
-                "models/ext/events.sql",
-                &model("ext.events", "kind EXTERNAL", ""),
-            ),
-            (
                 "models/s/daily.sql",
-                &model(
+                model(
                     "s.daily",
                     "kind INCREMENTAL_BY_TIME_RANGE (time_column d, batch_size 1),\n  audits (not_null(columns := [total]))",
                     DAILY,
@@ -35,26 +36,18 @@ fn project(backend: Backend) -> Fixture {
             ),
             (
                 "models/s/names.sql",
-                &model("s.names", "kind FULL", "SELECT DISTINCT id FROM ext.events"),
+                model("s.names", "kind FULL", "SELECT DISTINCT id FROM ext.events"),
             ),
             (
                 "models/s/summary.sql",
-                &model(
+                model(
                     "s.summary",
                     "kind FULL",
                     "SELECT COUNT(*) AS days FROM s.daily JOIN s.names ON TRUE",
                 ),
             ),
         ],
-    );
-    f.warehouse()
-        .execute(
-            "CREATE SCHEMA ext; CREATE TABLE ext.events (id INTEGER, d DATE, v INTEGER);
-             INSERT INTO ext.events VALUES (1, '2024-01-01', 10), (2, '2024-01-02', 5),
-             (1, '2024-01-03', 7), (3, '2024-01-04', 1)",
-        )
-        .unwrap();
-    f
+    )
 }
 
 fn alice(now: i64, digest: &str) -> PromoteMeta {

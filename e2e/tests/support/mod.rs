@@ -16,6 +16,24 @@ use sluice_e2e::{ImageRule, ImageTarget, Scenario, TestCluster, TestClusterBuild
 
 pub const MINUTE: Duration = Duration::from_secs(60);
 
+/// Flux's GitRepository kind, so kubectl can resolve it (a cluster with Flux has the real one; the
+/// operator reads only `status.artifact`).
+pub const FLUX_GITREPOSITORY_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gitrepositories.source.toolkit.fluxcd.io}
+spec:
+  group: source.toolkit.fluxcd.io
+  scope: Namespaced
+  names: {plural: gitrepositories, singular: gitrepository, kind: GitRepository}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+
 /// The image Jobs run in these tests (mapped to the local `sluice` binary).
 pub const IMAGE: &str = "ghcr.io/sluice-dev/sluice:e2e";
 
@@ -52,7 +70,7 @@ pub fn cluster() -> TestClusterBuilder {
 
 /// The operator, running as a real process against the cluster; killed when dropped.
 pub struct Operator {
-    child: Child,
+    child: std::sync::Mutex<Child>,
     log: PathBuf,
     pub metrics_port: u16,
 }
@@ -60,7 +78,21 @@ pub struct Operator {
 impl Operator {
     /// Starts `sluice operator` with `kubeconfig`, plus `args`.
     pub fn start(kubeconfig: &Path, dir: &Path, args: &[&str]) -> Result<Operator> {
-        let log = dir.join(format!("operator-{}.log", std::process::id()));
+        Operator::start_with(kubeconfig, dir, args, &[])
+    }
+
+    /// Starts it with extra environment variables (e.g. `SLUICE_FAILPOINT`); its log goes to
+    /// a file of its own, kept for failure messages.
+    pub fn start_with(
+        kubeconfig: &Path,
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Operator> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let log = dir.join(format!("operator-{}-{n}.log", std::process::id()));
         let metrics_port = free_port();
         let probe_port = free_port();
         let child = Command::new(sluice_bin())
@@ -71,14 +103,45 @@ impl Operator {
             .args(args)
             .env("KUBECONFIG", kubeconfig)
             .env("SLUICE_LOG", "info,kube=warn,postgres=warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
             .spawn()?;
         Ok(Operator {
-            child,
+            child: std::sync::Mutex::new(child),
             log,
             metrics_port,
         })
+    }
+
+    /// Waits up to `timeout` for the process to end; its exit status, if it did.
+    pub fn wait_exit(&self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child().try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn child(&self) -> std::sync::MutexGuard<'_, Child> {
+        self.child.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends a signal (`KILL`, `STOP`, `CONT`).
+    pub fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child().id()
     }
 
     /// What the operator logged so far (for failure messages).
@@ -98,9 +161,10 @@ impl Operator {
             .unwrap_or_default()
     }
 
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn kill(&self) {
+        let mut child = self.child();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -229,6 +293,12 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Standard base64 (for `binaryData` in hand-written manifests).
+pub fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// The warehouse Secret, pointing at `url`.
 pub fn warehouse_secret(url: &str) -> String {
     format!(
@@ -240,7 +310,8 @@ pub fn warehouse_secret(url: &str) -> String {
 pub struct Shop {
     pub s: Scenario,
     pub url: String,
-    pub operator: Operator,
+    /// Operator processes started so far (the fault tests start, kill and restart them).
+    pub operators: Vec<Operator>,
 }
 
 impl Shop {
@@ -248,21 +319,51 @@ impl Shop {
     /// Environments.
     pub fn start() -> Result<Shop> {
         let shop = Shop::bare()?;
-        shop.s.apply(&warehouse_secret(&shop.url))?;
-        for file in ["environment-prod.yaml", "environment-dev.yaml"] {
-            shop.s.kubectl_ok(&["apply", "-f", sample(file).as_str()])?;
-        }
+        shop.environments()?;
         Ok(shop)
     }
 
     /// The cluster, the CRDs and the operator; no Secret, no Environment yet.
     pub fn bare() -> Result<Shop> {
+        let mut shop = Shop::without_operator(postgres::postgres_url())?;
+        shop.start_operator(&[], &[])?;
+        Ok(shop)
+    }
+
+    /// The cluster and the CRDs, a warehouse Secret for `url` and the sample Environments,
+    /// and no operator yet.
+    pub fn without_operator(url: String) -> Result<Shop> {
         let s = Scenario::start_with(cluster())?;
         s.kubectl_ok(&["apply", "-f", repo().join("crds").to_str().unwrap()])?;
-        let url = postgres::postgres_url();
-        let dir = s.local().expect("a local cluster").dir().to_path_buf();
-        let operator = Operator::start(s.kubeconfig(), &dir, &["--watch-namespace", &s.namespace])?;
-        Ok(Shop { s, url, operator })
+        Ok(Shop {
+            s,
+            url,
+            operators: Vec::new(),
+        })
+    }
+
+    /// Starts another operator process watching the namespace, with extra `args` and `env`.
+    pub fn start_operator(&mut self, args: &[&str], env: &[(&str, &str)]) -> Result<&mut Operator> {
+        let dir = self.s.local().expect("a local cluster").dir().to_path_buf();
+        let mut all = vec!["--watch-namespace", self.s.namespace.as_str()];
+        all.extend_from_slice(args);
+        let operator = Operator::start_with(self.s.kubeconfig(), &dir, &all, env)?;
+        self.operators.push(operator);
+        Ok(self.operators.last_mut().expect("just pushed"))
+    }
+
+    /// The first operator started.
+    pub fn operator(&self) -> &Operator {
+        &self.operators[0]
+    }
+
+    /// The warehouse Secret and the sample Environments.
+    pub fn environments(&self) -> Result<()> {
+        self.s.apply(&warehouse_secret(&self.url))?;
+        for file in ["environment-prod.yaml", "environment-dev.yaml"] {
+            self.s.kubectl_ok(&["apply", "-f", sample(file).as_str()])?;
+        }
+        Ok(())
     }
 
     /// A condition's `status/reason: message` on an object, for assertions.
@@ -330,7 +431,11 @@ impl Shop {
             .unwrap_or_default();
         format!(
             "--- objects ---\n{get}\n--- operator log ---\n{}",
-            self.operator.logs()
+            self.operators
+                .iter()
+                .map(Operator::logs)
+                .collect::<Vec<_>>()
+                .join("\n--- next operator ---\n")
         )
     }
 

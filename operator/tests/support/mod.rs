@@ -121,17 +121,86 @@ pub fn start_tls_server() -> (String, PathBuf) {
         "-extfile",
         "san.ext",
     ]);
-    let url = start_server_with(Some(&certs));
+    let url = start_server_with(Some(&certs), Durability::Fast).url;
     (url, certs.join("ca.crt"))
 }
 
 /// Starts a server in a temporary directory and returns the URL of its `postgres` database.
 fn start_server() -> String {
-    start_server_with(None)
+    start_server_with(None, Durability::Fast).url
+}
+
+/// A server of its own, which a test may stop and start again (a warehouse outage).
+pub struct Dedicated {
+    /// The URL of a fresh database on it.
+    pub url: String,
+    data: PathBuf,
+    log: PathBuf,
+    /// The server options it was started with (port, socket directory...), to start it again.
+    options: String,
+}
+
+impl Dedicated {
+    /// Stops the server at once (connections break, as when a database host goes away).
+    pub fn stop(&self) {
+        self.pg_ctl(&["-m", "immediate", "stop"]);
+    }
+
+    /// Starts it again on the same port, with the same data.
+    pub fn start(&self) {
+        self.pg_ctl(&["-o", &self.options, "-w", "-t", "60", "start"]);
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let bin = Path::new(POSTGRES_BIN).join("pg_ctl");
+        run(
+            server_command(running_as_root(), &bin)
+                .arg("-D")
+                .arg(&self.data)
+                .arg("-l")
+                .arg(&self.log)
+                .args(args)
+                .stdout(Stdio::null()),
+            "pg_ctl",
+        );
+    }
+}
+
+/// Starts a dedicated server (not the shared one) with a fresh database on it.
+pub fn start_dedicated() -> Dedicated {
+    // Crashed on purpose, so it keeps what it acknowledged, as a production server does.
+    let started = start_server_with(None, Durability::Durable);
+    let name = "sluice_outage";
+    let mut admin = sluice::warehouse::connect(&started.url).expect("the dedicated server");
+    admin
+        .execute(&format!("CREATE DATABASE {name}"))
+        .expect("create the database");
+    Dedicated {
+        url: with_database(&started.url, name),
+        data: started.dir.join("data"),
+        log: started.dir.join("server.log"),
+        options: started.options,
+    }
+}
+
+/// A server this process started: its `postgres` database's URL and its directory.
+struct Started {
+    url: String,
+    dir: PathBuf,
+    options: String,
+}
+
+/// Whether a server keeps acknowledged commits through a crash.
+#[derive(PartialEq)]
+enum Durability {
+    /// No fsync, commits acknowledged before they are written: fast, for servers never crashed.
+    Fast,
+    /// PostgreSQL's defaults.
+    Durable,
 }
 
 /// `tls`: a directory with `server.crt` and `server.key` to serve TLS with.
-fn start_server_with(tls: Option<&Path>) -> String {
+fn start_server_with(tls: Option<&Path>, durability: Durability) -> Started {
     let bin = Path::new(POSTGRES_BIN);
     if !bin.join("postgres").exists() {
         panic!(
@@ -187,9 +256,13 @@ fn start_server_with(tls: Option<&Path>) -> String {
     let mut last_error = String::new();
     for _ in 0..5 {
         let port = free_port();
+        let fast = if durability == Durability::Fast {
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        } else {
+            ""
+        };
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200{tls_options}",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200{fast}{tls_options}",
             dir.display()
         );
         let status = server_command(as_postgres, &bin.join("pg_ctl"))
@@ -202,7 +275,11 @@ fn start_server_with(tls: Option<&Path>) -> String {
             .status()
             .expect("run pg_ctl");
         if status.success() {
-            return format!("postgresql://postgres@127.0.0.1:{port}/postgres");
+            return Started {
+                url: format!("postgresql://postgres@127.0.0.1:{port}/postgres"),
+                dir,
+                options,
+            };
         }
         last_error = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
     }
