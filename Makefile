@@ -70,6 +70,12 @@ image:
 bench:
 	$(CARGO) bench -p sluice --bench plan_scale $(CARGO_FEATURES)
 
+## The operator at scale: Plan → Ready, flip time, object sizes, memory, API requests, and a fleet
+## of plans (release build; SLUICE_BENCH_SIZES=1000 for one size).
+bench-operator:
+	$(CARGO) build --profile bench -p sluice $(CARGO_FEATURES)
+	scripts/with-postgres $(CARGO) bench -p sluice-e2e --bench operator_scale $(CARGO_FEATURES)
+
 ## The end-to-end suite against a real cluster (needs Docker and kind).
 e2e-kind:
 	kind create cluster --name sluice-e2e --kubeconfig /tmp/sluice-e2e.kubeconfig

@@ -8,36 +8,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const WIDTH: usize = 100;
-const RUNS: usize = 3;
+#[path = "support/layered.rs"]
+mod layered;
 
-/// Writes `models` FULL models in layers of `WIDTH`; each model after the first layer joins
-/// two models of the layer before it.
-fn generate(root: &Path, models: usize) {
-    std::fs::create_dir_all(root.join("models")).unwrap();
-    std::fs::write(
-        root.join("config.yaml"),
-        "model_defaults:\n  dialect: duckdb\n  start: '2024-01-01'\n  cron: '@daily'\n",
-    )
-    .unwrap();
-    for n in 0..models {
-        let (layer, i) = (n / WIDTH, n % WIDTH);
-        let query = if layer == 0 {
-            format!("SELECT x AS id, x * {i} AS v FROM (VALUES (1), (2), (3)) AS t(x)")
-        } else {
-            let (a, b) = (i, (i * 7 + 3) % WIDTH);
-            format!(
-                "SELECT a.id, (a.v + b.v) % 1000 AS v FROM l{p}.m{a} AS a JOIN l{p}.m{b} AS b ON a.id = b.id",
-                p = layer - 1
-            )
-        };
-        let text =
-            format!("MODEL (\n  name l{layer}.m{i},\n  kind FULL,\n  owner bench\n);\n\n{query}\n");
-        let dir = root.join("models").join(format!("l{layer}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("m{i}.sql")), text).unwrap();
-    }
-}
+use layered::{WIDTH, generate};
+
+const RUNS: usize = 3;
 
 /// Runs the command to completion, returning wall time and peak resident memory in bytes.
 // The child is reaped by `wait4` (which also reports its rusage), not `Child::wait`.
