@@ -94,6 +94,7 @@ pub fn main() -> ExitCode {
         .expect("a tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
@@ -110,26 +111,19 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 Some(name) => name.clone(),
                 None => default_name(&args.project)?,
             };
-            print!(
-                "{}",
-                render(&RenderRequest {
-                    project: &args.project,
-                    environment: &args.environment,
-                    name: &name,
-                    namespace: cli.kube.namespace.as_deref(),
-                    author: args.author.as_deref(),
-                })?
-            );
+            output::emit(&render(&RenderRequest {
+                project: &args.project,
+                environment: &args.environment,
+                name: &name,
+                namespace: cli.kube.namespace.as_deref(),
+                author: args.author.as_deref(),
+            })?)?;
             Ok(0)
         }
         Command::Completion { shell } => {
-            let mut command = Cli::command();
-            clap_complete::generate(
-                *shell,
-                &mut command,
-                "kubectl-sluice",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "kubectl-sluice", &mut script);
+            output::emit(&String::from_utf8_lossy(&script))?;
             Ok(0)
         }
         command => {

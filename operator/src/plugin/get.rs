@@ -89,7 +89,7 @@ pub async fn run(s: &Session, args: &GetArgs, color: bool) -> Result<u8> {
         repaint(Duration::from_secs(1), draw).await?;
         return Ok(0);
     }
-    print!("{}", draw().await?.text);
+    output::emit(&draw().await?.text)?;
     Ok(0)
 }
 

@@ -24,6 +24,23 @@ pub fn serialize<T: Serialize>(value: &T, format: Format) -> Result<String> {
     })
 }
 
+/// Writes `text` to stdout. A reader that went away (`| head`) ends the command quietly: see
+/// [`is_broken_pipe`].
+pub fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Whether an error is stdout's reader having gone away.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
 /// Whether to colour: only on a terminal, never with `--no-color` or `$NO_COLOR`.
 pub fn use_color(no_color: bool) -> bool {
     !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()

@@ -144,12 +144,12 @@ pub async fn run(s: &Session, args: &ReleasesArgs, color: bool) -> Result<u8> {
     let promotions: Vec<Promotion> = list(s).await?;
     let rows = releases(&env, &promotions);
     match args.output {
-        Some(format) => print!("{}", output::serialize(&rows, format)?),
+        Some(format) => output::emit(&output::serialize(&rows, format)?)?,
         None if rows.is_empty() => println!(
             "environment {} has no release yet (`kubectl sluice promote PLAN` makes one)",
             args.environment
         ),
-        None => print!("{}", table(&rows, output::now(), color)),
+        None => output::emit(&table(&rows, output::now(), color))?,
     }
     Ok(0)
 }

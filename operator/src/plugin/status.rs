@@ -67,6 +67,16 @@ pub fn promotion_standing(p: &Promotion) -> Standing {
             AWAITING_APPROVAL,
         ),
         PromotionPhase::Promoting => ("flipping the environment".to_string(), IN_PROGRESS),
+        // A gate that failed (not merely pending) will not pass by waiting.
+        PromotionPhase::Pending if s.gates.iter().any(|g| g.state == GateState::Failed) => {
+            let failed: Vec<String> = s
+                .gates
+                .iter()
+                .filter(|g| g.state == GateState::Failed)
+                .map(|g| format!("{}: {}", g.name, g.message))
+                .collect();
+            (failed.join("; "), FAILED)
+        }
         PromotionPhase::Pending => {
             let waiting: Vec<String> = s
                 .gates

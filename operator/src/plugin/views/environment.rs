@@ -71,11 +71,8 @@ impl EnvironmentScene {
             ("Message", message),
             ("Release", release),
             ("Models", s.models.to_string()),
-            ("Promotions", policy_text(&e.spec.promotion, false)),
-            (
-                "Rollbacks",
-                format!("{} approval(s)", e.spec.promotion.rollback_approvals),
-            ),
+            ("Approvals", policy_text(&e.spec.promotion, false)),
+            ("Rollback approvals", policy_text(&e.spec.promotion, true)),
             ("Expires", s.expires_at.clone().unwrap_or_default()),
             ("Last run", last_run),
             ("Next run", s.next_run.clone().unwrap_or_default()),
@@ -87,8 +84,9 @@ impl EnvironmentScene {
         let s = e.status.clone().unwrap_or_default();
         let mut children = Vec::new();
         if let Some(r) = &s.release {
-            let mut models: Vec<Row> = r
-                .models
+            let mut listed = r.models.clone();
+            listed.sort_by(|a, b| a.name.cmp(&b.name));
+            let mut models: Vec<Row> = listed
                 .iter()
                 .map(|m| {
                     Row::new(m.name.clone(), "Model").info(format!("{} {}", m.kind, m.version))

@@ -57,23 +57,43 @@ pub fn ready_status(conditions: &[Condition]) -> Status {
     }
 }
 
-/// What a Stalled or Reconciling condition says, as `Reason: message`.
+/// Reconciling reasons that only restate the phase (the tree shows the details).
+const PROGRESS: &[&str] = &[
+    "AwaitingApproval",
+    "GatesPending",
+    "Promoting",
+    "Planning",
+    "Backfilling",
+];
+
+/// What a Stalled condition, or a Reconciling one with news (a retry, an error), says, as
+/// `Reason: message`.
 pub fn trouble(conditions: &[Condition]) -> String {
     conditions
         .iter()
-        .find(|c| (c.type_ == STALLED || c.type_ == RECONCILING) && c.status == "True")
+        .filter(|c| c.status == "True")
+        .find(|c| {
+            c.type_ == STALLED || (c.type_ == RECONCILING && !PROGRESS.contains(&c.reason.as_str()))
+        })
         .map(|c| format!("{}: {}", c.reason, c.message))
         .unwrap_or_default()
 }
 
-/// Who may approve, in a line: `2 approvals from users alice, bob or groups data-owners; no
-/// self-approval`.
+/// How many approvals are needed from whom, in a line: `2 from users alice, bob or groups
+/// data-owners; no self-approval`, or `none`.
 pub fn policy_text(policy: &PromotionPolicy, rollback: bool) -> String {
     let required = if rollback {
         policy.rollback_approvals
     } else {
         policy.required()
     };
+    if required == 0 {
+        return if policy.auto && !rollback {
+            "none; promotes Ready plans by itself".to_string()
+        } else {
+            "none".to_string()
+        };
+    }
     let mut who = Vec::new();
     if !policy.approvers.users.is_empty() {
         who.push(format!("users {}", policy.approvers.users.join(", ")));
@@ -86,7 +106,7 @@ pub fn policy_text(policy: &PromotionPolicy, rollback: bool) -> String {
     } else {
         who.join(" or ")
     };
-    let mut text = format!("{required} approval(s) from {from}");
+    let mut text = format!("{required} from {from}");
     if !policy.allow_self_approval {
         text.push_str("; no self-approval");
     }

@@ -37,7 +37,10 @@ impl PromotionScene {
         }
         let approvals = match (&s.approval_count, &self.environment) {
             (Some(count), Some(env)) => {
-                format!("{count} ({})", policy_text(&env.spec.promotion, rollback))
+                format!(
+                    "{count} counted; needs {}",
+                    policy_text(&env.spec.promotion, rollback)
+                )
             }
             (Some(count), None) => count.clone(),
             (None, _) => String::new(),
@@ -142,7 +145,7 @@ fn approval_row(a: &ApprovalStatus) -> Row {
         (Tone::Bad, "Not counted")
     };
     let mut info = a.reason.clone();
-    if !a.groups.is_empty() {
+    if !a.groups.is_empty() && !a.counted {
         info.push_str(&format!("; groups {}", a.groups.join(", ")));
     }
     if let Some(comment) = &a.comment {
