@@ -257,7 +257,12 @@ impl Shop {
 
     /// The cluster, the CRDs and the operator; no Secret, no Environment yet.
     pub fn bare() -> Result<Shop> {
-        let s = Scenario::start_with(cluster())?;
+        Shop::bare_with(cluster())
+    }
+
+    /// As `bare`, on a cluster `builder` configures (e.g. `cluster().rbac(true)`).
+    pub fn bare_with(builder: TestClusterBuilder) -> Result<Shop> {
+        let s = Scenario::start_with(builder)?;
         s.kubectl_ok(&["apply", "-f", repo().join("crds").to_str().unwrap()])?;
         let url = postgres::postgres_url();
         let dir = s.local().expect("a local cluster").dir().to_path_buf();
