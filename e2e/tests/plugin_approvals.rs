@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use anyhow::Result;
-use plugin_support::{Team, golden, groups, kubectl_sluice, normalize, status_watch};
+use plugin_support::{Team, golden, kubectl_sluice, normalize, status_watch};
 use support::{MINUTE, exists, jsonpath, repo, wait_until};
 
 /// Waits until the operator shows `count` (`1/2`) on the promotion.
@@ -112,15 +112,10 @@ fn the_policy_and_the_environment_decide_whose_approval_counts() -> Result<()> {
     );
     // Nor write an approval in alice's name, with any tool.
     let digest = jsonpath(s, "plan/shop-v1", "{.status.digest}");
-    let forged = s.kubectl_as(
+    let forged = team.annotate_by_hand(
         "mallory",
-        groups("mallory"),
-        &[
-            "annotate",
-            "promotion",
-            "shop-v1-prod",
-            &format!("approve.sluice.dev/alice=alice@{digest}"),
-        ],
+        "shop-v1-prod",
+        &format!("approve.sluice.dev/alice=alice@{digest}"),
     )?;
     let err = String::from_utf8_lossy(&forged.stderr);
     assert!(
@@ -186,15 +181,10 @@ fn the_policy_and_the_environment_decide_whose_approval_counts() -> Result<()> {
         "{annotations}"
     );
     // A second annotation of hers (written by hand) is admitted but counts once.
-    s.kubectl_as(
+    team.annotate_by_hand(
         "alice",
-        groups("alice"),
-        &[
-            "annotate",
-            "promotion",
-            "shop-v1-prod",
-            &format!("approve.sluice.dev/alice-again=alice@{digest}"),
-        ],
+        "shop-v1-prod",
+        &format!("approve.sluice.dev/alice-again=alice@{digest}"),
     )?;
     wait_reason(
         &team,
@@ -295,15 +285,10 @@ fn authors_cannot_approve_their_own_plan_groups_count_and_a_rejection_stops_the_
         "{err}"
     );
     let digest = jsonpath(s, "plan/alice-change", "{.status.digest}");
-    let out = s.kubectl_as(
+    let out = team.annotate_by_hand(
         "alice",
-        groups("alice"),
-        &[
-            "annotate",
-            "promotion",
-            "release-1",
-            &format!("approve.sluice.dev/alice=alice@{digest}"),
-        ],
+        "release-1",
+        &format!("approve.sluice.dev/alice=alice@{digest}"),
     )?;
     assert!(
         out.status.success(),

@@ -116,6 +116,21 @@ impl Team {
         Ok((stdout, stderr))
     }
 
+    /// An annotation on a Promotion written by `user` with plain `kubectl annotate`, not the
+    /// plugin: admission and the operator must hold without it.
+    pub fn annotate_by_hand(
+        &self,
+        user: &str,
+        promotion: &str,
+        annotation: &str,
+    ) -> Result<Output> {
+        self.shop.s.kubectl_as(
+            user,
+            groups(user),
+            &["annotate", "promotion", promotion, annotation],
+        )
+    }
+
     /// `kubectl sluice render ...` applied with `kubectl apply -f` (as the admin, like GitOps).
     pub fn render_and_apply(
         &self,

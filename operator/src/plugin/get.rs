@@ -14,7 +14,7 @@ use serde_json::json;
 use super::client::{On, Session, get};
 use super::output::{self, Format};
 use super::retry::plan_jobs;
-use super::views::{self, EnvironmentScene, PlanScene, PromotionScene};
+use super::views::{self, EnvironmentScene, PlanScene, PromotionScene, Scene};
 use super::watch::{Frame, repaint};
 use crate::k8s::{Environment, Plan, Promotion};
 
@@ -95,9 +95,7 @@ pub async fn run(s: &Session, args: &GetArgs, color: bool) -> Result<u8> {
 
 /// Something read, ready to render.
 enum Shown {
-    Environment(Box<EnvironmentScene>),
-    Plan(Box<PlanScene>),
-    Promotion(Box<PromotionScene>),
+    One(Box<dyn Scene>),
     Environments(Vec<Environment>),
     Plans(Vec<Plan>),
     Promotions(Vec<Promotion>),
@@ -108,9 +106,7 @@ enum Shown {
 impl Shown {
     fn render(&self, now: i64, color: bool) -> String {
         match self {
-            Shown::Environment(scene) => scene.render(now, color),
-            Shown::Plan(scene) => scene.render(now, color),
-            Shown::Promotion(scene) => scene.render(now, color),
+            Shown::One(scene) => scene.render(now, color),
             Shown::Environments(items) => views::environments_table(items, now, color),
             Shown::Plans(items) => views::plans_table(items, now, color),
             Shown::Promotions(items) => views::promotions_table(items, now, color),
@@ -141,13 +137,13 @@ async fn show(
         return Ok(Shown::Serialized(output::serialize(&value, format)?));
     }
     Ok(match (kind, name) {
-        (Kind::Environment, Some(n)) => Shown::Environment(Box::new(EnvironmentScene {
+        (Kind::Environment, Some(n)) => Shown::One(Box::new(EnvironmentScene {
             environment: get(&s.api(), "environment", &s.namespace, n).await?,
             promotions: list(s).await.unwrap_or_default(),
         })),
         (Kind::Plan, Some(n)) => {
             let plan: Plan = get(&s.api(), "plan", &s.namespace, n).await?;
-            Shown::Plan(Box::new(PlanScene {
+            Shown::One(Box::new(PlanScene {
                 jobs: plan_jobs(&s.api(), &plan).await.ok(),
                 promotions: list(s).await.unwrap_or_default(),
                 plan,
@@ -165,7 +161,7 @@ async fn show(
                 Some(e) => s.api::<Environment>().get_opt(&e).await.ok().flatten(),
                 None => None,
             };
-            Shown::Promotion(Box::new(PromotionScene {
+            Shown::One(Box::new(PromotionScene {
                 promotion,
                 plan,
                 environment,

@@ -3,7 +3,9 @@
 
 use kube::ResourceExt;
 
-use super::{policy_text, promotion_environment, promotion_status, ready_status, target, trouble};
+use super::{
+    Scene, policy_text, promotion_environment, promotion_status, ready_status, target, trouble,
+};
 use crate::k8s::{Environment, Promotion};
 use crate::plugin::output::{self, Row, Tone, fields, status};
 
@@ -13,15 +15,7 @@ pub struct EnvironmentScene {
     pub promotions: Vec<Promotion>,
 }
 
-impl EnvironmentScene {
-    pub fn render(&self, now: i64, color: bool) -> String {
-        format!(
-            "{}\n{}",
-            self.header(color),
-            output::tree(&[self.tree()], now, color)
-        )
-    }
-
+impl Scene for EnvironmentScene {
     fn header(&self, color: bool) -> String {
         let e = &self.environment;
         let s = e.status.clone().unwrap_or_default();

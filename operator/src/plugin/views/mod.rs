@@ -8,7 +8,7 @@ pub mod promotion;
 
 use kube::ResourceExt;
 
-use super::output::{self, Cell, Status, Tone, status};
+use super::output::{self, Cell, Row, Status, Tone, status};
 use crate::k8s::conditions::{Condition, RECONCILING, STALLED};
 use crate::k8s::environment::PromotionPolicy;
 use crate::k8s::{Environment, Plan, PlanPhase, Promotion, PromotionPhase};
@@ -16,6 +16,20 @@ use crate::k8s::{Environment, Plan, PlanPhase, Promotion, PromotionPhase};
 pub use environment::EnvironmentScene;
 pub use plan::PlanScene;
 pub use promotion::PromotionScene;
+
+/// One object as `get NAME` shows it: `Label: value` lines, then its tree.
+pub trait Scene {
+    fn header(&self, color: bool) -> String;
+    fn tree(&self) -> Row;
+
+    fn render(&self, now: i64, color: bool) -> String {
+        format!(
+            "{}\n{}",
+            self.header(color),
+            output::tree(&[self.tree()], now, color)
+        )
+    }
+}
 
 pub fn promotion_status(phase: PromotionPhase) -> Status {
     let tone = match phase {
@@ -144,90 +158,67 @@ pub fn promotion_environment(promotion: &Promotion) -> Option<String> {
 }
 
 pub fn environments_table(items: &[Environment], now: i64, color: bool) -> String {
-    let rows: Vec<Vec<Cell>> = items
-        .iter()
-        .map(|e| {
-            let s = e.status.clone().unwrap_or_default();
-            vec![
-                Cell::from(e.name_any()),
-                Cell::from(s.release.map(|r| r.id).unwrap_or_else(|| "-".into())),
-                Cell::from(s.models.to_string()),
-                Cell::from(&ready_status(&s.conditions)),
-                age_cell(output::created(&e.metadata), now),
-            ]
-        })
-        .collect();
-    output::table(
-        &header(&["NAME", "RELEASE", "MODELS", "STATUS", "AGE"]),
-        &rows,
-        color,
-    )
+    let headers = ["RELEASE", "MODELS", "STATUS"];
+    list_table(items, &headers, now, color, |e| {
+        let s = e.status.clone().unwrap_or_default();
+        vec![
+            Cell::from(s.release.map(|r| r.id).unwrap_or_else(|| "-".into())),
+            Cell::from(s.models.to_string()),
+            Cell::from(&ready_status(&s.conditions)),
+        ]
+    })
 }
 
 pub fn plans_table(items: &[Plan], now: i64, color: bool) -> String {
-    let rows: Vec<Vec<Cell>> = items
-        .iter()
-        .map(|p| {
-            let s = p.status.clone().unwrap_or_default();
-            vec![
-                Cell::from(p.name_any()),
-                Cell::from(p.spec.environment.as_str()),
-                Cell::from(&plan_status(s.phase)),
-                Cell::from(s.summary.map_or("-".into(), |x| x.changes.to_string())),
-                Cell::from(s.backfill.map_or("-".into(), |b| b.progress)),
-                age_cell(output::created(&p.metadata), now),
-            ]
-        })
-        .collect();
-    output::table(
-        &header(&[
-            "NAME",
-            "ENVIRONMENT",
-            "STATUS",
-            "CHANGES",
-            "BACKFILL",
-            "AGE",
-        ]),
-        &rows,
-        color,
-    )
+    let headers = ["ENVIRONMENT", "STATUS", "CHANGES", "BACKFILL"];
+    list_table(items, &headers, now, color, |p| {
+        let s = p.status.clone().unwrap_or_default();
+        vec![
+            Cell::from(p.spec.environment.as_str()),
+            Cell::from(&plan_status(s.phase)),
+            Cell::from(s.summary.map_or("-".into(), |x| x.changes.to_string())),
+            Cell::from(s.backfill.map_or("-".into(), |b| b.progress)),
+        ]
+    })
 }
 
 pub fn promotions_table(items: &[Promotion], now: i64, color: bool) -> String {
+    let headers = ["ENVIRONMENT", "TARGET", "STATUS", "APPROVALS"];
+    list_table(items, &headers, now, color, |p| {
+        let s = p.status.clone().unwrap_or_default();
+        vec![
+            Cell::from(promotion_environment(p).unwrap_or_else(|| "-".into())),
+            Cell::from(target(p)),
+            Cell::from(&promotion_status(s.phase)),
+            Cell::from(s.approval_count.unwrap_or_else(|| "-".into())),
+        ]
+    })
+}
+
+/// A list: NAME, the `columns` `cells` gives for each item, AGE.
+fn list_table<K: kube::Resource>(
+    items: &[K],
+    columns: &[&str],
+    now: i64,
+    color: bool,
+    cells: impl Fn(&K) -> Vec<Cell>,
+) -> String {
+    let header: Vec<String> = std::iter::once("NAME")
+        .chain(columns.iter().copied())
+        .chain(["AGE"])
+        .map(String::from)
+        .collect();
     let rows: Vec<Vec<Cell>> = items
         .iter()
-        .map(|p| {
-            let s = p.status.clone().unwrap_or_default();
-            vec![
-                Cell::from(p.name_any()),
-                Cell::from(promotion_environment(p).unwrap_or_else(|| "-".into())),
-                Cell::from(target(p)),
-                Cell::from(&promotion_status(s.phase)),
-                Cell::from(s.approval_count.unwrap_or_else(|| "-".into())),
-                age_cell(output::created(&p.metadata), now),
-            ]
+        .map(|item| {
+            let age = output::created(item.meta()).map(|t| output::age(now - t));
+            let mut row = vec![Cell::from(item.name_any())];
+            row.extend(cells(item));
+            row.push(Cell::from(age.unwrap_or_default()));
+            row
         })
         .collect();
-    output::table(
-        &header(&[
-            "NAME",
-            "ENVIRONMENT",
-            "TARGET",
-            "STATUS",
-            "APPROVALS",
-            "AGE",
-        ]),
-        &rows,
-        color,
-    )
-}
-
-fn header(names: &[&str]) -> Vec<String> {
-    names.iter().map(|n| n.to_string()).collect()
-}
-
-fn age_cell(since: Option<i64>, now: i64) -> Cell {
-    Cell::from(since.map(|t| output::age(now - t)).unwrap_or_default())
+    output::table(&header, &rows, color)
 }
 
 #[cfg(test)]

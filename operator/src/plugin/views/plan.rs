@@ -4,7 +4,7 @@
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
 
-use super::{plan_status, promotion_status, trouble};
+use super::{Scene, plan_status, promotion_status, trouble};
 use crate::controller::jobs::{JobState, state_of};
 use crate::k8s::plan::ChangeStatus;
 use crate::k8s::{MODEL_LABEL, Plan, PlanPhase, Promotion};
@@ -37,15 +37,7 @@ fn group_of(change: &ChangeStatus) -> &str {
     }
 }
 
-impl PlanScene {
-    pub fn render(&self, now: i64, color: bool) -> String {
-        format!(
-            "{}\n{}",
-            self.header(color),
-            output::tree(&[self.tree()], now, color)
-        )
-    }
-
+impl Scene for PlanScene {
     fn header(&self, color: bool) -> String {
         let p = &self.plan;
         let s = p.status.clone().unwrap_or_default();
@@ -190,7 +182,9 @@ impl PlanScene {
             .info(info)
             .children(children)
     }
+}
 
+impl PlanScene {
     fn model_row(&self, change: &ChangeStatus, phase: PlanPhase) -> Row {
         let jobs: Vec<&Job> = self
             .jobs

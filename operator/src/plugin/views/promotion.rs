@@ -3,7 +3,7 @@
 
 use kube::ResourceExt;
 
-use super::{policy_text, promotion_status, target, trouble};
+use super::{Scene, policy_text, promotion_status, target, trouble};
 use crate::k8s::promotion::{ApprovalStatus, CREATED_BY, GateState, REJECT_PREFIX};
 use crate::k8s::{Environment, Plan, Promotion};
 use crate::plugin::output::{self, Row, Tone, fields, status};
@@ -15,15 +15,7 @@ pub struct PromotionScene {
     pub environment: Option<Environment>,
 }
 
-impl PromotionScene {
-    pub fn render(&self, now: i64, color: bool) -> String {
-        format!(
-            "{}\n{}",
-            self.header(color),
-            output::tree(&[self.tree()], now, color)
-        )
-    }
-
+impl Scene for PromotionScene {
     fn header(&self, color: bool) -> String {
         let p = &self.promotion;
         let s = p.status.clone().unwrap_or_default();
@@ -104,7 +96,9 @@ impl PromotionScene {
             .info(info)
             .children(children)
     }
+}
 
+impl PromotionScene {
     /// `reject.sluice.dev/*` annotations: the one that stopped the promotion, and others.
     fn rejections(&self, rejected_by: Option<&str>) -> Vec<Row> {
         self.promotion
