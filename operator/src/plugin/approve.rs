@@ -344,6 +344,10 @@ mod tests {
             annotation_key(APPROVE_PREFIX, "alice"),
             "approve.sluice.dev/alice"
         );
+        assert_eq!(
+            annotation_key(APPROVE_PREFIX, "jane@example.com"),
+            "approve.sluice.dev/jane-example-com-8c87b489ce"
+        );
         for user in [
             "jane@example.com",
             "system:serviceaccount:ci:release-bot",
