@@ -220,6 +220,9 @@ fn a_failed_plan_is_retried_and_reruns_only_the_failed_work() -> Result<()> {
         "MODEL (\n  name stg.vip_customers,\n  kind FULL\n);\n\nSELECT customer_id FROM ext.vip_list\n",
     )?;
     team.render_and_apply(project.path(), "prod", "vip", None)?;
+    // Just applied: still on its way (exit 4 without --watch).
+    let (out, _) = team.sluice_exit("mallory", &["status", "plan/vip"], 4)?;
+    assert!(out.starts_with("plan vip: "), "{out}");
     let (out, _) = team.sluice_exit("mallory", &status_watch("plan/vip"), 1)?;
     assert!(
         out.contains("plan vip: Failed - stg.vip_customers: "),
