@@ -325,15 +325,24 @@ impl Shop {
 
     /// The cluster, the CRDs and the operator; no Secret, no Environment yet.
     pub fn bare() -> Result<Shop> {
-        let mut shop = Shop::without_operator(postgres::postgres_url())?;
+        Shop::bare_with(cluster())
+    }
+
+    /// As `bare`, on a cluster `builder` configures (e.g. `cluster().rbac(true)`).
+    pub fn bare_with(builder: TestClusterBuilder) -> Result<Shop> {
+        let mut shop = Shop::without_operator_on(builder, postgres::postgres_url())?;
         shop.start_operator(&[], &[])?;
         Ok(shop)
     }
 
-    /// The cluster and the CRDs, a warehouse Secret for `url` and the sample Environments,
-    /// and no operator yet.
+    /// The cluster and the CRDs, with `url` as the warehouse; no operator, Secret or
+    /// Environment yet.
     pub fn without_operator(url: String) -> Result<Shop> {
-        let s = Scenario::start_with(cluster())?;
+        Shop::without_operator_on(cluster(), url)
+    }
+
+    fn without_operator_on(builder: TestClusterBuilder, url: String) -> Result<Shop> {
+        let s = Scenario::start_with(builder)?;
         s.kubectl_ok(&["apply", "-f", repo().join("crds").to_str().unwrap()])?;
         Ok(Shop {
             s,

@@ -20,7 +20,9 @@ use super::jobs::{self, JobRequest, JobState, Unit};
 use super::plan::warehouse_name;
 use crate::intervals::parse_duration;
 use crate::k8s::conditions::{Conditions, now_rfc3339};
-use crate::k8s::environment::{EnvironmentStatus, ReleaseStatus, RunStatus};
+use crate::k8s::environment::{
+    EnvironmentStatus, MAX_RELEASE_MODELS, ReleaseModel, ReleaseStatus, RunStatus,
+};
 use crate::k8s::plan::{Plan, PlanPhase};
 use crate::k8s::promotion::{Promotion, PromotionPhase, PromotionSpec};
 use crate::k8s::{ENVIRONMENT_LABEL, Environment, RUN_LABEL};
@@ -144,6 +146,16 @@ fn release_status(_ctx: &Context, release: &crate::snapshot::Release) -> Release
             .unwrap_or_default(),
         approved_by: release.approvals.iter().map(|a| a.user.clone()).collect(),
         digest: release.digest.clone(),
+        models: release
+            .snapshots
+            .iter()
+            .take(MAX_RELEASE_MODELS)
+            .map(|s| ReleaseModel {
+                name: s.name.clone(),
+                kind: s.kind.clone(),
+                version: s.version.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -163,6 +163,22 @@ pub struct ReleaseStatus {
     pub approved_by: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// The models the release exposes, by name (the first [`MAX_RELEASE_MODELS`]; `models`
+    /// in the status counts them all), for `kubectl sluice get environment`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ReleaseModel>,
+}
+
+/// Models listed in a release's status at most.
+pub const MAX_RELEASE_MODELS: usize = 100;
+
+/// One model of a release: its kind and physical version.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseModel {
+    pub name: String,
+    pub kind: String,
+    pub version: String,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]

@@ -24,13 +24,15 @@ pub struct RenderRequest<'a> {
     pub author: Option<&'a str>,
 }
 
+/// Files and directories left out of the source digest.
+const NOT_SOURCE: &[&str] = &[".sluice", ".git"];
+
 /// The two manifests, as one YAML stream.
 pub fn render(request: &RenderRequest) -> Result<String> {
     crate::project::load(request.project).map_err(|e| anyhow::anyhow!("{e}"))?;
     let archive = archive_project(request.project)
         .with_context(|| format!("archiving {}", request.project.display()))?;
-    let digest =
-        digest_dir(request.project, &[".sluice", ".git"]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let digest = digest_dir(request.project, NOT_SOURCE).map_err(|e| anyhow::anyhow!("{e}"))?;
     let source = format!("{}-source", request.name);
     let annotations = BTreeMap::from([("sluice.dev/source-digest".to_string(), digest)]);
     let config_map = ConfigMap {
@@ -68,6 +70,29 @@ pub fn render(request: &RenderRequest) -> Result<String> {
     plan.metadata.namespace = request.namespace.map(str::to_string);
     let yaml = |value: &dyn erased::Yaml| value.yaml();
     Ok(format!("{}---\n{}", yaml(&config_map)?, yaml(&plan)?))
+}
+
+/// A Plan name for a project: its directory's name and the first digits of its digest
+/// (`shop-5e884898`), so the same files give the same name and a change gives a new one.
+pub fn default_name(project: &Path) -> Result<String> {
+    let dir =
+        std::fs::canonicalize(project).with_context(|| format!("reading {}", project.display()))?;
+    let base: String = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(40)
+        .collect();
+    let digest = digest_dir(project, NOT_SOURCE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hex = digest.trim_start_matches("sha256:");
+    let base = base.trim_matches('-');
+    Ok(if base.is_empty() {
+        format!("plan-{}", &hex[..8])
+    } else {
+        format!("{base}-{}", &hex[..8])
+    })
 }
 
 mod erased {
