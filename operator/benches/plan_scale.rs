@@ -1,15 +1,23 @@
-//! Plan-time benchmark: generates layered projects of 1,000 and 10,000 models, builds prod
-//! with `sluice apply`, then measures whole-process `sluice plan` wall time and peak memory
-//! (max RSS from the kernel's rusage) — what a user waits for and what a Job needs.
+//! Engine benchmark: generates layered projects of 1,000 and 10,000 models, builds prod with
+//! `sluice apply` (the first build), then measures whole-process `sluice plan` wall time and
+//! peak memory (max RSS from the kernel's rusage) — what a user waits for and what a Job
+//! needs — for two cases:
 //!
-//! Run with `make bench` (release build). `SLUICE_BENCH_SIZES=1000` limits the sizes.
+//! - no change: the project as applied;
+//! - a change set: 10 non-breaking edits (a column added) spread over the layers plus one
+//!   breaking edit of a root model, so thousands of models are indirectly modified
+//!   (`sluice plan dev --json`).
+//!
+//! Run with `make bench` (release build). `SLUICE_BENCH_SIZES=1000` limits the sizes,
+//! `SLUICE_BENCH_RUNS=5` sets the runs per plan measurement, and `SLUICE_BENCH_DIR=DIR` keeps
+//! the generated projects (and their warehouses) under `DIR/<models>` for profiling.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const WIDTH: usize = 100;
-const RUNS: usize = 3;
+const NON_BREAKING_EDITS: usize = 10;
 
 /// Writes `models` FULL models in layers of `WIDTH`; each model after the first layer joins
 /// two models of the layer before it.
@@ -33,10 +41,33 @@ fn generate(root: &Path, models: usize) {
         };
         let text =
             format!("MODEL (\n  name l{layer}.m{i},\n  kind FULL,\n  owner bench\n);\n\n{query}\n");
-        let dir = root.join("models").join(format!("l{layer}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("m{i}.sql")), text).unwrap();
+        std::fs::create_dir_all(model_path(root, n).parent().unwrap()).unwrap();
+        std::fs::write(model_path(root, n), text).unwrap();
     }
+}
+
+fn model_path(root: &Path, n: usize) -> std::path::PathBuf {
+    root.join("models")
+        .join(format!("l{}", n / WIDTH))
+        .join(format!("m{}.sql", n % WIDTH))
+}
+
+fn edit(root: &Path, n: usize, from: &str, to: &str) {
+    let path = model_path(root, n);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{} has no {from:?}", path.display());
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// The change set: a column added to `NON_BREAKING_EDITS` models spread over the layers
+/// (non-breaking), and a changed expression in the root model `l0.m0` (breaking), whose
+/// downstream cone covers most of the project.
+fn change(root: &Path, models: usize) {
+    for k in 0..NON_BREAKING_EDITS {
+        let n = k * models / NON_BREAKING_EDITS + WIDTH / 2 + k;
+        edit(root, n, " AS v ", " AS v, 1 AS extra ");
+    }
+    edit(root, 0, "x * 0 AS v", "x * 100 AS v");
 }
 
 /// Runs the command to completion, returning wall time and peak resident memory in bytes.
@@ -58,6 +89,19 @@ fn measure(cmd: &mut Command) -> (Duration, u64) {
     (elapsed, usage.ru_maxrss as u64 * 1024)
 }
 
+/// Best and worst wall time and the highest peak RSS of `runs` runs.
+fn repeat(runs: usize, mut cmd: impl FnMut() -> Command) -> (Duration, Duration, u64) {
+    let mut times = Vec::new();
+    let mut peak = 0;
+    for _ in 0..runs {
+        let (t, rss) = measure(&mut cmd());
+        times.push(t);
+        peak = peak.max(rss);
+    }
+    times.sort();
+    (times[0], times[times.len() - 1], peak)
+}
+
 fn sluice(root: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
     cmd.arg("--project")
@@ -67,8 +111,16 @@ fn sluice(root: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn mb(bytes: u64) -> f64 {
-    bytes as f64 / 1_048_576.0
+fn mb(bytes: u64) -> String {
+    format!("{:.0} MB", bytes as f64 / 1_048_576.0)
+}
+
+fn secs(d: Duration) -> String {
+    if d.as_secs() >= 10 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
 }
 
 fn main() {
@@ -76,41 +128,50 @@ fn main() {
     let sizes: Vec<usize> = std::env::var("SLUICE_BENCH_SIZES")
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|_| vec![1_000, 10_000]);
+    let runs: usize = std::env::var("SLUICE_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let keep = std::env::var_os("SLUICE_BENCH_DIR").map(std::path::PathBuf::from);
     println!(
-        "sluice plan benchmark: layered FULL models, {WIDTH} per layer, DuckDB warehouse, {RUNS} runs each"
+        "sluice benchmark: layered FULL models, {WIDTH} per layer, DuckDB warehouse; plans: \
+         best / worst of {runs} runs, peak RSS the highest"
     );
     println!(
-        "| models | prod apply | plan (no changes) best / worst | plan peak RSS | plan after a root change | its peak RSS |"
+        "| models | first apply to prod | its peak RSS | plan, no change | its peak RSS | \
+         plan dev --json, change set | its peak RSS | models changed |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for models in sizes {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        generate(root, models);
-        let (apply_time, _) = measure(&mut sluice(root, &["apply", "prod", "--yes"]));
-        let mut times = Vec::new();
-        let mut peak = 0;
-        for _ in 0..RUNS {
-            let (t, rss) = measure(&mut sluice(root, &["plan", "prod"]));
-            times.push(t);
-            peak = peak.max(rss);
-        }
-        // A breaking change to a root model: its whole downstream cone is re-categorized.
-        let root_model = root.join("models/l0/m0.sql");
-        let text = std::fs::read_to_string(&root_model)
-            .unwrap()
-            .replace("x * 0 AS v", "x * 100 AS v");
-        std::fs::write(&root_model, text).unwrap();
-        let (changed, changed_rss) = measure(&mut sluice(root, &["plan", "prod"]));
-        times.sort();
+        let temp = tempfile::tempdir().unwrap();
+        let root = match &keep {
+            Some(dir) => {
+                let root = dir.join(models.to_string());
+                let _ = std::fs::remove_dir_all(&root);
+                root
+            }
+            None => temp.path().to_path_buf(),
+        };
+        generate(&root, models);
+        let (apply, apply_rss) = measure(&mut sluice(&root, &["apply", "prod", "--yes"]));
+        let (best, worst, rss) = repeat(runs, || sluice(&root, &["plan", "prod"]));
+        change(&root, models);
+        let (changed_best, changed_worst, changed_rss) =
+            repeat(runs, || sluice(&root, &["plan", "dev", "--json"]));
+        let out = sluice(&root, &["plan", "dev", "--json"]).output().unwrap();
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let changed = plan["changes"].as_array().map_or(0, Vec::len);
         println!(
-            "| {models} | {:.1} s | {:.2} s / {:.2} s | {:.0} MB | {:.2} s | {:.0} MB |",
-            apply_time.as_secs_f64(),
-            times[0].as_secs_f64(),
-            times[times.len() - 1].as_secs_f64(),
-            mb(peak),
-            changed.as_secs_f64(),
-            mb(changed_rss)
+            "| {models} | {} | {} | {} / {} | {} | {} / {} | {} | {changed} |",
+            secs(apply),
+            mb(apply_rss),
+            secs(best),
+            secs(worst),
+            mb(rss),
+            secs(changed_best),
+            secs(changed_worst),
+            mb(changed_rss),
         );
     }
 }
