@@ -70,10 +70,19 @@ fn change(root: &Path, models: usize) {
     edit(root, 0, "x * 0 AS v", "x * 100 AS v");
 }
 
-/// Runs the command to completion, returning wall time and peak resident memory in bytes.
+/// What one run took: wall time, CPU time (user + system: what the process itself needed,
+/// whatever else the machine was doing) and peak resident memory in bytes.
+#[derive(Clone, Copy)]
+struct Run {
+    wall: Duration,
+    cpu: Duration,
+    rss: u64,
+}
+
+/// Runs the command to completion and measures it.
 // The child is reaped by `wait4` (which also reports its rusage), not `Child::wait`.
 #[allow(clippy::zombie_processes)]
-fn measure(cmd: &mut Command) -> (Duration, u64) {
+fn measure(cmd: &mut Command) -> Run {
     let started = Instant::now();
     let child = cmd.stdout(std::process::Stdio::null()).spawn().unwrap();
     let mut status = 0;
@@ -86,20 +95,23 @@ fn measure(cmd: &mut Command) -> (Duration, u64) {
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "{cmd:?} failed ({status})"
     );
-    (elapsed, usage.ru_maxrss as u64 * 1024)
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Run {
+        wall: elapsed,
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        rss: usage.ru_maxrss as u64 * 1024,
+    }
 }
 
-/// Best and worst wall time and the highest peak RSS of `runs` runs.
-fn repeat(runs: usize, mut cmd: impl FnMut() -> Command) -> (Duration, Duration, u64) {
-    let mut times = Vec::new();
-    let mut peak = 0;
-    for _ in 0..runs {
-        let (t, rss) = measure(&mut cmd());
-        times.push(t);
-        peak = peak.max(rss);
-    }
-    times.sort();
-    (times[0], times[times.len() - 1], peak)
+/// `best / worst (least CPU)` of `runs` runs, and the highest peak RSS.
+fn repeat(runs: usize, mut cmd: impl FnMut() -> Command) -> (String, u64) {
+    let runs: Vec<Run> = (0..runs).map(|_| measure(&mut cmd())).collect();
+    let best = runs.iter().map(|r| r.wall).min().unwrap();
+    let worst = runs.iter().map(|r| r.wall).max().unwrap();
+    let cpu = runs.iter().map(|r| r.cpu).min().unwrap();
+    let peak = runs.iter().map(|r| r.rss).max().unwrap();
+    let shown = format!("{} / {} ({} CPU)", secs(best), secs(worst), secs(cpu));
+    (shown, peak)
 }
 
 fn sluice(root: &Path, args: &[&str]) -> Command {
@@ -136,7 +148,7 @@ fn main() {
     let keep = std::env::var_os("SLUICE_BENCH_DIR").map(std::path::PathBuf::from);
     println!(
         "sluice benchmark: layered FULL models, {WIDTH} per layer, DuckDB warehouse; plans: \
-         best / worst of {runs} runs, peak RSS the highest"
+         best / worst wall time of {runs} runs (least CPU time), peak RSS the highest"
     );
     println!(
         "| models | first apply to prod | its peak RSS | plan, no change | its peak RSS | \
@@ -154,23 +166,19 @@ fn main() {
             None => temp.path().to_path_buf(),
         };
         generate(&root, models);
-        let (apply, apply_rss) = measure(&mut sluice(&root, &["apply", "prod", "--yes"]));
-        let (best, worst, rss) = repeat(runs, || sluice(&root, &["plan", "prod"]));
+        let apply = measure(&mut sluice(&root, &["apply", "prod", "--yes"]));
+        let (unchanged, unchanged_rss) = repeat(runs, || sluice(&root, &["plan", "prod"]));
         change(&root, models);
-        let (changed_best, changed_worst, changed_rss) =
-            repeat(runs, || sluice(&root, &["plan", "dev", "--json"]));
+        let (changed, changed_rss) = repeat(runs, || sluice(&root, &["plan", "dev", "--json"]));
         let out = sluice(&root, &["plan", "dev", "--json"]).output().unwrap();
         let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let changed = plan["changes"].as_array().map_or(0, Vec::len);
+        let changes = plan["changes"].as_array().map_or(0, Vec::len);
         println!(
-            "| {models} | {} | {} | {} / {} | {} | {} / {} | {} | {changed} |",
-            secs(apply),
-            mb(apply_rss),
-            secs(best),
-            secs(worst),
-            mb(rss),
-            secs(changed_best),
-            secs(changed_worst),
+            "| {models} | {} ({} CPU) | {} | {unchanged} | {} | {changed} | {} | {changes} |",
+            secs(apply.wall),
+            secs(apply.cpu),
+            mb(apply.rss),
+            mb(unchanged_rss),
             mb(changed_rss),
         );
     }

@@ -155,7 +155,7 @@ fn attach(path: &Path) -> std::result::Result<Connection, duckdb::Error> {
 
 /// DuckDB's memory limit for a warehouse file, unless `SLUICE_DUCKDB_MEMORY_LIMIT` says
 /// otherwise.
-pub const DEFAULT_MEMORY_LIMIT: &str = "512MB";
+pub const DEFAULT_MEMORY_LIMIT: &str = "256MB";
 
 /// Makes the attached file the connection's default catalog (each connection has its own).
 fn use_catalog(connection: Connection, url: &str) -> Result<Connection> {
