@@ -59,7 +59,9 @@ pub fn categorize_direct(
 fn only_projections_added_to(old: &Model, new: &Model) -> bool {
     let ast = |m: &Model| {
         let sql = m.query.as_deref()?;
-        parse_query_ast(sql, m.dialect, m.query_line).ok().map(|(ast, _)| ast)
+        parse_query_ast(sql, m.dialect, m.query_line)
+            .ok()
+            .map(|(ast, _)| ast)
     };
     match (ast(old), ast(new)) {
         (Some(o), Some(n)) => only_projections_added(&o, &n),

@@ -126,7 +126,12 @@ impl Dag {
     /// Names of all models downstream of `name` (not including it).
     pub fn downstream(&self, name: &str) -> BTreeSet<String> {
         let mut seen = vec![false; self.nodes.len()];
-        let mut frontier: Vec<usize> = self.index.get(&model_key(name)).copied().into_iter().collect();
+        let mut frontier: Vec<usize> = self
+            .index
+            .get(&model_key(name))
+            .copied()
+            .into_iter()
+            .collect();
         let mut found = BTreeSet::new();
         while let Some(current) = frontier.pop() {
             for &child in &self.children[current] {

@@ -66,7 +66,9 @@ impl Workspace {
     pub fn open(root: &Path, warehouse: Option<&str>) -> Result<Workspace> {
         let early_url = existing_warehouse(root, warehouse);
         std::thread::scope(|scope| {
-            let early = early_url.clone().map(|url| scope.spawn(move || connecting(&url)));
+            let early = early_url
+                .clone()
+                .map(|url| scope.spawn(move || connecting(&url)));
             let loaded = load_and_parse(root);
             let early = early.map(|handle| handle.join().expect("connecting panicked"));
             let (project, dag) = loaded?;

@@ -333,7 +333,10 @@ impl<'w> StateStore<'w> {
 
     /// The processed intervals of each of `tables`, merged and sorted, in one query (tables
     /// without any are left out).
-    pub fn intervals_of(&mut self, tables: &Tables) -> Result<HashMap<(String, String), Vec<Interval>>> {
+    pub fn intervals_of(
+        &mut self,
+        tables: &Tables,
+    ) -> Result<HashMap<(String, String), Vec<Interval>>> {
         let mut by_table: HashMap<(String, String), Vec<Interval>> = HashMap::new();
         if tables.is_empty() {
             return Ok(by_table);
@@ -349,7 +352,10 @@ impl<'w> StateStore<'w> {
             };
             let table = (name.clone(), version.clone());
             if tables.contains(&table) {
-                by_table.entry(table).or_default().push(interval(start, end)?);
+                by_table
+                    .entry(table)
+                    .or_default()
+                    .push(interval(start, end)?);
             }
         }
         Ok(by_table
