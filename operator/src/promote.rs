@@ -497,7 +497,6 @@ pub fn check_plan(
                 .get(&table)
                 .into_iter()
                 .flatten()
-                .cloned()
                 .filter(|a| {
                     a.interval.is_some_and(|i| {
                         backfill
@@ -505,7 +504,8 @@ pub fn check_plan(
                             .iter()
                             .any(|b| b.start <= i.start && i.end <= b.end)
                     })
-                }),
+                })
+                .cloned(),
         );
     }
     if !missing.is_empty() {
