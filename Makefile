@@ -66,7 +66,7 @@ helm-venv:
 image:
 	docker build -t $(IMAGE) .
 
-## Whole-process `sluice plan` time and peak memory on generated 1,000- and 10,000-model projects (release build).
+## First build, and `sluice plan` with no change and with a change set: whole-process time and peak memory on generated 1,000- and 10,000-model projects (release build).
 bench:
 	$(CARGO) bench -p sluice --bench plan_scale $(CARGO_FEATURES)
 

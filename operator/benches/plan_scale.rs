@@ -1,8 +1,16 @@
-//! Plan-time benchmark: generates layered projects of 1,000 and 10,000 models, builds prod
-//! with `sluice apply`, then measures whole-process `sluice plan` wall time and peak memory
-//! (max RSS from the kernel's rusage) — what a user waits for and what a Job needs.
+//! Engine benchmark: generates layered projects of 1,000 and 10,000 models, builds prod with
+//! `sluice apply` (the first build), then measures whole-process `sluice plan` wall time and
+//! peak memory (max RSS from the kernel's rusage) — what a user waits for and what a Job
+//! needs — for two cases:
 //!
-//! Run with `make bench` (release build). `SLUICE_BENCH_SIZES=1000` limits the sizes.
+//! - no change: the project as applied;
+//! - a change set: 10 non-breaking edits (a column added) spread over the layers plus one
+//!   breaking edit of a root model, so thousands of models are indirectly modified
+//!   (`sluice plan dev --json`).
+//!
+//! Run with `make bench` (release build). `SLUICE_BENCH_SIZES=1000` limits the sizes,
+//! `SLUICE_BENCH_RUNS=5` sets the runs per plan measurement, and `SLUICE_BENCH_DIR=DIR` keeps
+//! the generated projects (and their warehouses) under `DIR/<models>` for profiling.
 
 use std::path::Path;
 use std::process::Command;
@@ -11,14 +19,41 @@ use std::time::{Duration, Instant};
 #[path = "support/layered.rs"]
 mod layered;
 
-use layered::{WIDTH, generate};
+use layered::{WIDTH, generate, model_path};
 
-const RUNS: usize = 3;
+const NON_BREAKING_EDITS: usize = 10;
 
-/// Runs the command to completion, returning wall time and peak resident memory in bytes.
+fn edit(root: &Path, n: usize, from: &str, to: &str) {
+    let path = model_path(root, n);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{} has no {from:?}", path.display());
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// The change set: a column added to `NON_BREAKING_EDITS` models spread over the layers
+/// (non-breaking), and a changed expression in the root model `l0.m0` (breaking), whose
+/// downstream cone covers most of the project.
+fn change(root: &Path, models: usize) {
+    for k in 0..NON_BREAKING_EDITS {
+        let n = k * models / NON_BREAKING_EDITS + WIDTH / 2 + k;
+        edit(root, n, " AS v ", " AS v, 1 AS extra ");
+    }
+    edit(root, 0, "x * 0 AS v", "x * 100 AS v");
+}
+
+/// What one run took: wall time, CPU time (user + system: what the process itself needed,
+/// whatever else the machine was doing) and peak resident memory in bytes.
+#[derive(Clone, Copy)]
+struct Run {
+    wall: Duration,
+    cpu: Duration,
+    rss: u64,
+}
+
+/// Runs the command to completion and measures it.
 // The child is reaped by `wait4` (which also reports its rusage), not `Child::wait`.
 #[allow(clippy::zombie_processes)]
-fn measure(cmd: &mut Command) -> (Duration, u64) {
+fn measure(cmd: &mut Command) -> Run {
     let started = Instant::now();
     let child = cmd.stdout(std::process::Stdio::null()).spawn().unwrap();
     let mut status = 0;
@@ -31,7 +66,23 @@ fn measure(cmd: &mut Command) -> (Duration, u64) {
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "{cmd:?} failed ({status})"
     );
-    (elapsed, usage.ru_maxrss as u64 * 1024)
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Run {
+        wall: elapsed,
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        rss: usage.ru_maxrss as u64 * 1024,
+    }
+}
+
+/// `best / worst (least CPU)` of `runs` runs, and the highest peak RSS.
+fn repeat(runs: usize, mut cmd: impl FnMut() -> Command) -> (String, u64) {
+    let runs: Vec<Run> = (0..runs).map(|_| measure(&mut cmd())).collect();
+    let best = runs.iter().map(|r| r.wall).min().unwrap();
+    let worst = runs.iter().map(|r| r.wall).max().unwrap();
+    let cpu = runs.iter().map(|r| r.cpu).min().unwrap();
+    let peak = runs.iter().map(|r| r.rss).max().unwrap();
+    let shown = format!("{} / {} ({} CPU)", secs(best), secs(worst), secs(cpu));
+    (shown, peak)
 }
 
 fn sluice(root: &Path, args: &[&str]) -> Command {
@@ -43,8 +94,16 @@ fn sluice(root: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn mb(bytes: u64) -> f64 {
-    bytes as f64 / 1_048_576.0
+fn mb(bytes: u64) -> String {
+    format!("{:.0} MB", bytes as f64 / 1_048_576.0)
+}
+
+fn secs(d: Duration) -> String {
+    if d.as_secs() >= 10 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
 }
 
 fn main() {
@@ -52,41 +111,46 @@ fn main() {
     let sizes: Vec<usize> = std::env::var("SLUICE_BENCH_SIZES")
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|_| vec![1_000, 10_000]);
+    let runs: usize = std::env::var("SLUICE_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let keep = std::env::var_os("SLUICE_BENCH_DIR").map(std::path::PathBuf::from);
     println!(
-        "sluice plan benchmark: layered FULL models, {WIDTH} per layer, DuckDB warehouse, {RUNS} runs each"
+        "sluice benchmark: layered FULL models, {WIDTH} per layer, DuckDB warehouse; plans: \
+         best / worst wall time of {runs} runs (least CPU time), peak RSS the highest"
     );
     println!(
-        "| models | prod apply | plan (no changes) best / worst | plan peak RSS | plan after a root change | its peak RSS |"
+        "| models | first apply to prod | its peak RSS | plan, no change | its peak RSS | \
+         plan dev --json, change set | its peak RSS | models changed |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for models in sizes {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        generate(root, models);
-        let (apply_time, _) = measure(&mut sluice(root, &["apply", "prod", "--yes"]));
-        let mut times = Vec::new();
-        let mut peak = 0;
-        for _ in 0..RUNS {
-            let (t, rss) = measure(&mut sluice(root, &["plan", "prod"]));
-            times.push(t);
-            peak = peak.max(rss);
-        }
-        // A breaking change to a root model: its whole downstream cone is re-categorized.
-        let root_model = root.join("models/l0/m0.sql");
-        let text = std::fs::read_to_string(&root_model)
-            .unwrap()
-            .replace("x * 0 AS v", "x * 100 AS v");
-        std::fs::write(&root_model, text).unwrap();
-        let (changed, changed_rss) = measure(&mut sluice(root, &["plan", "prod"]));
-        times.sort();
+        let temp = tempfile::tempdir().unwrap();
+        let root = match &keep {
+            Some(dir) => {
+                let root = dir.join(models.to_string());
+                let _ = std::fs::remove_dir_all(&root);
+                root
+            }
+            None => temp.path().to_path_buf(),
+        };
+        generate(&root, models);
+        let apply = measure(&mut sluice(&root, &["apply", "prod", "--yes"]));
+        let (unchanged, unchanged_rss) = repeat(runs, || sluice(&root, &["plan", "prod"]));
+        change(&root, models);
+        let (changed, changed_rss) = repeat(runs, || sluice(&root, &["plan", "dev", "--json"]));
+        let out = sluice(&root, &["plan", "dev", "--json"]).output().unwrap();
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let changes = plan["changes"].as_array().map_or(0, Vec::len);
         println!(
-            "| {models} | {:.1} s | {:.2} s / {:.2} s | {:.0} MB | {:.2} s | {:.0} MB |",
-            apply_time.as_secs_f64(),
-            times[0].as_secs_f64(),
-            times[times.len() - 1].as_secs_f64(),
-            mb(peak),
-            changed.as_secs_f64(),
-            mb(changed_rss)
+            "| {models} | {} ({} CPU) | {} | {unchanged} | {} | {changed} | {} | {changes} |",
+            secs(apply.wall),
+            secs(apply.cpu),
+            mb(apply.rss),
+            mb(unchanged_rss),
+            mb(changed_rss),
         );
     }
 }

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::executor::{Task, TaskError, TaskOutcome, WorkEvent, plan_work, run_work};
+use crate::executor::{Task, TaskError, TaskOutcome, WorkEvent, run_work, work_units};
 use crate::model::{CustomAudit, Statements};
 use crate::plan::{Plan, PreparedPlan};
 use crate::promote::{PromoteError, PromoteMeta, promote_plan};
@@ -88,8 +88,11 @@ pub fn prepare(
             ..s.clone()
         })
         .collect();
-    state.save_snapshots(&snapshots)?;
-    state.save_work(&plan.id, &plan_work(plan, &BTreeMap::new()))?;
+    tracing::debug_span!("save snapshots").in_scope(|| state.save_snapshots(&snapshots))?;
+    drop(snapshots);
+    // Stored as they are made: a large plan's units are never all in memory at once.
+    tracing::debug_span!("save work")
+        .in_scope(|| state.save_work_units(&plan.id, work_units(plan, &BTreeMap::new())))?;
     let prepared = plan.prepared(statements);
     let warehouse = state.warehouse();
     warehouse.begin()?;
@@ -123,12 +126,15 @@ pub fn apply(
     meta: PromoteMeta,
     progress: &mut dyn FnMut(ApplyEvent),
 ) -> Result<Release, ApplyError> {
-    prepare(warehouse, plan, statements, meta.now)?;
-    let work = plan_work(plan, audits);
-    let total: usize = work.iter().map(|w| 1 + 2 * w.batches.len()).sum();
+    tracing::debug_span!("prepare").in_scope(|| prepare(warehouse, plan, statements, meta.now))?;
+    let run = tracing::debug_span!("run work").entered();
+    // One unit per backfill entry: a create, then a backfill and an audit per batch.
+    let total: usize = plan.backfill.iter().map(|b| 1 + 2 * b.batches.len()).sum();
     let mut index = 0;
-    for unit in &work {
-        let outcome = run_work(warehouse, unit, &mut |event| match event {
+    // Units are made as they run: each carries its model and inputs, so a large plan's
+    // would otherwise all be held at once.
+    for unit in work_units(plan, audits) {
+        let outcome = run_work(warehouse, &unit, &mut |event| match event {
             WorkEvent::Task { task, .. } => {
                 index += 1;
                 progress(ApplyEvent::Task { index, total, task });
@@ -144,7 +150,9 @@ pub fn apply(
             });
         }
     }
-    let release = promote_plan(warehouse, &plan.id, meta)?;
+    drop(run);
+    let release =
+        tracing::debug_span!("promote").in_scope(|| promote_plan(warehouse, &plan.id, meta))?;
     progress(ApplyEvent::Promoted(&release));
     Ok(release)
 }

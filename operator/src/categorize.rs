@@ -20,8 +20,9 @@ use sqlparser::ast::{
 };
 
 use crate::graph::Node;
-use crate::model::ModelKind;
+use crate::model::{Model, ModelKind};
 use crate::snapshot::Category;
+use crate::sql::parse_query_ast;
 
 /// Categorizes a directly modified model, given the previous snapshot's node and fingerprint
 /// data hash and the new ones.
@@ -45,9 +46,26 @@ pub fn categorize_direct(
         // Same query: only declared column types, the dialect or the interval unit differ,
         // which SQLMesh categorizes as non-breaking.
         (Some(o), Some(n)) if o.canonical == n.canonical => Category::NonBreaking,
-        (Some(o), Some(n)) if only_projections_added(&o.ast, &n.ast) => Category::NonBreaking,
+        (Some(_), Some(_)) if only_projections_added_to(&old.model, &new.model) => {
+            Category::NonBreaking
+        }
         (None, None) => Category::NonBreaking,
         _ => Category::Breaking,
+    }
+}
+
+/// [`only_projections_added`] on the two models' queries (parsed again: the graph keeps no
+/// syntax trees, and only directly modified models get here).
+fn only_projections_added_to(old: &Model, new: &Model) -> bool {
+    let ast = |m: &Model| {
+        let sql = m.query.as_deref()?;
+        parse_query_ast(sql, m.dialect, m.query_line)
+            .ok()
+            .map(|(ast, _)| ast)
+    };
+    match (ast(old), ast(new)) {
+        (Some(o), Some(n)) => only_projections_added(&o, &n),
+        _ => false,
     }
 }
 
@@ -292,7 +310,6 @@ mod tests {
     use crate::fingerprint::data_hash;
     use crate::graph::Dag;
     use crate::graph::tests::{model, project};
-    use crate::model::Model;
 
     fn node(m: Model) -> Node {
         Dag::build(&project(vec![m])).unwrap().nodes.remove(0)

@@ -26,6 +26,8 @@ pub struct Node {
 pub struct Dag {
     pub nodes: Vec<Node>,
     index: HashMap<String, usize>,
+    /// Positions in `nodes` of each node's children.
+    children: Vec<Vec<usize>>,
 }
 
 /// Why a project's graph could not be built.
@@ -123,13 +125,20 @@ impl Dag {
 
     /// Names of all models downstream of `name` (not including it).
     pub fn downstream(&self, name: &str) -> BTreeSet<String> {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut frontier: Vec<usize> = self
+            .index
+            .get(&model_key(name))
+            .copied()
+            .into_iter()
+            .collect();
         let mut found = BTreeSet::new();
-        let mut frontier = vec![model_key(name)];
         while let Some(current) = frontier.pop() {
-            for node in &self.nodes {
-                let is_child = node.parents.iter().any(|p| model_key(p) == current);
-                if is_child && found.insert(node.model.name.clone()) {
-                    frontier.push(model_key(&node.model.name));
+            for &child in &self.children[current] {
+                if !seen[child] {
+                    seen[child] = true;
+                    found.insert(self.nodes[child].model.name.clone());
+                    frontier.push(child);
                 }
             }
         }
@@ -170,6 +179,14 @@ fn order(nodes: Vec<Node>) -> Result<Dag, GraphError> {
     if sorted.len() < nodes.len() {
         return Err(GraphError::Cycle(find_cycle(&nodes, &children)));
     }
+    let mut position = vec![0; nodes.len()];
+    for (new, &old) in sorted.iter().enumerate() {
+        position[old] = new;
+    }
+    let mut sorted_children = vec![Vec::new(); nodes.len()];
+    for (old, cs) in children.into_iter().enumerate() {
+        sorted_children[position[old]] = cs.into_iter().map(|c| position[c]).collect();
+    }
     let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
     let nodes: Vec<Node> = sorted.into_iter().filter_map(|i| slots[i].take()).collect();
     let index = nodes
@@ -177,7 +194,11 @@ fn order(nodes: Vec<Node>) -> Result<Dag, GraphError> {
         .enumerate()
         .map(|(i, n)| (model_key(&n.model.name), i))
         .collect();
-    Ok(Dag { nodes, index })
+    Ok(Dag {
+        nodes,
+        index,
+        children: sorted_children,
+    })
 }
 
 /// The models of one strongly connected component with more than one member (or a self-loop).

@@ -5,8 +5,10 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    // `SLUICE_LOG=sluice=debug` also prints how long each step took (when its span closes).
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("SLUICE_LOG"))
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = cli::run(cli::Cli::parse()) {

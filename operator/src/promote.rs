@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::intervals::{self, Interval};
+use crate::intervals::Interval;
 use crate::model::Statements;
 use crate::plan::PreparedPlan;
 use crate::plan::is_prod;
@@ -15,7 +15,7 @@ use crate::snapshot::{
     Approval, AuditResult, EnvironmentRecord, Release, ReleaseKind, SnapshotRef, environment_view,
     quote_ident, quote_literal,
 };
-use crate::state::{StateError, StateStore};
+use crate::state::{StateError, StateStore, Tables};
 use crate::warehouse::{Warehouse, WarehouseError};
 
 #[derive(Debug, thiserror::Error)]
@@ -486,10 +486,19 @@ pub fn check_plan(
     let plan = state
         .prepared_plan(plan_id)?
         .ok_or_else(|| PromoteError::UnknownPlan(plan_id.to_string()))?;
+    // Two queries for the whole plan, not two per model.
+    let tables: Tables = plan
+        .backfill
+        .iter()
+        .map(|b| (b.model.clone(), b.version.clone()))
+        .collect();
+    let recorded = state.intervals_of(&tables)?;
+    let evidence = state.audit_results_of(&tables)?;
     let mut missing = Vec::new();
     let mut audits = Vec::new();
     for backfill in &plan.backfill {
-        let done = intervals::merge(state.intervals(&backfill.model, &backfill.version)?);
+        let table = (backfill.model.clone(), backfill.version.clone());
+        let done = recorded.get(&table).cloned().unwrap_or_default();
         let open: Vec<&Interval> = backfill
             .batches
             .iter()
@@ -504,9 +513,10 @@ pub fn check_plan(
             ));
         }
         audits.extend(
-            state
-                .audit_results(&backfill.model, &backfill.version)?
+            evidence
+                .get(&table)
                 .into_iter()
+                .flatten()
                 .filter(|a| {
                     a.interval.is_some_and(|i| {
                         backfill
@@ -514,7 +524,8 @@ pub fn check_plan(
                             .iter()
                             .any(|b| b.start <= i.start && i.end <= b.end)
                     })
-                }),
+                })
+                .cloned(),
         );
     }
     if !missing.is_empty() {

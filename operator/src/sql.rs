@@ -53,10 +53,11 @@ pub struct SqlError {
     pub message: String,
 }
 
-/// A parsed model query in canonical form.
-#[derive(Debug, Clone)]
+/// What the engine keeps of a parsed model query: its canonical form and what it reads. The
+/// syntax tree itself is large, so it is not kept: [`parse_query_ast`] gives it to the few
+/// places that need it (categorizing a direct change, rendering).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedQuery {
-    pub ast: Query,
     /// The canonical text: the AST printed back. Formatting, comments, keyword and
     /// identifier case never change it.
     pub canonical: String,
@@ -159,6 +160,15 @@ pub fn parse_query(
     dialect: Dialect,
     first_line: usize,
 ) -> Result<ParsedQuery, SqlError> {
+    parse_query_ast(sql, dialect, first_line).map(|(_, parsed)| parsed)
+}
+
+/// [`parse_query`], also returning the syntax tree.
+pub fn parse_query_ast(
+    sql: &str,
+    dialect: Dialect,
+    first_line: usize,
+) -> Result<(Query, ParsedQuery), SqlError> {
     let (text, macros) = replace_macros(sql);
     let parser_dialect = sql_dialect(dialect);
     let mut tokens = Tokenizer::new(parser_dialect.as_ref(), &text)
@@ -184,25 +194,26 @@ pub fn parse_query(
         .with_tokens_with_locations(tokens)
         .parse_statements()
         .map_err(|e| offset_error(&e.to_string(), first_line))?;
-    let query = match statements.as_slice() {
-        [Statement::Query(q)] => (**q).clone(),
-        [] => {
+    let count = statements.len();
+    let query = match statements.into_iter().next() {
+        Some(Statement::Query(q)) if count == 1 => *q,
+        None => {
             return Err(SqlError {
                 line: first_line,
                 message: "the model has no query".into(),
             });
         }
-        [_] => {
+        Some(_) if count == 1 => {
             return Err(SqlError {
                 line: first_line,
                 message: "the model body must be a query (SELECT, WITH ... SELECT or VALUES)"
                     .into(),
             });
         }
-        _ => {
+        Some(_) => {
             return Err(SqlError {
                 line: first_line,
-                message: format!("expected one query, found {} statements", statements.len()),
+                message: format!("expected one query, found {count} statements"),
             });
         }
     };
@@ -220,13 +231,12 @@ pub fn parse_query(
             ),
         });
     }
-    let tables = referenced_tables(&query);
-    Ok(ParsedQuery {
+    let parsed = ParsedQuery {
         canonical: query.to_string(),
-        ast: query,
-        tables,
+        tables: referenced_tables(&query),
         macros,
-    })
+    };
+    Ok((query, parsed))
 }
 
 fn is_known_macro(name: &str) -> bool {
@@ -445,9 +455,12 @@ mod tests {
 
     #[test]
     fn render_replaces_models_and_macros() {
-        let q = parse(
+        let (q, _) = parse_query_ast(
             "SELECT * FROM stg.orders o WHERE o.d BETWEEN @start_ds AND @end_ds AND '@start_ds' <> ''",
-        );
+            Dialect::Duckdb,
+            1,
+        )
+        .unwrap();
         let mut tables = BTreeMap::new();
         tables.insert(
             "stg.orders".to_string(),
@@ -456,7 +469,7 @@ mod tests {
         let day = 86_400_000;
         let start = crate::intervals::parse_time("2024-01-01", 0).unwrap().0;
         let sql = render(
-            &q.ast,
+            &q,
             &tables,
             &MacroValues::for_interval(start, start + 3 * day, start),
         );

@@ -12,6 +12,36 @@ use crate::project;
 use crate::state::StateStore;
 use crate::warehouse::{Warehouse, connect};
 
+fn load_and_parse(root: &Path) -> Result<(Project, Dag)> {
+    let project = tracing::debug_span!("load project")
+        .in_scope(|| project::load(root).map_err(|e| anyhow::anyhow!("{e}")))?;
+    let dag = tracing::debug_span!("parse queries")
+        .in_scope(|| Dag::build(&project).map_err(|e| anyhow::anyhow!("{e}")))?;
+    Ok((project, dag))
+}
+
+fn connecting(url: &str) -> Result<Box<dyn Warehouse>> {
+    Ok(tracing::debug_span!("connect").in_scope(|| connect(url))?)
+}
+
+/// The URL of the project's warehouse when it can be opened before the project is loaded:
+/// it is not a DuckDB file that does not exist yet (which would create it even when the
+/// project turns out not to load).
+fn existing_warehouse(root: &Path, explicit: Option<&str>) -> Option<String> {
+    let configured = match explicit {
+        Some(_) => None,
+        None => project::load_config(root).ok()?.warehouse,
+    };
+    let url = warehouse_url(root, explicit, configured.as_deref());
+    match url.trim().strip_prefix("duckdb:") {
+        Some(path) => {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            (path == ":memory:" || Path::new(path).is_file()).then_some(url)
+        }
+        None => root.is_dir().then_some(url),
+    }
+}
+
 /// A loaded project with a connection to its warehouse.
 pub struct Workspace {
     pub project: Project,
@@ -30,23 +60,35 @@ fn warehouse_url(root: &Path, explicit: Option<&str>, configured: Option<&str>) 
 }
 
 impl Workspace {
+    /// Loads the project and connects to its warehouse. An existing warehouse is opened while
+    /// the project loads: opening a DuckDB file reads its whole catalog, which for thousands
+    /// of tables takes as long as parsing as many model files.
     pub fn open(root: &Path, warehouse: Option<&str>) -> Result<Workspace> {
-        let project = project::load(root).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let dag = Dag::build(&project).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let url = warehouse_url(root, warehouse, project.config.warehouse.as_deref());
-        let warehouse = connect(&url)?;
-        Ok(Workspace {
-            project,
-            dag,
-            warehouse,
+        let early_url = existing_warehouse(root, warehouse);
+        std::thread::scope(|scope| {
+            let early = early_url
+                .clone()
+                .map(|url| scope.spawn(move || connecting(&url)));
+            let loaded = load_and_parse(root);
+            let early = early.map(|handle| handle.join().expect("connecting panicked"));
+            let (project, dag) = loaded?;
+            let url = warehouse_url(root, warehouse, project.config.warehouse.as_deref());
+            let warehouse = match early {
+                Some(connected) if early_url.as_deref() == Some(url.as_str()) => connected?,
+                _ => connecting(&url)?,
+            };
+            Ok(Workspace {
+                project,
+                dag,
+                warehouse,
+            })
         })
     }
 
     /// The project at `root` planned against an already open warehouse (the operator's: the
     /// project comes from a source archive, the warehouse from an Environment's Secret).
     pub fn with_warehouse(root: &Path, warehouse: Box<dyn Warehouse>) -> Result<Workspace> {
-        let project = project::load(root).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let dag = Dag::build(&project).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (project, dag) = load_and_parse(root)?;
         Ok(Workspace {
             project,
             dag,
@@ -108,6 +150,7 @@ pub fn plan_against(
     audits: &BTreeMap<String, CustomAudit>,
     options: &PlanOptions,
 ) -> Result<(Plan, Option<String>)> {
+    let reads = tracing::debug_span!("state reads").entered();
     let mut state = StateStore::new(warehouse);
     state.init()?;
     let own = state.environment(&options.environment)?;
@@ -125,8 +168,10 @@ pub fn plan_against(
         .iter()
         .flat_map(|b| b.snapshots.iter().map(|s| s.id()))
         .collect();
-    let base_snapshots = state.load_snapshots(&refs)?;
-    let intervals = state.all_intervals()?;
+    let base_snapshots =
+        tracing::debug_span!("load snapshots").in_scope(|| state.load_snapshots(&refs))?;
+    let intervals = tracing::debug_span!("intervals").in_scope(|| state.all_intervals())?;
+    drop(reads);
     let inputs = PlanInputs {
         dag,
         audits,
@@ -135,6 +180,6 @@ pub fn plan_against(
         intervals: &intervals,
         prod_tables: &prod_tables,
     };
-    let plan = build(&inputs, options)?;
+    let plan = tracing::debug_span!("build plan").in_scope(|| build(&inputs, options))?;
     Ok((plan, base.map(|b| b.name)))
 }

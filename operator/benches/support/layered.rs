@@ -1,6 +1,9 @@
 //! Generated projects for benchmarks: layers of FULL models, each reading two models of the
 //! layer before (shared by the plan benchmark and the operator benchmark).
 
+// Each benchmark uses only part of this.
+#![allow(dead_code)]
+
 use std::path::Path;
 
 pub const WIDTH: usize = 100;
@@ -27,8 +30,15 @@ pub fn generate(root: &Path, models: usize) {
         };
         let text =
             format!("MODEL (\n  name l{layer}.m{i},\n  kind FULL,\n  owner bench\n);\n\n{query}\n");
-        let dir = root.join("models").join(format!("l{layer}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("m{i}.sql")), text).unwrap();
+        let path = model_path(root, n);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
     }
+}
+
+/// The file of the `n`th generated model.
+pub fn model_path(root: &Path, n: usize) -> std::path::PathBuf {
+    root.join("models")
+        .join(format!("l{}", n / WIDTH))
+        .join(format!("m{}.sql", n % WIDTH))
 }

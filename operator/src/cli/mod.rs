@@ -381,11 +381,19 @@ fn plan_command(
     let options = args.options()?;
     let mut ws = Workspace::open(project, warehouse)?;
     let (plan, base) = ws.plan(&options)?;
-    if json {
-        println!("{}", output::plan_json(&plan)?);
-    } else {
-        print!("{}", output::plan_summary(&plan, base.as_deref()));
-    }
+    tracing::debug_span!("output").in_scope(|| -> Result<()> {
+        if json {
+            println!("{}", output::plan_json(&plan)?);
+        } else {
+            print!("{}", output::plan_summary(&plan, base.as_deref()));
+        }
+        Ok(std::io::stdout().flush()?)
+    })?;
+    // The process ends here, and a plan writes nothing that needs closing: leave the parsed
+    // project, the plan and the warehouse connection to the operating system rather than
+    // free them piece by piece (closing a DuckDB file of 10,000 tables alone takes a tenth
+    // of a second).
+    std::mem::forget((ws, plan));
     Ok(())
 }
 

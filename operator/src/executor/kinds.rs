@@ -9,10 +9,10 @@
 use super::render::render_model;
 use super::{Target, TaskError};
 use crate::intervals::{Interval, format_boundary};
-use crate::model::ModelKind;
+use crate::model::{Dialect, ModelKind};
 use crate::seed::{SeedTable, create_table_sql, insert_sql, parse_seed};
 use crate::snapshot::{Category, PhysicalTable, quote_ident, quote_literal};
-use crate::warehouse::Warehouse;
+use crate::warehouse::{Warehouse, WarehouseError};
 
 fn sql_error(task: &str) -> impl Fn(crate::warehouse::WarehouseError) -> TaskError + '_ {
     move |error| TaskError::Warehouse {
@@ -147,17 +147,30 @@ fn migrate_forward_only(
     in_transaction(warehouse, &statements).map_err(sql_error(task))
 }
 
-/// A table's columns and their types, in order.
+/// A table's columns and their types, in order (none when it does not exist).
 fn table_columns(
     warehouse: &mut dyn Warehouse,
     table: &PhysicalTable,
 ) -> crate::warehouse::Result<Vec<(String, String)>> {
-    let rows = warehouse.query(&format!(
-        "SELECT column_name, data_type FROM information_schema.columns
-         WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
-        quote_literal(&table.schema),
-        quote_literal(&table.table)
-    ))?;
+    let rows = match warehouse.dialect() {
+        // DuckDB's information_schema lists every column of every table to find one table's:
+        // with thousands of tables, that made a whole-project build quadratic.
+        Dialect::Duckdb => match warehouse.query(&format!(
+            "SELECT name, type FROM pragma_table_info({}) ORDER BY cid",
+            quote_literal(&table.quoted())
+        )) {
+            Err(WarehouseError::Sql { message, .. }) if message.contains("does not exist") => {
+                Vec::new()
+            }
+            other => other?,
+        },
+        Dialect::Postgres => warehouse.query(&format!(
+            "SELECT column_name, data_type FROM information_schema.columns
+             WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
+            quote_literal(&table.schema),
+            quote_literal(&table.table)
+        ))?,
+    };
     Ok(rows
         .into_iter()
         .filter_map(|r| Some((r.first()?.clone()?, r.get(1)?.clone()?)))

@@ -25,7 +25,7 @@ use crate::state::{StateError, StateStore};
 use crate::warehouse::{Warehouse, WarehouseError};
 
 pub use render::Input;
-pub use work::{ModelWork, WorkEvent, WorkOutcome, plan_work, run_work};
+pub use work::{ModelWork, WorkEvent, WorkOutcome, plan_work, run_work, work_units};
 
 /// A snapshot with everything needed to build it, independent of the project directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

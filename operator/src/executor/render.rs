@@ -10,7 +10,7 @@ use crate::graph::model_key;
 use crate::intervals::Interval;
 use crate::model::Model;
 use crate::snapshot::quote_ident;
-use crate::sql::{MacroValues, parse_query, render};
+use crate::sql::{MacroValues, parse_query_ast, render};
 
 /// What a relation name in a query stands for when the query runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,8 +86,8 @@ fn render_one(
         .query
         .as_deref()
         .ok_or_else(|| err("the model has no query".into()))?;
-    let parsed =
-        parse_query(sql, model.dialect, model.query_line).map_err(|e| err(e.to_string()))?;
+    let (ast, parsed) =
+        parse_query_ast(sql, model.dialect, model.query_line).map_err(|e| err(e.to_string()))?;
     for table in &parsed.tables {
         if let Some(Input::Embedded(embedded)) = inputs.get(table)
             && seen.insert(table.clone())
@@ -96,5 +96,5 @@ fn render_one(
             ctes.push(format!("{} AS ({body})", embedded_cte(&embedded.name)));
         }
     }
-    Ok(render(&parsed.ast, tables, macros))
+    Ok(render(&ast, tables, macros))
 }

@@ -61,6 +61,15 @@ impl ModelWork {
 /// The plan's work, parents before children: a unit for every model in the plan's backfill —
 /// with batches to run, or none yet but a new table to create (it must exist to be promoted).
 pub fn plan_work(plan: &Plan, audits: &BTreeMap<String, CustomAudit>) -> Vec<ModelWork> {
+    work_units(plan, audits).collect()
+}
+
+/// [`plan_work`] one unit at a time, so a caller that runs or stores the units as they come
+/// never holds them all (each carries its model and the tables it reads).
+pub fn work_units<'p>(
+    plan: &'p Plan,
+    audits: &'p BTreeMap<String, CustomAudit>,
+) -> impl Iterator<Item = ModelWork> + 'p {
     let by_key: BTreeMap<String, &Snapshot> = plan
         .snapshots
         .iter()
@@ -82,8 +91,7 @@ pub fn plan_work(plan: &Plan, audits: &BTreeMap<String, CustomAudit>) -> Vec<Mod
     );
     // Nearest ancestors with work, per model key: a model without work passes its own on.
     let mut upstream_work: HashMap<String, BTreeSet<String>> = HashMap::new();
-    let mut work = Vec::new();
-    for snapshot in &plan.snapshots {
+    plan.snapshots.iter().filter_map(move |snapshot| {
         let name = snapshot.model.name.as_str();
         let key = model_key(name);
         let mut depends_on = BTreeSet::new();
@@ -92,17 +100,17 @@ pub fn plan_work(plan: &Plan, audits: &BTreeMap<String, CustomAudit>) -> Vec<Mod
                 depends_on.extend(found.iter().cloned());
             }
         }
-        let own = batches.get(name).copied();
-        if own.is_none() {
+        let Some(own) = batches.get(name).copied() else {
             upstream_work.insert(key, depends_on);
-            continue;
-        }
-        let batches = own.map(<[Interval]>::to_vec).unwrap_or_default();
+            return None;
+        };
+        let batches = own.to_vec();
         let range = match (batches.first(), batches.last()) {
             (Some(first), Some(last)) => Interval::new(first.start, last.end),
             _ => idle_range,
         };
-        work.push(ModelWork {
+        upstream_work.insert(key, BTreeSet::from([name.to_string()]));
+        Some(ModelWork {
             model: name.to_string(),
             depends_on: depends_on.into_iter().collect(),
             target: target_for(
@@ -115,10 +123,8 @@ pub fn plan_work(plan: &Plan, audits: &BTreeMap<String, CustomAudit>) -> Vec<Mod
             range,
             batches,
             plan_id: Some(plan.id.clone()),
-        });
-        upstream_work.insert(key, BTreeSet::from([name.to_string()]));
-    }
-    work
+        })
+    })
 }
 
 /// Progress of one unit.
@@ -152,14 +158,17 @@ pub fn run_work(
     let mut outcome = WorkOutcome::default();
     let name = work.target.model_name().to_string();
     let version = work.target.snapshot.version.clone();
+    // What an earlier, interrupted run recorded (this run's batches do not overlap).
+    let recorded = if work.batches.is_empty() {
+        Vec::new()
+    } else {
+        intervals::merge(StateStore::new(warehouse).intervals(&name, &version)?)
+    };
     for task in work.tasks() {
         let done = match &task {
-            Task::Backfill { interval, .. } | Task::Audit { interval, .. } => {
-                let recorded = StateStore::new(warehouse).intervals(&name, &version)?;
-                intervals::merge(recorded)
-                    .iter()
-                    .any(|r| r.start <= interval.start && interval.end <= r.end)
-            }
+            Task::Backfill { interval, .. } | Task::Audit { interval, .. } => recorded
+                .iter()
+                .any(|r| r.start <= interval.start && interval.end <= r.end),
             Task::Create { .. } => false,
         };
         progress(WorkEvent::Task {

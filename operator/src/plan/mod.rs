@@ -237,7 +237,8 @@ struct CronFacts {
 pub fn build(inputs: &PlanInputs, options: &PlanOptions) -> Result<Plan, PlanError> {
     check_range(options)?;
     let dag = inputs.dag;
-    let fingerprints = fingerprint_all(dag, inputs.audits);
+    let fingerprints =
+        tracing::debug_span!("fingerprint").in_scope(|| fingerprint_all(dag, inputs.audits));
     let base_refs: HashMap<String, &SnapshotRef> = inputs
         .base
         .iter()
@@ -260,6 +261,7 @@ pub fn build(inputs: &PlanInputs, options: &PlanOptions) -> Result<Plan, PlanErr
         options.execution_time / 1000,
         dag.nodes.len(),
     );
+    let decide = tracing::debug_span!("categorize").entered();
     let mut snapshots = Vec::with_capacity(dag.nodes.len());
     let mut dev_tables = BTreeMap::new();
     let mut changes = Vec::new();
@@ -289,6 +291,7 @@ pub fn build(inputs: &PlanInputs, options: &PlanOptions) -> Result<Plan, PlanErr
             changes.push(change_of(old, version, ChangeType::Removed, None));
         }
     }
+    drop(decide);
 
     let mut plan = Plan {
         id: String::new(),
@@ -307,7 +310,8 @@ pub fn build(inputs: &PlanInputs, options: &PlanOptions) -> Result<Plan, PlanErr
         restatements: Vec::new(),
         warnings: Vec::new(),
     };
-    plan_backfill(&mut plan, inputs, options)?;
+    tracing::debug_span!("intervals").in_scope(|| plan_backfill(&mut plan, inputs, options))?;
+    let _digest = tracing::debug_span!("digest").entered();
     plan.changes
         .sort_by(|a, b| (a.change, &a.model).cmp(&(b.change, &b.model)));
     plan.id = plan_id(&plan, inputs.base.map(|b| b.revision));

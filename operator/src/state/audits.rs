@@ -1,7 +1,9 @@
 //! Audit results, per table version, audit and interval: the evidence a promotion shows
 //! without anyone reading Job logs.
 
-use super::{Result, StateStore, decode_record, encode};
+use std::collections::HashMap;
+
+use super::{Result, StateError, StateStore, Tables, decode_record, encode, wanted_values};
 use crate::intervals::Interval;
 use crate::snapshot::{AuditResult, quote_literal};
 
@@ -25,6 +27,35 @@ impl StateStore<'_> {
             ))?;
         }
         Ok(())
+    }
+
+    /// The stored audit results of each of `tables`, ordered by interval and audit, in one
+    /// query (tables without any are left out).
+    pub fn audit_results_of(
+        &mut self,
+        tables: &Tables,
+    ) -> Result<HashMap<(String, String), Vec<AuditResult>>> {
+        let mut by_table: HashMap<(String, String), Vec<AuditResult>> = HashMap::new();
+        if tables.is_empty() {
+            return Ok(by_table);
+        }
+        let rows = self.warehouse.query(&format!(
+            "SELECT a.name, a.version, a.record FROM sluice.audit_results AS a
+             JOIN {} ON a.version = wanted.value ORDER BY a.start_ms, a.audit",
+            wanted_values(tables.iter().map(|(_, version)| version.as_str()))
+        ))?;
+        for mut row in rows {
+            let [Some(name), Some(version), _] = row.as_slice() else {
+                return Err(StateError::Malformed(format!("audit result row {row:?}")));
+            };
+            let table = (name.clone(), version.clone());
+            if tables.contains(&table) {
+                row.remove(1);
+                let result = decode_record("audit result", &row)?;
+                by_table.entry(table).or_default().push(result);
+            }
+        }
+        Ok(by_table)
     }
 
     /// Every stored audit result of one table version, ordered by interval and audit.

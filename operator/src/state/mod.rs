@@ -11,7 +11,7 @@ mod audits;
 mod plans;
 mod records;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -27,6 +27,9 @@ pub const LAYOUT_VERSION: i64 = 2;
 /// Rows per multi-row statement: large enough to load 10,000 models in a few round trips,
 /// small enough to keep each statement a reasonable size.
 const CHUNK: usize = 500;
+
+/// Ids per snapshot lookup: one statement for a 10,000-model project.
+const LOAD_CHUNK: usize = 10_000;
 
 /// Why a state operation failed. `Conflict` is the expected outcome of a stale plan; the others
 /// are infrastructure or data problems.
@@ -217,23 +220,25 @@ impl<'w> StateStore<'w> {
         for snapshot in snapshots {
             by_id.insert(snapshot.id(), snapshot);
         }
-        let mut rows = Vec::with_capacity(by_id.len());
-        for (id, snapshot) in by_id {
-            let record = encode("snapshot", &id.name, snapshot)?;
-            rows.push(format!(
-                "({}, {}, {}, {})",
-                quote_literal(&id.name),
-                quote_literal(&id.fingerprint),
-                quote_literal(&snapshot.version),
-                quote_literal(&record)
-            ));
-        }
-        for chunk in rows.chunks(CHUNK) {
+        let by_id: Vec<(SnapshotId, &Snapshot)> = by_id.into_iter().collect();
+        // Encoded a chunk at a time: a statement's worth of JSON in memory, not the project's.
+        for chunk in by_id.chunks(CHUNK) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for (id, snapshot) in chunk {
+                let record = encode("snapshot", &id.name, snapshot)?;
+                rows.push(format!(
+                    "({}, {}, {}, {})",
+                    quote_literal(&id.name),
+                    quote_literal(&id.fingerprint),
+                    quote_literal(&snapshot.version),
+                    quote_literal(&record)
+                ));
+            }
             self.warehouse.execute(&format!(
                 "INSERT INTO sluice.snapshots (name, fingerprint, version, record) VALUES {}
                  ON CONFLICT (name, fingerprint)
                  DO UPDATE SET version = EXCLUDED.version, record = EXCLUDED.record",
-                chunk.join(", ")
+                rows.join(", ")
             ))?;
         }
         Ok(())
@@ -241,15 +246,29 @@ impl<'w> StateStore<'w> {
 
     /// The stored snapshots among `ids`, in the order asked; unknown ids are skipped.
     pub fn load_snapshots(&mut self, ids: &[SnapshotId]) -> Result<Vec<Snapshot>> {
-        let mut found: HashMap<SnapshotId, Snapshot> = HashMap::new();
-        for chunk in ids.chunks(CHUNK) {
+        let wanted: HashSet<&SnapshotId> = ids.iter().collect();
+        let mut found: HashMap<SnapshotId, Snapshot> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(LOAD_CHUNK) {
+            // A fingerprint can be shared by models with identical definitions, so the rows
+            // are checked against the exact ids before they are decoded.
             let rows = self.warehouse.query(&format!(
-                "SELECT name, record FROM sluice.snapshots WHERE {}",
-                candidate_snapshot_predicate(chunk)
+                "SELECT s.name, s.fingerprint, s.record FROM sluice.snapshots AS s
+                 JOIN {} ON s.fingerprint = wanted.value",
+                wanted_values(chunk.iter().map(|id| id.fingerprint.as_str()))
             ))?;
-            for row in rows {
-                let snapshot: Snapshot = decode_record("snapshot", &row)?;
-                found.insert(snapshot.id(), snapshot);
+            for mut row in rows {
+                let [Some(name), Some(fingerprint), _] = row.as_slice() else {
+                    return Err(StateError::Malformed(format!("snapshot row {row:?}")));
+                };
+                let id = SnapshotId {
+                    name: name.clone(),
+                    fingerprint: fingerprint.clone(),
+                };
+                if wanted.contains(&id) && !found.contains_key(&id) {
+                    row.remove(1);
+                    let snapshot: Snapshot = decode_record("snapshot", &row)?;
+                    found.insert(id, snapshot);
+                }
             }
         }
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
@@ -305,6 +324,39 @@ impl<'w> StateStore<'w> {
                 .entry((name.clone(), version.clone()))
                 .or_default()
                 .push(interval(start, end)?);
+        }
+        Ok(by_table
+            .into_iter()
+            .map(|(table, stored)| (table, normalize(stored)))
+            .collect())
+    }
+
+    /// The processed intervals of each of `tables`, merged and sorted, in one query (tables
+    /// without any are left out).
+    pub fn intervals_of(
+        &mut self,
+        tables: &Tables,
+    ) -> Result<HashMap<(String, String), Vec<Interval>>> {
+        let mut by_table: HashMap<(String, String), Vec<Interval>> = HashMap::new();
+        if tables.is_empty() {
+            return Ok(by_table);
+        }
+        let rows = self.warehouse.query(&format!(
+            "SELECT i.name, i.version, i.start_ms, i.end_ms FROM sluice.intervals AS i
+             JOIN {} ON i.version = wanted.value",
+            wanted_values(tables.iter().map(|(_, version)| version.as_str()))
+        ))?;
+        for row in &rows {
+            let [Some(name), Some(version), start, end] = row.as_slice() else {
+                return Err(StateError::Malformed(format!("interval row {row:?}")));
+            };
+            let table = (name.clone(), version.clone());
+            if tables.contains(&table) {
+                by_table
+                    .entry(table)
+                    .or_default()
+                    .push(interval(start, end)?);
+            }
         }
         Ok(by_table
             .into_iter()
@@ -426,27 +478,21 @@ impl<'w> StateStore<'w> {
     }
 }
 
-/// `(name = .. AND fingerprint = ..) OR ...` for a non-empty chunk of ids.
-/// Rows that *may* be among `ids`: `IN` lists on fingerprint and name, which both warehouses
-/// evaluate as hash lookups (a long chain of `OR`s made a 1,000-model plan take seconds on
-/// DuckDB). It can also match a name with another id's fingerprint, so callers keep only
-/// the exact ids; deletes use [`exact_snapshot_predicate`].
-fn candidate_snapshot_predicate(ids: &[SnapshotId]) -> String {
-    if ids.is_empty() {
-        return "FALSE".to_string();
-    }
-    let fingerprints: std::collections::BTreeSet<String> = ids
-        .iter()
-        .map(|id| quote_literal(&id.fingerprint))
-        .collect();
-    let names: std::collections::BTreeSet<String> =
-        ids.iter().map(|id| quote_literal(&id.name)).collect();
+/// `(SELECT DISTINCT ...) AS wanted` with one `value` column holding each of `values`, to
+/// join with. The values travel as one string the database splits: a list of thousands of
+/// literals costs DuckDB more to parse than the query takes to run. For hashes and versions,
+/// which never contain a comma.
+pub(crate) fn wanted_values<'v>(values: impl Iterator<Item = &'v str>) -> String {
+    let distinct: BTreeSet<&str> = values.collect();
+    let list = distinct.into_iter().collect::<Vec<_>>().join(",");
     format!(
-        "fingerprint IN ({}) AND name IN ({})",
-        fingerprints.into_iter().collect::<Vec<_>>().join(", "),
-        names.into_iter().collect::<Vec<_>>().join(", ")
+        "(SELECT DISTINCT unnest(string_to_array({}, ',')) AS value) AS wanted",
+        quote_literal(&list)
     )
 }
+
+/// Physical tables as (model name, table version).
+pub type Tables = HashSet<(String, String)>;
 
 fn table_predicate(name: &str, version: &str) -> String {
     format!(

@@ -62,17 +62,30 @@ impl StateStore<'_> {
     }
 }
 
+/// Units of work per statement (each unit's JSON carries its model and inputs).
+const WORK_CHUNK: usize = 200;
+
 impl StateStore<'_> {
     /// Stores a plan's (or run's) units of work, so a Job anywhere can fetch its own by model
     /// (`sluice job run --plan ID --model NAME`). Storing them again replaces them.
     pub fn save_work(&mut self, plan_id: &str, work: &[ModelWork]) -> Result<()> {
+        self.save_work_units(plan_id, work.iter().cloned())
+    }
+
+    /// [`Self::save_work`] for units made as they are stored ([`crate::executor::work_units`]):
+    /// only one statement's worth of units and their JSON is in memory at a time.
+    pub fn save_work_units(
+        &mut self,
+        plan_id: &str,
+        work: impl IntoIterator<Item = ModelWork>,
+    ) -> Result<()> {
         self.warehouse.execute(&format!(
             "DELETE FROM sluice.plan_work WHERE plan_id = {}",
             quote_literal(plan_id)
         ))?;
-        let mut rows = Vec::with_capacity(work.len());
-        for (position, unit) in work.iter().enumerate() {
-            let json = encode("unit of work", &unit.model, unit)?;
+        let mut rows = Vec::with_capacity(WORK_CHUNK);
+        for (position, unit) in work.into_iter().enumerate() {
+            let json = encode("unit of work", &unit.model, &unit)?;
             let depends = encode("unit of work", &unit.model, &unit.depends_on)?;
             rows.push(format!(
                 "({}, {position}, {}, {}, {})",
@@ -81,12 +94,20 @@ impl StateStore<'_> {
                 quote_literal(&depends),
                 quote_literal(&json)
             ));
+            if rows.len() == WORK_CHUNK {
+                self.insert_work_rows(&mut rows)?;
+            }
         }
-        for chunk in rows.chunks(200) {
+        self.insert_work_rows(&mut rows)
+    }
+
+    fn insert_work_rows(&mut self, rows: &mut Vec<String>) -> Result<()> {
+        if !rows.is_empty() {
             self.warehouse.execute(&format!(
                 "INSERT INTO sluice.plan_work (plan_id, position, model, depends_on, record) VALUES {}",
-                chunk.join(", ")
+                rows.join(", ")
             ))?;
+            rows.clear();
         }
         Ok(())
     }
