@@ -7,15 +7,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::evidence::gates::engine_checks;
+use crate::evidence::{BackfillSummary, EvidenceInput, GateResult, assemble};
 use crate::intervals::{self, Interval};
 use crate::model::Statements;
-use crate::plan::PreparedPlan;
 use crate::plan::is_prod;
+use crate::plan::{ChangeType, PreparedPlan};
 use crate::snapshot::{
     Approval, AuditResult, EnvironmentRecord, Release, ReleaseKind, SnapshotRef, environment_view,
     quote_ident, quote_literal,
 };
-use crate::state::{StateError, StateStore};
+use crate::state::{LiveRelease, StateError, StateStore};
 use crate::warehouse::{Warehouse, WarehouseError};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,13 @@ pub enum PromoteError {
     },
     #[error("plan {0} was never prepared in this warehouse (run its backfill first)")]
     UnknownPlan(String),
+    #[error(
+        "cannot promote {environment:?}: {}", gates.iter().map(|g| format!("gate {}: {}", g.name, g.message)).collect::<Vec<_>>().join("; ")
+    )]
+    Gates {
+        environment: String,
+        gates: Vec<GateResult>,
+    },
 }
 
 /// What to promote.
@@ -68,6 +77,8 @@ pub struct Promotion {
     pub audits: Vec<AuditResult>,
     pub statements: Statements,
     pub meta: PromoteMeta,
+    /// What the release's evidence records beyond the release itself.
+    pub evidence: EvidenceInput,
 }
 
 /// Who promotes, when, with whose approval, and for which request.
@@ -82,6 +93,17 @@ pub struct PromoteMeta {
     /// An idempotency key: promoting again with a key that already made a release returns
     /// that release and changes nothing (the operator uses the Promotion's uid).
     pub request_id: Option<String>,
+    /// Gates the caller decided (approvals), recorded in the evidence.
+    pub gates: Vec<GateResult>,
+    /// When freshness is measured (epoch ms); default: `now`. `sluice apply` uses the plan's
+    /// execution time, the operator the wall clock.
+    pub at_ms: Option<i64>,
+}
+
+impl PromoteMeta {
+    fn at_ms(&self) -> i64 {
+        self.at_ms.unwrap_or(self.now * 1000)
+    }
 }
 
 /// Test hook: `SLUICE_FAILPOINT=<name>` aborts the process at that point, simulating a crash
@@ -210,9 +232,60 @@ fn promote_in_transaction(
     };
     state.write_environment(&record, p.expected_revision)?;
     state.insert_release(&release)?;
+    record_evidence(&mut state, &release, &p.evidence)?;
     state.finish_plan(&p.plan_id, p.meta.now)?;
+    for sql in comment_statements(&p.environment, &p.snapshots, &release) {
+        warehouse.execute(&sql).map_err(wh_err)?;
+    }
     failpoint("promote-before-commit");
     Ok(release)
+}
+
+/// Stores the release's evidence and points `sluice.current_release` at it: in the flip's
+/// transaction, so a reader of the view never sees a release the views do not show.
+fn record_evidence(
+    state: &mut StateStore,
+    release: &Release,
+    input: &EvidenceInput,
+) -> Result<(), PromoteError> {
+    let evidence = assemble(release, input);
+    let json = crate::state::encode("evidence", &release.id, &evidence)?;
+    state.insert_evidence(&release.id, &release.environment, &json)?;
+    state.set_live_release(&LiveRelease {
+        environment: release.environment.clone(),
+        release_id: release.id.clone(),
+        kind: match release.kind {
+            ReleaseKind::Promotion => "promotion".into(),
+            ReleaseKind::Rollback => "rollback".into(),
+        },
+        promoted_at: release.created_at,
+        promoted_by: release.created_by.clone(),
+        plan_id: release.plan_id.clone(),
+        plan_digest: release.digest.clone(),
+        source_revision: input.source.as_ref().and_then(|s| s.revision.clone()),
+        source_digest: input.source.as_ref().map(|s| s.digest.clone()),
+    })?;
+    Ok(())
+}
+
+/// `COMMENT ON VIEW` for every view of the environment: a consumer reading one learns the
+/// release behind it (`sluice.current_release` has the rest).
+fn comment_statements(environment: &str, refs: &[SnapshotRef], release: &Release) -> Vec<String> {
+    let comment = quote_literal(&format!(
+        "sluice release {} of environment {} (plan {}); see sluice.current_release",
+        release.id, environment, release.plan_id
+    ));
+    refs.iter()
+        .filter(|r| !r.is_symbolic())
+        .map(|r| {
+            let (schema, table) = environment_view(environment, &r.name);
+            format!(
+                "COMMENT ON VIEW {}.{} IS {comment}",
+                quote_ident(&schema),
+                quote_ident(&table)
+            )
+        })
+        .collect()
 }
 
 fn statement_error(environment: &str, which: &str, error: WarehouseError) -> PromoteError {
@@ -356,7 +429,9 @@ pub fn drop_environment(
         for sql in &statements {
             warehouse.execute(sql).map_err(wh_err)?;
         }
-        StateStore::new(warehouse).delete_environment(&env.name)?;
+        let mut state = StateStore::new(warehouse);
+        state.delete_environment(&env.name)?;
+        state.clear_live_release(&env.name)?;
         Ok(())
     })();
     match result {
@@ -425,6 +500,7 @@ pub fn rollback(
             ))
         })?;
     let ttl = env.expires_at.map(|at| at - env.updated_at);
+    let evidence = rollback_evidence(&mut state, &target, &meta)?;
     promote(
         warehouse,
         Promotion {
@@ -442,6 +518,7 @@ pub fn rollback(
                 ttl: meta.ttl.or(ttl),
                 ..meta
             },
+            evidence,
         },
     )
     .map_err(|e| match e {
@@ -452,6 +529,41 @@ pub fn rollback(
             tables.join(", ")
         )),
         other => other,
+    })
+}
+
+/// A rollback's evidence: the restored release's products, their freshness after the rollback.
+fn rollback_evidence(
+    state: &mut StateStore,
+    target: &Release,
+    meta: &PromoteMeta,
+) -> Result<EvidenceInput, PromoteError> {
+    let restored = match state.evidence(&target.id)? {
+        Some(json) => crate::evidence::decode(&json).ok(),
+        None => None,
+    };
+    let products: Vec<_> = restored
+        .iter()
+        .flat_map(|e| e.products.iter().map(|p| p.product()))
+        .collect();
+    let freshness = crate::evidence::gates::products_freshness(
+        state.warehouse(),
+        &products,
+        &target.snapshots,
+        meta.at_ms(),
+    )?;
+    let mut gates = meta.gates.clone();
+    gates.push(GateResult::new(
+        "rollback-target",
+        crate::evidence::GateState::Passed,
+        format!("re-point at the tables of {}", target.id),
+    ));
+    Ok(EvidenceInput {
+        products,
+        source: restored.and_then(|e| e.source),
+        gates,
+        freshness,
+        ..Default::default()
     })
 }
 
@@ -516,6 +628,7 @@ pub fn promote_plan(
     meta: PromoteMeta,
 ) -> Result<Release, PromoteError> {
     let (plan, audits) = check_plan(warehouse, plan_id)?;
+    let evidence = plan_evidence(warehouse, &plan, &audits, &meta)?;
     promote(
         warehouse,
         Promotion {
@@ -530,6 +643,80 @@ pub fn promote_plan(
             audits,
             statements: plan.statements.clone(),
             meta,
+            evidence,
         },
     )
+}
+
+/// Audit results per changed table that a release's evidence keeps.
+const AUDITS_PER_TABLE: usize = 100;
+
+/// The product checks of promoting `plan` (refused when one fails) and the evidence input.
+fn plan_evidence(
+    warehouse: &mut dyn Warehouse,
+    plan: &PreparedPlan,
+    audits: &[AuditResult],
+    meta: &PromoteMeta,
+) -> Result<EvidenceInput, PromoteError> {
+    let mut state = StateStore::new(warehouse);
+    let current = state.environment(&plan.environment)?;
+    let current_release = current.as_ref().and_then(|e| e.release_id.clone());
+    let current_refs = current.map(|e| e.snapshots).unwrap_or_default();
+    let rollback_target = current_release
+        .as_deref()
+        .map(|r| (r, current_refs.as_slice()));
+    // The audit results of the changed tables, newest intervals first and at most
+    // `AUDITS_PER_TABLE` each: a table a dev environment built was audited there.
+    let mut all_audits = Vec::new();
+    for change in plan
+        .changes
+        .iter()
+        .filter(|c| c.change != ChangeType::Removed)
+    {
+        let results = state.audit_results(&change.model, &change.version)?;
+        all_audits.extend(results.into_iter().rev().take(AUDITS_PER_TABLE));
+    }
+    for audit in audits {
+        if !all_audits.contains(audit) {
+            all_audits.push(audit.clone());
+        }
+    }
+    let checks = engine_checks(warehouse, plan, &all_audits, rollback_target, meta.at_ms())?;
+    let failed: Vec<GateResult> = checks.failed().into_iter().cloned().collect();
+    if !failed.is_empty() {
+        return Err(PromoteError::Gates {
+            environment: plan.environment.clone(),
+            gates: failed,
+        });
+    }
+    let mut backfill = BackfillSummary::default();
+    let (mut rows, mut millis, mut counted) = (0u64, 0i64, true);
+    let mut state = StateStore::new(warehouse);
+    for b in plan.backfill.iter().filter(|b| !b.batches.is_empty()) {
+        backfill.models += 1;
+        backfill.intervals += b.batches.len() as u32;
+        let (r, ms) = state.batch_totals(&b.model, &b.version, &b.batches)?;
+        millis += ms;
+        match r {
+            Some(r) => rows += r,
+            None => counted = false,
+        }
+    }
+    if backfill.models > 0 {
+        backfill.rows = counted.then_some(rows);
+        backfill.seconds = Some(millis as f64 / 1000.0);
+    }
+    let mut gates = meta.gates.clone();
+    gates.extend(checks.gates);
+    Ok(EvidenceInput {
+        audits: all_audits,
+        changes: plan.changes.clone(),
+        products: plan.products.clone(),
+        impact: plan.impact.clone(),
+        source: plan.source.clone(),
+        backfill,
+        gates,
+        freshness: checks.freshness,
+        rollback: checks.rollback,
+    })
 }

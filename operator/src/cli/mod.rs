@@ -1,6 +1,7 @@
 //! The `sluice` command line: plan, apply, rollback, releases, envs, janitor, demo, job.
 
 mod demo;
+mod impact;
 mod output;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -10,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use sluice::apply::{ApplyEvent, apply};
+use sluice::evidence::gates::local_approval_gates;
 use sluice::executor::{ModelWork, Task, WorkEvent, run_task, run_work};
 use sluice::intervals::{parse_end, parse_time};
 use sluice::janitor::janitor;
@@ -59,6 +61,8 @@ enum Command {
         /// How long a non-prod environment lives before `janitor` drops it (e.g. 7d, 12h).
         #[arg(long, default_value = "7d")]
         ttl: String,
+        #[command(flatten)]
+        lineage: LineageArgs,
     },
     /// Process the intervals that became complete since the last run, for the environment's
     /// current snapshots: no plan, no promotion (like `sqlmesh run`).
@@ -81,6 +85,14 @@ enum Command {
     Releases {
         #[arg(default_value = "prod")]
         environment: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a release's evidence: changes, audits, gates, approvals, products, rollback.
+    Evidence {
+        /// The release id (`prod-r3`).
+        release: String,
+        /// Print the evidence document (docs/evidence.schema.json) as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -190,6 +202,18 @@ enum JobCommand {
     },
 }
 
+/// Where the release's OpenLineage event goes (best effort: it never fails the apply).
+#[derive(Args, Clone, Default)]
+struct LineageArgs {
+    /// An OpenLineage HTTP endpoint (Marquez: http://marquez:5000; `/api/v1/lineage` is added
+    /// when the URL has no path).
+    #[arg(long, env = "SLUICE_LINEAGE_URL")]
+    lineage_url: Option<String>,
+    /// Append the event as a JSON line to this file.
+    #[arg(long, env = "SLUICE_LINEAGE_FILE")]
+    lineage_file: Option<PathBuf>,
+}
+
 #[derive(Args, Clone)]
 struct PlanArgs {
     /// The environment (default: prod).
@@ -265,9 +289,21 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plan { plan, json } => {
             plan_command(&cli.project, cli.warehouse.as_deref(), plan, *json)?
         }
-        Command::Apply { plan, yes, ttl } => {
-            apply_command(&cli.project, cli.warehouse.as_deref(), plan, *yes, ttl)?
-        }
+        Command::Apply {
+            plan,
+            yes,
+            ttl,
+            lineage,
+        } => apply_command(
+            &cli.project,
+            cli.warehouse.as_deref(),
+            plan,
+            ApplyFlags {
+                yes: *yes,
+                ttl,
+                lineage,
+            },
+        )?,
         Command::Run {
             environment,
             execution_time: at,
@@ -289,10 +325,13 @@ pub fn run(cli: Cli) -> Result<()> {
             state.init()?;
             let releases = state.releases(&environment_name(environment)?)?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&releases)?);
+                println!("{}", output::releases_json(&mut state, &releases)?);
             } else {
                 print!("{}", output::releases_table(environment, &releases));
             }
+        }
+        Command::Evidence { release, json } => {
+            evidence_command(&cli.project, cli.warehouse.as_deref(), release, *json)?
         }
         Command::Envs { json } => {
             let mut wh = Workspace::warehouse_only(&cli.project, cli.warehouse.as_deref())?;
@@ -389,17 +428,25 @@ fn plan_command(
     Ok(())
 }
 
+/// `sluice apply`'s own flags.
+struct ApplyFlags<'a> {
+    yes: bool,
+    ttl: &'a str,
+    lineage: &'a LineageArgs,
+}
+
 fn apply_command(
     project: &Path,
     warehouse: Option<&str>,
     args: &PlanArgs,
-    yes: bool,
-    ttl: &str,
+    flags: ApplyFlags,
 ) -> Result<()> {
     let options = args.options()?;
-    let ttl = parse_duration(ttl)?;
+    let ttl = parse_duration(flags.ttl)?;
+    let yes = flags.yes;
     let mut ws = Workspace::open(project, warehouse)?;
-    let (plan, base) = ws.plan(&options)?;
+    let (mut plan, base) = ws.plan(&options)?;
+    plan.source = Some(source_info(project)?);
     print!("{}", output::plan_summary(&plan, base.as_deref()));
     if !plan.has_changes() && !plan.has_work() && plan.base_revision.is_some() {
         println!(
@@ -415,6 +462,10 @@ fn apply_command(
         created_by: current_user(),
         now: now_secs(),
         ttl: Some(ttl),
+        // Locally nobody's approval can be verified: the gates that need people are recorded
+        // as not enforced, and freshness is measured at the plan's execution time ("now").
+        gates: local_approval_gates(&plan.impact, &plan.products),
+        at_ms: Some(plan.execution_time),
         ..Default::default()
     };
     let audits = ws.project.audits.clone();
@@ -432,7 +483,90 @@ fn apply_command(
         "Environment {} is now at release {}.",
         release.environment, release.id
     );
+    if let Some(evidence) = StateStore::new(ws.warehouse.as_mut()).evidence(&release.id)? {
+        let evidence = sluice::evidence::decode(&evidence)?;
+        print!("{}", output::gates_summary(&evidence));
+        let url = sluice::workspace::warehouse_url(
+            project,
+            warehouse,
+            ws.project.config.warehouse.as_deref(),
+        );
+        publish_lineage(ws.warehouse.as_mut(), &url, &evidence, flags.lineage);
+    }
     Ok(())
+}
+
+/// Sends the release's OpenLineage event where asked; a failure is a warning, never an error:
+/// the release has happened.
+fn publish_lineage(
+    wh: &mut dyn sluice::warehouse::Warehouse,
+    url: &str,
+    evidence: &sluice::evidence::Evidence,
+    lineage: &LineageArgs,
+) {
+    if lineage.lineage_url.is_none() && lineage.lineage_file.is_none() {
+        return;
+    }
+    let columns = sluice::lineage::view_columns(wh, evidence).unwrap_or_default();
+    let event = sluice::lineage::event(evidence, url, &columns);
+    if let Some(file) = &lineage.lineage_file {
+        match sluice::lineage::append(file, &event) {
+            Ok(()) => println!("Lineage event written to {}.", file.display()),
+            Err(e) => eprintln!("warning: {e}"),
+        }
+    }
+    if let Some(endpoint) = &lineage.lineage_url {
+        match sluice::lineage::post_with_retries(endpoint, &event, 3) {
+            Ok(()) => println!("Lineage event sent to {endpoint}."),
+            Err(e) => eprintln!(
+                "warning: the lineage event of {} was not delivered ({e}); the release stands",
+                evidence.release
+            ),
+        }
+    }
+}
+
+fn evidence_command(
+    project: &Path,
+    warehouse: Option<&str>,
+    release: &str,
+    json: bool,
+) -> Result<()> {
+    let mut wh = Workspace::warehouse_only(project, warehouse)?;
+    let mut state = StateStore::new(wh.as_mut());
+    state.init()?;
+    let Some(text) = state.evidence(release)? else {
+        bail!("release {release:?} has no evidence in this warehouse (see `sluice releases`)");
+    };
+    if json {
+        let value: serde_json::Value = serde_json::from_str(&text)?;
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print!(
+            "{}",
+            sluice::evidence::render(&sluice::evidence::decode(&text)?)
+        );
+    }
+    Ok(())
+}
+
+/// The project's files digest, and the git commit when the project is in a clean checkout.
+fn source_info(project: &Path) -> Result<sluice::plan::SourceInfo> {
+    let digest = sluice::controller::source::digest_dir(project, &[".sluice", ".git"])
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(project)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let clean = git(&["status", "--porcelain", "--", "."]).is_some_and(|s| s.is_empty());
+    let revision = git(&["rev-parse", "HEAD"]).filter(|_| clean);
+    Ok(sluice::plan::SourceInfo { digest, revision })
 }
 
 fn rollback_command(

@@ -25,7 +25,7 @@ use crate::model::Project;
 use crate::plan::{ChangeType, Plan, PlanError, PlanOptions};
 use crate::snapshot::Category;
 use crate::state::StateStore;
-use crate::workspace::plan_against;
+use crate::workspace::plan_project;
 
 /// Changes listed in status; the rest are in the plan ConfigMap.
 pub const MAX_CHANGES_IN_STATUS: usize = 100;
@@ -86,13 +86,17 @@ pub async fn compute(
         .with_warehouse(url, move |wh| {
             let _keep = &fetched.dir;
             let (based_on, _) = based_on(wh, &env)?;
-            let plan = match plan_against(wh, &dag, &project.audits, &options) {
+            let mut plan = match plan_project(wh, &project, &dag, &options) {
                 Ok((plan, _)) => plan,
                 Err(e) => match e.downcast::<PlanError>() {
                     Ok(invalid) => return Ok(Err(invalid.to_string())),
                     Err(e) => return Err(e),
                 },
             };
+            plan.source = Some(crate::plan::SourceInfo {
+                digest: fetched.digest.clone(),
+                revision: fetched.revision.clone(),
+            });
             let now = chrono::Utc::now().timestamp();
             prepare(wh, &plan, &project.config.statements, now)?;
             Ok(Ok((

@@ -239,6 +239,8 @@ async fn step(p: &Promotion, ctx: &Context, status: &mut PromotionStatus) -> Res
         ttl: env.spec.ttl.as_deref().and_then(|t| parse_duration(t).ok()),
         approvals: counted_approvals(&tally, &digest),
         request_id: Some(uid),
+        gates: Vec::new(),
+        at_ms: None,
     };
     let started = Instant::now();
     let flipped = ctx
