@@ -214,7 +214,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         "The release's evidence: gates, approvals, products, audits, rollback target",
         "sluice evidence prod-r2",
     );
-    super::evidence_command(p, None, "prod-r2", false)?;
+    super::release::evidence_command(p, None, "prod-r2", false)?;
     show(
         p,
         "what an agent reading prod's views can ask",

@@ -17,10 +17,14 @@ fn mark(state: GateState) -> &'static str {
 /// A summary of the evidence: release, source, gates, approvals, products, audits, rollback.
 pub fn render(e: &Evidence) -> String {
     let mut out = String::new();
+    let kind = match e.kind {
+        crate::snapshot::ReleaseKind::Promotion => "promotion",
+        crate::snapshot::ReleaseKind::Rollback => "rollback",
+    };
     let _ = writeln!(
         out,
-        "Release {} of {} ({:?}), {} by {}",
-        e.release, e.environment, e.kind, e.promoted_at, e.promoted_by
+        "Release {} of {} ({kind}), {} by {}",
+        e.release, e.environment, e.promoted_at, e.promoted_by
     );
     let _ = writeln!(
         out,

@@ -181,10 +181,7 @@ mod tests {
         );
         assert_eq!(checks[0].lag_seconds, Some(30 * 3600));
         assert!(!checks[0].ok);
-        assert_eq!(
-            checks[0].describe(),
-            "mart.v is 30h behind (promise: 26h)"
-        );
+        assert_eq!(checks[0].describe(), "mart.v is 30h behind (promise: 26h)");
         assert!(checks[1].ok, "static data keeps its promise");
         assert!(i.check(&product(&["mart.full"], 26 * 3600), 40 * 3_600_000)[0].ok);
     }
