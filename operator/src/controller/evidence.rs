@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
-use super::context::{Context, MANAGER};
+use super::context::Context;
 use super::error::{Error, Result};
 use super::gates::{Authors, parse_approval};
 use crate::evidence::gates::{ApprovalRequirement, approval_requirements};
@@ -297,15 +297,7 @@ async fn write_evidence(
         )])),
         ..Default::default()
     };
-    let api: Api<ConfigMap> =
-        Api::namespaced(ctx.client.clone(), &p.namespace().unwrap_or_default());
-    api.patch(
-        &name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&cm),
-    )
-    .await?;
-    Ok(name)
+    super::context::apply_config_map(&ctx.client, &cm).await
 }
 
 /// One delivery attempt (the file is written once, on the first); a failure is recorded and

@@ -8,10 +8,9 @@ use std::io::Write;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 
-use super::context::{Context, MANAGER};
+use super::context::Context;
 use super::error::{Error, Result};
 use super::source;
 use crate::apply::prepare;
@@ -263,15 +262,7 @@ pub async fn write_config_map(ctx: &Context, object: &PlanObject, plan: &Plan) -
         )])),
         ..Default::default()
     };
-    let api: Api<ConfigMap> =
-        Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
-    api.patch(
-        &name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&cm),
-    )
-    .await?;
-    Ok(name)
+    super::context::apply_config_map(&ctx.client, &cm).await
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
