@@ -241,4 +241,6 @@ pub struct Project {
     pub config: ProjectConfig,
     pub models: Vec<Model>,
     pub audits: BTreeMap<String, CustomAudit>,
+    /// Data products from `products.yaml`, their model selectors resolved.
+    pub products: Vec<crate::products::Product>,
 }

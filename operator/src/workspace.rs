@@ -8,6 +8,7 @@ use anyhow::Result;
 use crate::graph::Dag;
 use crate::model::{CustomAudit, Project};
 use crate::plan::{Plan, PlanInputs, PlanOptions, build};
+use crate::products::impact::impact;
 use crate::project;
 use crate::state::StateStore;
 use crate::warehouse::{Warehouse, connect};
@@ -51,7 +52,7 @@ pub struct Workspace {
 
 /// The warehouse URL: `--warehouse`, else the project's gateway, else a DuckDB file in
 /// `.sluice/` of the project.
-fn warehouse_url(root: &Path, explicit: Option<&str>, configured: Option<&str>) -> String {
+pub fn warehouse_url(root: &Path, explicit: Option<&str>, configured: Option<&str>) -> String {
     if let Some(url) = explicit.or(configured) {
         return url.to_string();
     }
@@ -131,15 +132,44 @@ impl Workspace {
         ))?)
     }
 
-    /// Computes a plan; also returns the name of the environment it was diffed against.
+    /// Computes a plan, with its impact on the project's data products; also returns the
+    /// name of the environment it was diffed against.
     pub fn plan(&mut self, options: &PlanOptions) -> Result<(Plan, Option<String>)> {
-        plan_against(
-            self.warehouse.as_mut(),
-            &self.dag,
-            &self.project.audits,
-            options,
-        )
+        plan_project(self.warehouse.as_mut(), &self.project, &self.dag, options)
     }
+}
+
+/// [`plan_against`], then the plan's impact on the project's data products (`products.yaml`).
+pub fn plan_project(
+    warehouse: &mut dyn Warehouse,
+    project: &Project,
+    dag: &Dag,
+    options: &PlanOptions,
+) -> Result<(Plan, Option<String>)> {
+    let (mut plan, base) = plan_against(warehouse, dag, &project.audits, options)?;
+    if project.products.is_empty() {
+        return Ok((plan, base));
+    }
+    let mut state = StateStore::new(warehouse);
+    let old = match &base {
+        Some(name) => {
+            let changed: HashSet<&str> = plan.changes.iter().map(|c| c.model.as_str()).collect();
+            let ids: Vec<_> = state
+                .environment(name)?
+                .iter()
+                .flat_map(|e| &e.snapshots)
+                .filter(|r| changed.contains(r.name.as_str()))
+                .map(|r| r.id())
+                .collect();
+            state.load_snapshots(&ids)?
+        }
+        None => Vec::new(),
+    };
+    let stats = state.run_stats()?;
+    plan.products = project.products.clone();
+    plan.impact = impact(&project.products, &plan, &old, &stats);
+    plan.digest = crate::plan::digest(&plan);
+    Ok((plan, base))
 }
 
 /// Computes a plan of `dag` against the environment's state in `warehouse`; also returns the

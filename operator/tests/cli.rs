@@ -79,7 +79,13 @@ fn plan_json_has_the_documented_shape(backend: Backend) {
     let out = ok(&sluice(&f, &["plan", "dev", "--json"]));
     let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
     let keys: Vec<&String> = plan.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["changes", "environment"]);
+    // `products` and `classifications` came with data products; the first two keys are as
+    // documented since the start.
+    assert_eq!(
+        keys,
+        ["changes", "classifications", "environment", "products"]
+    );
+    assert_eq!(plan["products"], serde_json::json!([]));
     assert_eq!(plan["environment"], "dev");
     let first = &plan["changes"][0];
     let version = first["version"].as_str().unwrap();
@@ -243,6 +249,11 @@ fn the_demo_tells_the_whole_story() {
         "Environment dev is now at release dev-r1.",
         "Environment prod is now at release prod-r2.",
         "Rolled back prod to the tables of prod-r1",
+        "revenue — MEANING CHANGE: needs an approval from an owner (users fiona; groups finance-data)",
+        "Release prod-r2 of prod",
+        "freshness kept: mart.daily_revenue is 0s behind (promise: 26h)",
+        "policy/pii [not enforced locally]",
+        "prod | prod-r2",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{PlanArgs, apply_command, plan_command, rollback_command};
+use super::{ApplyFlags, LineageArgs, PlanArgs, apply_command, plan_command, rollback_command};
 use sluice::workspace::Workspace;
 
 /// The example project, compiled in so the demo needs nothing on disk.
@@ -18,6 +18,10 @@ const PROJECT: &[(&str, &str)] = &[
     (
         "README.md",
         include_str!("../../../config/samples/shop/README.md"),
+    ),
+    (
+        "products.yaml",
+        include_str!("../../../config/samples/shop/products.yaml"),
     ),
     (
         "audits/assert_positive_amount.sql",
@@ -89,6 +93,19 @@ fn args(environment: &str) -> PlanArgs {
     }
 }
 
+/// `--yes`, the default ttl, no lineage.
+fn quiet() -> ApplyFlags<'static> {
+    static NO_LINEAGE: LineageArgs = LineageArgs {
+        lineage_url: None,
+        lineage_file: None,
+    };
+    ApplyFlags {
+        yes: true,
+        ttl: "7d",
+        lineage: &NO_LINEAGE,
+    }
+}
+
 /// Prints a query's rows as a small table.
 fn show(project: &Path, title: &str, sql: &str) -> Result<()> {
     let mut wh = Workspace::warehouse_only(project, None)?;
@@ -133,7 +150,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         "Build production from scratch",
         "sluice apply prod --yes",
     );
-    apply_command(p, None, &args("prod"), true, "7d")?;
+    apply_command(p, None, &args("prod"), quiet())?;
     show(
         p,
         "prod revenue",
@@ -156,7 +173,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         "Apply dev: only stg.orders is rebuilt; prod is untouched",
         "sluice apply dev --yes",
     );
-    apply_command(p, None, &args("dev"), true, "7d")?;
+    apply_command(p, None, &args("dev"), quiet())?;
     show(
         p,
         "dev has the new column",
@@ -171,7 +188,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
 
     step(
         5,
-        "A breaking change is categorized too (plan only)",
+        "A breaking change is categorized too, and its data product impact shown (plan only)",
         "sluice plan dev",
     );
     let original_mart = std::fs::read_to_string(root.join("models/mart/daily_revenue.sql"))?;
@@ -185,7 +202,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         "Promote to prod: the tables dev built are reused, no backfill",
         "sluice apply prod --yes",
     );
-    apply_command(p, None, &args("prod"), true, "7d")?;
+    apply_command(p, None, &args("prod"), quiet())?;
     show(
         p,
         "prod now has the column",
@@ -194,6 +211,19 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
 
     step(
         7,
+        "The release's evidence: gates, approvals, products, audits, rollback target",
+        "sluice evidence prod-r2",
+    );
+    super::release::evidence_command(p, None, "prod-r2", false)?;
+    show(
+        p,
+        "what an agent reading prod's views can ask",
+        "SELECT environment, release_id, promoted_at, plan_id FROM sluice.current_release \
+         WHERE environment = 'prod'",
+    )?;
+
+    step(
+        8,
         "Roll back prod: an instant re-point to the previous release's tables",
         "sluice rollback prod",
     );

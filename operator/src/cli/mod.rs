@@ -1,7 +1,9 @@
 //! The `sluice` command line: plan, apply, rollback, releases, envs, janitor, demo, job.
 
 mod demo;
+mod impact;
 mod output;
+mod release;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -9,7 +11,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
+use release::{evidence_command, publish_lineage, source_info};
 use sluice::apply::{ApplyEvent, apply};
+use sluice::evidence::gates::local_approval_gates;
 use sluice::executor::{ModelWork, Task, WorkEvent, run_task, run_work};
 use sluice::intervals::{parse_end, parse_time};
 use sluice::janitor::janitor;
@@ -59,6 +63,8 @@ enum Command {
         /// How long a non-prod environment lives before `janitor` drops it (e.g. 7d, 12h).
         #[arg(long, default_value = "7d")]
         ttl: String,
+        #[command(flatten)]
+        lineage: LineageArgs,
     },
     /// Process the intervals that became complete since the last run, for the environment's
     /// current snapshots: no plan, no promotion (like `sqlmesh run`).
@@ -81,6 +87,14 @@ enum Command {
     Releases {
         #[arg(default_value = "prod")]
         environment: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a release's evidence: changes, audits, gates, approvals, products, rollback.
+    Evidence {
+        /// The release id (`prod-r3`).
+        release: String,
+        /// Print the evidence document (docs/evidence.schema.json) as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -190,6 +204,18 @@ enum JobCommand {
     },
 }
 
+/// Where the release's OpenLineage event goes (best effort: it never fails the apply).
+#[derive(Args, Clone, Default)]
+struct LineageArgs {
+    /// An OpenLineage HTTP endpoint (Marquez: http://marquez:5000; `/api/v1/lineage` is added
+    /// when the URL has no path).
+    #[arg(long, env = "SLUICE_LINEAGE_URL")]
+    lineage_url: Option<String>,
+    /// Append the event as a JSON line to this file.
+    #[arg(long, env = "SLUICE_LINEAGE_FILE")]
+    lineage_file: Option<PathBuf>,
+}
+
 #[derive(Args, Clone)]
 struct PlanArgs {
     /// The environment (default: prod).
@@ -265,9 +291,21 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plan { plan, json } => {
             plan_command(&cli.project, cli.warehouse.as_deref(), plan, *json)?
         }
-        Command::Apply { plan, yes, ttl } => {
-            apply_command(&cli.project, cli.warehouse.as_deref(), plan, *yes, ttl)?
-        }
+        Command::Apply {
+            plan,
+            yes,
+            ttl,
+            lineage,
+        } => apply_command(
+            &cli.project,
+            cli.warehouse.as_deref(),
+            plan,
+            ApplyFlags {
+                yes: *yes,
+                ttl,
+                lineage,
+            },
+        )?,
         Command::Run {
             environment,
             execution_time: at,
@@ -289,10 +327,13 @@ pub fn run(cli: Cli) -> Result<()> {
             state.init()?;
             let releases = state.releases(&environment_name(environment)?)?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&releases)?);
+                println!("{}", output::releases_json(&mut state, &releases)?);
             } else {
                 print!("{}", output::releases_table(environment, &releases));
             }
+        }
+        Command::Evidence { release, json } => {
+            evidence_command(&cli.project, cli.warehouse.as_deref(), release, *json)?
         }
         Command::Envs { json } => {
             let mut wh = Workspace::warehouse_only(&cli.project, cli.warehouse.as_deref())?;
@@ -397,17 +438,25 @@ fn plan_command(
     Ok(())
 }
 
+/// `sluice apply`'s own flags.
+struct ApplyFlags<'a> {
+    yes: bool,
+    ttl: &'a str,
+    lineage: &'a LineageArgs,
+}
+
 fn apply_command(
     project: &Path,
     warehouse: Option<&str>,
     args: &PlanArgs,
-    yes: bool,
-    ttl: &str,
+    flags: ApplyFlags,
 ) -> Result<()> {
     let options = args.options()?;
-    let ttl = parse_duration(ttl)?;
+    let ttl = parse_duration(flags.ttl)?;
+    let yes = flags.yes;
     let mut ws = Workspace::open(project, warehouse)?;
-    let (plan, base) = ws.plan(&options)?;
+    let (mut plan, base) = ws.plan(&options)?;
+    plan.source = Some(source_info(project)?);
     print!("{}", output::plan_summary(&plan, base.as_deref()));
     if !plan.has_changes() && !plan.has_work() && plan.base_revision.is_some() {
         println!(
@@ -423,6 +472,10 @@ fn apply_command(
         created_by: current_user(),
         now: now_secs(),
         ttl: Some(ttl),
+        // Locally nobody's approval can be verified: the gates that need people are recorded
+        // as not enforced, and freshness is measured at the plan's execution time ("now").
+        gates: local_approval_gates(&plan.impact, &plan.products),
+        at_ms: Some(plan.execution_time),
         ..Default::default()
     };
     let audits = ws.project.audits.clone();
@@ -440,6 +493,16 @@ fn apply_command(
         "Environment {} is now at release {}.",
         release.environment, release.id
     );
+    if let Some(evidence) = StateStore::new(ws.warehouse.as_mut()).evidence(&release.id)? {
+        let evidence = sluice::evidence::decode(&evidence)?;
+        print!("{}", output::gates_summary(&evidence));
+        let url = sluice::workspace::warehouse_url(
+            project,
+            warehouse,
+            ws.project.config.warehouse.as_deref(),
+        );
+        publish_lineage(ws.warehouse.as_mut(), &url, &evidence, flags.lineage);
+    }
     Ok(())
 }
 

@@ -36,6 +36,10 @@ pub fn plan_json(plan: &Plan) -> serde_json::Result<String> {
     struct PlanJson<'a> {
         environment: &'a str,
         changes: Vec<ChangeJson<'a>>,
+        /// The plan's impact on each data product it touches (`products.yaml`).
+        products: &'a [sluice::products::ProductImpact],
+        /// Tags of changed models (and classifications of their products) → those models.
+        classifications: &'a std::collections::BTreeMap<String, Vec<String>>,
     }
     let changes = plan
         .changes
@@ -60,6 +64,8 @@ pub fn plan_json(plan: &Plan) -> serde_json::Result<String> {
     serde_json::to_string_pretty(&PlanJson {
         environment: &plan.environment,
         changes,
+        products: &plan.impact.products,
+        classifications: &plan.impact.classifications,
     })
 }
 
@@ -149,6 +155,7 @@ pub fn plan_summary(plan: &Plan, base: Option<&str>) -> String {
             let _ = writeln!(out, "  {branch} {}: {range}{batches}{preview}", b.model);
         }
     }
+    out.push_str(&super::impact::impact_summary(plan));
     for warning in &plan.warnings {
         let _ = writeln!(out, "\nWarning: {warning}");
     }
@@ -264,6 +271,28 @@ pub fn run_summary(environment: &str, report: &RunReport) -> String {
 
 fn when(secs: i64) -> String {
     sluice::intervals::format_ts(secs * 1000)
+}
+
+pub use super::impact::gates_summary;
+
+/// `sluice releases --json`: each release as stored, with its `evidence` document added.
+pub fn releases_json(
+    state: &mut sluice::state::StateStore,
+    releases: &[Release],
+) -> anyhow::Result<String> {
+    let mut out = Vec::with_capacity(releases.len());
+    for release in releases {
+        let mut value = serde_json::to_value(release)?;
+        let evidence = match state.evidence(&release.id)? {
+            Some(text) => serde_json::from_str(&text)?,
+            None => serde_json::Value::Null,
+        };
+        if let Some(object) = value.as_object_mut() {
+            object.insert("evidence".into(), evidence);
+        }
+        out.push(value);
+    }
+    Ok(serde_json::to_string_pretty(&out)?)
 }
 
 pub fn releases_table(environment: &str, releases: &[Release]) -> String {

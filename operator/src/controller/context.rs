@@ -205,6 +205,24 @@ impl WarehousePool {
     }
 }
 
+/// Creates or updates a ConfigMap the operator owns (server-side apply, its field manager);
+/// returns its name.
+pub async fn apply_config_map(
+    client: &Client,
+    config_map: &k8s_openapi::api::core::v1::ConfigMap,
+) -> Result<String> {
+    let name = config_map.name_any();
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), &config_map.namespace().unwrap_or_default());
+    api.patch(
+        &name,
+        &kube::api::PatchParams::apply(MANAGER).force(),
+        &kube::api::Patch::Apply(config_map),
+    )
+    .await?;
+    Ok(name)
+}
+
 /// Writes `status` of `object` with server-side apply, as the operator's field manager.
 pub async fn apply_status<K, S>(client: &Client, object: &K, status: &S) -> Result<()>
 where

@@ -128,6 +128,7 @@ async fn step(env: &Environment, ctx: &Context, status: &mut EnvironmentStatus) 
             ..release.clone()
         });
     }
+    status.products = super::evidence::product_freshness(ctx, env, &url, &name, status).await?;
     if let Some(expired) = expiry(env, status, record.as_ref().map(|r| r.updated_at)) {
         return expired_now(env, ctx, expired).await;
     }

@@ -23,6 +23,12 @@ pub struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProductLabels {
+    pub product: String,
+    pub environment: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PhaseLabels {
     pub kind: String,
     pub phase: String,
@@ -42,6 +48,7 @@ pub struct Metrics {
     pub jobs_created: Counter,
     pub flips: Counter,
     pub flip_seconds: Histogram,
+    pub freshness: Family<ProductLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -81,7 +88,14 @@ impl Default for Metrics {
             "Time to flip an environment's views in one transaction",
             flip_seconds.clone(),
         );
+        let freshness = Family::<ProductLabels, Gauge>::default();
+        registry.register(
+            "product_freshness_seconds",
+            "Age of the newest complete interval of each data product's stalest model",
+            freshness.clone(),
+        );
         Metrics {
+            freshness,
             registry: Mutex::new(registry),
             reconciles,
             errors,
@@ -112,6 +126,16 @@ impl Metrics {
             labels,
             started: Instant::now(),
         }
+    }
+
+    /// Sets `sluice_product_freshness_seconds{product, environment}`.
+    pub fn product_freshness(&self, product: &str, environment: &str, seconds: i64) {
+        self.freshness
+            .get_or_create(&ProductLabels {
+                product: product.into(),
+                environment: environment.into(),
+            })
+            .set(seconds);
     }
 
     pub fn error(&self, kind: &str, reason: &str) {

@@ -8,6 +8,7 @@
 pub mod context;
 pub mod environment;
 pub mod error;
+pub mod evidence;
 pub mod gates;
 mod http;
 pub mod jobs;

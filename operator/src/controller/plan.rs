@@ -221,6 +221,7 @@ async fn replan(
     status.source = Some(computed.source);
     status.summary = Some(planning::summary(engine_plan));
     status.changes = planning::changes(engine_plan);
+    status.impact = super::evidence::impact_status(engine_plan);
     status.warnings.extend(engine_plan.warnings.iter().cloned());
     status.planned_at = Some(now_rfc3339());
     status.failure = None;

@@ -8,10 +8,9 @@ use std::io::Write;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 
-use super::context::{Context, MANAGER};
+use super::context::Context;
 use super::error::{Error, Result};
 use super::source;
 use crate::apply::prepare;
@@ -25,7 +24,7 @@ use crate::model::Project;
 use crate::plan::{ChangeType, Plan, PlanError, PlanOptions};
 use crate::snapshot::Category;
 use crate::state::StateStore;
-use crate::workspace::plan_against;
+use crate::workspace::plan_project;
 
 /// Changes listed in status; the rest are in the plan ConfigMap.
 pub const MAX_CHANGES_IN_STATUS: usize = 100;
@@ -86,13 +85,17 @@ pub async fn compute(
         .with_warehouse(url, move |wh| {
             let _keep = &fetched.dir;
             let (based_on, _) = based_on(wh, &env)?;
-            let plan = match plan_against(wh, &dag, &project.audits, &options) {
+            let mut plan = match plan_project(wh, &project, &dag, &options) {
                 Ok((plan, _)) => plan,
                 Err(e) => match e.downcast::<PlanError>() {
                     Ok(invalid) => return Ok(Err(invalid.to_string())),
                     Err(e) => return Err(e),
                 },
             };
+            plan.source = Some(crate::plan::SourceInfo {
+                digest: fetched.digest.clone(),
+                revision: fetched.revision.clone(),
+            });
             let now = chrono::Utc::now().timestamp();
             prepare(wh, &plan, &project.config.statements, now)?;
             Ok(Ok((
@@ -259,15 +262,7 @@ pub async fn write_config_map(ctx: &Context, object: &PlanObject, plan: &Plan) -
         )])),
         ..Default::default()
     };
-    let api: Api<ConfigMap> =
-        Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
-    api.patch(
-        &name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&cm),
-    )
-    .await?;
-    Ok(name)
+    super::context::apply_config_map(&ctx.client, &cm).await
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

@@ -113,7 +113,7 @@ enum Flip {
 }
 
 async fn step(p: &Promotion, ctx: &Context, status: &mut PromotionStatus) -> Result<Action> {
-    if status.phase.is_terminal() {
+    if status.phase.is_terminal() && status.phase != PromotionPhase::Promoted {
         return Ok(Action::await_change());
     }
     let namespace = p.namespace().unwrap_or_default();
@@ -140,6 +140,10 @@ async fn step(p: &Promotion, ctx: &Context, status: &mut PromotionStatus) -> Res
         .warehouse_url(&namespace, &env.spec.warehouse.secret_ref)
         .await?;
     let uid = p.meta().uid.clone().unwrap_or_default();
+    if status.phase == PromotionPhase::Promoted {
+        // Evidence and lineage still to publish (or to retry).
+        return super::evidence::after_promotion(p, ctx, &env, &url, status).await;
+    }
 
     // A flip that already happened (the operator stopped before recording it) is found by its key.
     let key = uid.clone();
@@ -150,14 +154,15 @@ async fn step(p: &Promotion, ctx: &Context, status: &mut PromotionStatus) -> Res
         .await?;
     if let Some(release) = done {
         promoted(status, &release);
-        return Ok(Action::await_change());
+        return super::evidence::after_promotion(p, ctx, &env, &url, status).await;
     }
 
     let policy = &env.spec.promotion;
-    let (mut gates, flip, digest, required) = match target {
+    let (mut gates, flip, digest, required, engine_plan) = match target {
         None => {
             let plan_name = p.spec.plan.clone().unwrap_or_default();
             let (_, plan) = plan_environment(ctx, &namespace, &plan_name).await?;
+            let engine_plan = plan.status.as_ref().and_then(|s| s.plan_id.clone());
             let (gates, flip) = plan_gates(ctx, &plan, &env_name, &url).await?;
             if let Some(superseded) = superseded(&plan, &gates) {
                 status.phase = PromotionPhase::Superseded;
@@ -169,7 +174,7 @@ async fn step(p: &Promotion, ctx: &Context, status: &mut PromotionStatus) -> Res
                 .as_ref()
                 .and_then(|s| s.digest.clone())
                 .unwrap_or_default();
-            (gates, flip, digest, policy.required())
+            (gates, flip, digest, policy.required(), engine_plan)
         }
         Some(release) => {
             let (gate, digest) = rollback_gate(ctx, &env_name, release.as_deref(), &url).await?;
@@ -177,7 +182,13 @@ async fn step(p: &Promotion, ctx: &Context, status: &mut PromotionStatus) -> Res
                 environment: env_name.clone(),
                 release,
             };
-            (vec![gate], Some(flip), digest, policy.rollback_approvals)
+            (
+                vec![gate],
+                Some(flip),
+                digest,
+                policy.rollback_approvals,
+                None,
+            )
         }
     };
     status.digest = Some(digest.clone()).filter(|d| !d.is_empty());
@@ -210,6 +221,22 @@ async fn step(p: &Promotion, ctx: &Context, status: &mut PromotionStatus) -> Res
         status.message = format!("rejected by {user}: {reason}");
         return Ok(Action::await_change());
     }
+    // Data products: owners' and classifications' approvals, then the engine's checks
+    // (freshness, quality, rollback readiness) once every batch is built.
+    let mut product_approvals = Vec::new();
+    if let Some(plan_id) = &engine_plan {
+        let impact = super::evidence::plan_impact(ctx, &url, plan_id).await?;
+        let (people, used) =
+            super::evidence::people_gates(p.annotations(), &impact, policy, &digest, &authors);
+        gates.extend(people);
+        product_approvals = used;
+        let built = gates
+            .iter()
+            .any(|g| g.name == "no-gaps" && g.state == GateState::Passed);
+        if built && matches!(flip, Some(Flip::Plan { .. })) {
+            gates.extend(super::evidence::product_check_gates(ctx, &url, plan_id).await?);
+        }
+    }
     gates.push(tally.gate());
     status.gates = gates;
     let blocked: Vec<&Gate> = status
@@ -218,7 +245,9 @@ async fn step(p: &Promotion, ctx: &Context, status: &mut PromotionStatus) -> Res
         .filter(|g| g.state != GateState::Passed)
         .collect();
     if !blocked.is_empty() || flip.is_none() {
-        let only_approvals = blocked.iter().all(|g| g.name == "approvals");
+        let only_approvals = blocked
+            .iter()
+            .all(|g| super::evidence::is_approval_gate(&g.name));
         status.phase = if only_approvals {
             PromotionPhase::AwaitingApproval
         } else {
@@ -237,8 +266,18 @@ async fn step(p: &Promotion, ctx: &Context, status: &mut PromotionStatus) -> Res
             .unwrap_or_else(|| format!("promotion {namespace}/{}", p.name_any())),
         now: chrono::Utc::now().timestamp(),
         ttl: env.spec.ttl.as_deref().and_then(|t| parse_duration(t).ok()),
-        approvals: counted_approvals(&tally, &digest),
+        approvals: merge_approvals(counted_approvals(&tally, &digest), product_approvals),
         request_id: Some(uid),
+        // The people gates as decided here; the engine adds its own checks.
+        gates: super::evidence::as_results(
+            &status
+                .gates
+                .iter()
+                .filter(|g| super::evidence::is_approval_gate(&g.name))
+                .cloned()
+                .collect::<Vec<_>>(),
+        ),
+        at_ms: None,
     };
     crate::promote::failpoint("operator-before-flip");
     let started = Instant::now();
@@ -261,7 +300,17 @@ async fn step(p: &Promotion, ctx: &Context, status: &mut PromotionStatus) -> Res
                 .flip_seconds
                 .observe(started.elapsed().as_secs_f64());
             promoted(status, &release);
-            Ok(Action::await_change())
+            super::evidence::after_promotion(p, ctx, &env, &url, status).await
+        }
+        Err(PromoteError::Gates { gates, .. }) => {
+            // Checked moments ago and failed since (a product went stale): wait again.
+            status.phase = PromotionPhase::Pending;
+            status.message = gates
+                .iter()
+                .map(|g| format!("{}: {}", g.name, g.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            Ok(Action::requeue(Duration::from_secs(30)))
         }
         Err(PromoteError::State(StateError::Conflict { .. })) => {
             status.phase = PromotionPhase::Pending;
@@ -509,6 +558,16 @@ fn counted_approvals(tally: &ApprovalTally, digest: &str) -> Vec<Approval> {
             comment: a.comment.clone(),
         })
         .collect()
+}
+
+/// The quorum's approvals, plus those that satisfied a product gate only.
+fn merge_approvals(mut counted: Vec<Approval>, products: Vec<Approval>) -> Vec<Approval> {
+    for approval in products {
+        if !counted.iter().any(|a| a.user == approval.user) {
+            counted.push(approval);
+        }
+    }
+    counted
 }
 
 /// After a lost race: which Promotion moved the environment.

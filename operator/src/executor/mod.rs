@@ -138,7 +138,7 @@ pub fn run_task(warehouse: &mut dyn Warehouse, task: &Task) -> Result<TaskOutcom
 
 /// SQL that stands for `@this_model` in audits of one batch: the batch's rows for a
 /// time-ranged model, the whole table otherwise.
-fn audited_rows(target: &Target, interval: Interval) -> String {
+pub(crate) fn audited_rows(target: &Target, interval: Interval) -> String {
     match &target.snapshot.model.kind {
         ModelKind::IncrementalByTimeRange { time_column, .. } => format!(
             "(SELECT * FROM {} WHERE {time_column} >= '{}' AND {time_column} < '{}') AS __this_batch",

@@ -148,6 +148,43 @@ pub struct WorkOutcome {
     pub failures: Vec<AuditResult>,
 }
 
+/// Records what a batch took, for the estimates of later plans. Statistics are advisory: a
+/// failure to count or record them is logged, never fatal.
+fn record_stats(
+    warehouse: &mut dyn Warehouse,
+    target: &Target,
+    interval: Interval,
+    took: std::time::Duration,
+) {
+    let model = &target.snapshot.model;
+    let rows = if model.kind.is_materialized_by_query()
+        || matches!(model.kind, crate::model::ModelKind::Seed { .. })
+    {
+        let sql = format!(
+            "SELECT COUNT(*) FROM {}",
+            super::audited_rows(target, interval)
+        );
+        warehouse
+            .query(&sql)
+            .ok()
+            .and_then(|rows| rows.into_iter().next())
+            .and_then(|row| row.into_iter().next().flatten())
+            .and_then(|n| n.parse::<u64>().ok())
+    } else {
+        None
+    };
+    let recorded = StateStore::new(warehouse).record_batch_stats(
+        model.name.as_str(),
+        &target.snapshot.version,
+        interval,
+        rows,
+        took.as_millis() as i64,
+    );
+    if let Err(e) = recorded {
+        tracing::warn!(model = %model.name, error = %e, "could not record batch statistics");
+    }
+}
+
 /// Runs one unit: creates the table, then each batch not already recorded (so a rerun after a
 /// crash resumes where it stopped), stopping at the first batch whose blocking audits fail.
 pub fn run_work(
@@ -181,7 +218,11 @@ pub fn run_work(
             }
             continue;
         }
+        let started = std::time::Instant::now();
         let result = run_task(warehouse, &task)?;
+        if let Task::Backfill { target, interval } = &task {
+            record_stats(warehouse, target, *interval, started.elapsed());
+        }
         progress(WorkEvent::TaskDone {
             task: &task,
             outcome: &result,

@@ -43,6 +43,23 @@ pub struct EnvironmentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 64))]
     pub concurrency: Option<u32>,
+    /// Where each release's OpenLineage event goes (best effort: never blocks a promotion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<LineageSpec>,
+}
+
+/// An OpenLineage endpoint and/or file for the environment's releases.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LineageSpec {
+    /// An OpenLineage HTTP endpoint (Marquez: `http://marquez.lineage:5000`; the path
+    /// `/api/v1/lineage` is used when the URL has none). `http://` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^http://"))]
+    pub url: Option<String>,
+    /// A file (in the operator's container) each event is appended to as a JSON line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// Where the warehouse connection comes from.
@@ -89,6 +106,11 @@ pub struct PromotionPolicy {
     #[serde(default)]
     #[schemars(range(max = 20))]
     pub rollback_approvals: u32,
+    /// Classification tags (`pii`) whose changes need an approval from the listed people, on
+    /// top of the quorum: a change to a model tagged so (or exposed by a product classified
+    /// so) waits for one of them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub classifications: std::collections::BTreeMap<String, Approvers>,
 }
 
 impl PromotionPolicy {
@@ -146,6 +168,30 @@ pub struct EnvironmentStatus {
     /// When an ephemeral environment expires (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// The data products of the live release and whether they keep their freshness promise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<ProductStatus>,
+}
+
+/// One data product's freshness, checked continuously for the promoted state.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductStatus {
+    pub name: String,
+    /// `ok`, `breached`, or `unknown` (no freshness promise, or no time-based data).
+    pub state: String,
+    /// The stalest exposed model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Age of its newest complete interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<i64>,
+    /// The same, for people (`3d 4h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<String>,
+    /// The promise (`26h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<String>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]

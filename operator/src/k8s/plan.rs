@@ -170,6 +170,9 @@ pub struct PlanStatus {
     pub failure: Option<FailureStatus>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What the plan does to the project's data products.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact: Option<ImpactStatus>,
     /// When the operator last computed the plan (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned_at: Option<String>,
@@ -259,4 +262,35 @@ pub struct FailureStatus {
     pub reason: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub log_tail: String,
+}
+
+/// A plan's effect on data products (the whole impact is in the plan ConfigMap).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImpactStatus {
+    pub products: Vec<ProductImpactStatus>,
+    /// Tags of changed models, and classifications of their products.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classifications: Vec<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductImpactStatus {
+    pub name: String,
+    /// A breaking change under a stable-schema promise: an owner must approve.
+    pub meaning_change: bool,
+    /// The exposed models that change, with their category (`mart.daily_revenue: breaking`).
+    pub models: Vec<String>,
+    /// Consumers downstream.
+    pub consumers: Vec<String>,
+    /// Who may approve a meaning change.
+    pub owners: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// Batches behind the product.
+    #[serde(default)]
+    pub intervals: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_target: Option<String>,
 }

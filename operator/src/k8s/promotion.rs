@@ -146,9 +146,34 @@ pub struct PromotionStatus {
     pub release: Option<PromotedRelease>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// The ConfigMap (owned by this Promotion) holding the release's evidence
+    /// (`evidence.json`, docs/evidence.schema.json).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// Delivery of the release's OpenLineage event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<LineageStatus>,
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+/// Whether the OpenLineage event reached its endpoint; failures are retried with backoff and
+/// never touch the promotion.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LineageStatus {
+    /// `Sent`, `Retrying` or `GaveUp`.
+    pub state: String,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+    /// When the next attempt is due (RFC 3339), while retrying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]

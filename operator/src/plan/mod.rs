@@ -16,6 +16,7 @@ use crate::fingerprint::{fingerprint_all, short_hash};
 use crate::graph::{Dag, Node, model_key};
 use crate::intervals::{self, Cron, Interval, IntervalUnit};
 use crate::model::{CustomAudit, ModelKind, Statements};
+use crate::products::{Impact, Product};
 use crate::snapshot::{Category, EnvironmentRecord, Snapshot, SnapshotId, SnapshotRef};
 use crate::sql::parse_query;
 pub use versions::DEV_SUFFIX;
@@ -111,6 +112,25 @@ pub struct Plan {
     /// Things the user should know that do not stop the plan (a restatement skipped, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The project's data products (`products.yaml`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<Product>,
+    /// What the plan does to them.
+    #[serde(default, skip_serializing_if = "Impact::is_empty")]
+    pub impact: Impact,
+    /// What was planned: the project files' digest and the source revision, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceInfo>,
+}
+
+/// The project a plan was computed from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// `sha256:...` of the project's files.
+    pub digest: String,
+    /// The git commit (or artifact revision) they came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
 }
 
 impl Plan {
@@ -157,6 +177,15 @@ pub struct PreparedPlan {
     pub backfill: Vec<Backfill>,
     #[serde(default)]
     pub statements: Statements,
+    /// The changes, for the release's evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<Product>,
+    #[serde(default, skip_serializing_if = "Impact::is_empty")]
+    pub impact: Impact,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceInfo>,
 }
 
 impl Plan {
@@ -172,6 +201,10 @@ impl Plan {
             references: self.references(),
             backfill: self.backfill.clone(),
             statements: statements.clone(),
+            changes: self.changes.clone(),
+            products: self.products.clone(),
+            impact: self.impact.clone(),
+            source: self.source.clone(),
         }
     }
 }
@@ -309,6 +342,9 @@ pub fn build(inputs: &PlanInputs, options: &PlanOptions) -> Result<Plan, PlanErr
         backfill: Vec::new(),
         restatements: Vec::new(),
         warnings: Vec::new(),
+        products: Vec::new(),
+        impact: Impact::default(),
+        source: None,
     };
     tracing::debug_span!("intervals").in_scope(|| plan_backfill(&mut plan, inputs, options))?;
     let _digest = tracing::debug_span!("digest").entered();
@@ -358,6 +394,9 @@ pub fn for_run(
         backfill: Vec::new(),
         restatements: Vec::new(),
         warnings: Vec::new(),
+        products: Vec::new(),
+        impact: Impact::default(),
+        source: None,
     };
     let empty = Dag::default();
     let inputs = PlanInputs {
@@ -541,7 +580,8 @@ fn plan_id(plan: &Plan, base_revision: Option<i64>) -> String {
 }
 
 /// The plan digest: what promoting it would change, independent of backfill progress.
-fn digest(plan: &Plan) -> String {
+/// Products are part of it (owners and promises decide who must approve), when there are any.
+pub(crate) fn digest(plan: &Plan) -> String {
     let mut h = Sha256::new();
     let mut part = |s: &str| {
         h.update((s.len() as u64).to_le_bytes());
@@ -561,6 +601,9 @@ fn digest(plan: &Plan) -> String {
     }
     for (model, version, interval) in &plan.restatements {
         part(&format!("restate:{model}:{version}:{interval:?}"));
+    }
+    if !plan.products.is_empty() {
+        part(&serde_json::to_string(&plan.products).unwrap_or_default());
     }
     format!("sha256:{}", hex::encode(h.finalize()))
 }

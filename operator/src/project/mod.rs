@@ -163,12 +163,22 @@ pub fn load(root: &Path) -> Result<Project, ProjectError> {
         }
     }
 
+    let models: Vec<_> = models.into_iter().map(|p| p.model).collect();
+    let products = if diagnostics.is_empty() {
+        crate::products::load(root, &models).unwrap_or_else(|mut errs| {
+            diagnostics.append(&mut errs);
+            Vec::new()
+        })
+    } else {
+        Vec::new()
+    };
     if diagnostics.is_empty() {
         Ok(Project {
             root: root.to_path_buf(),
             config,
-            models: models.into_iter().map(|p| p.model).collect(),
+            models,
             audits,
+            products,
         })
     } else {
         Err(ProjectError { diagnostics })

@@ -8,6 +8,7 @@
 //! callers decide what must be atomic, and every write is safe to repeat after a crash.
 
 mod audits;
+mod evidence;
 mod plans;
 mod records;
 
@@ -22,7 +23,7 @@ use crate::warehouse::{Row, Warehouse, WarehouseError};
 
 /// The layout version this build writes. `init` refuses state written by a newer layout and is
 /// where migrations from older ones will go.
-pub const LAYOUT_VERSION: i64 = 2;
+pub const LAYOUT_VERSION: i64 = 3;
 
 /// Rows per multi-row statement: large enough to load 10,000 models in a few round trips,
 /// small enough to keep each statement a reasonable size.
@@ -80,6 +81,8 @@ fn conflict_message(environment: &str, expected: Option<i64>, found: Option<i64>
 }
 
 pub type Result<T> = std::result::Result<T, StateError>;
+
+pub use evidence::LiveRelease;
 
 /// Reads and writes Sluice's state through a warehouse connection.
 pub struct StateStore<'w> {
@@ -170,7 +173,36 @@ impl<'w> StateStore<'w> {
              CREATE TABLE IF NOT EXISTS sluice.environment_owners (
                  name TEXT PRIMARY KEY,
                  owner TEXT NOT NULL
-             );";
+             );
+             CREATE TABLE IF NOT EXISTS sluice.evidence (
+                 release_id TEXT PRIMARY KEY,
+                 environment TEXT NOT NULL,
+                 record TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS sluice.batch_stats (
+                 name TEXT NOT NULL,
+                 version TEXT NOT NULL,
+                 start_ms BIGINT NOT NULL,
+                 end_ms BIGINT NOT NULL,
+                 rows_written BIGINT,
+                 millis BIGINT NOT NULL,
+                 PRIMARY KEY (name, version, start_ms, end_ms)
+             );
+             CREATE TABLE IF NOT EXISTS sluice.live_releases (
+                 environment TEXT PRIMARY KEY,
+                 release_id TEXT NOT NULL,
+                 kind TEXT NOT NULL,
+                 promoted_at TIMESTAMP NOT NULL,
+                 promoted_by TEXT NOT NULL,
+                 plan_id TEXT NOT NULL,
+                 plan_digest TEXT,
+                 source_revision TEXT,
+                 source_digest TEXT
+             );
+             CREATE OR REPLACE VIEW sluice.current_release AS
+                 SELECT environment, release_id, kind, promoted_at, promoted_by, plan_id,
+                        plan_digest, source_revision, source_digest
+                 FROM sluice.live_releases;";
         // Two processes creating the schema at once on PostgreSQL: the loser sees a unique
         // violation although everything now exists, so one retry settles it.
         if self.warehouse.execute(create).is_err() {
@@ -198,6 +230,11 @@ impl<'w> StateStore<'w> {
                  WHERE number IS NULL;
                  UPDATE sluice.layout_version SET version = 2;",
             )?;
+        }
+        if found < 3 {
+            // Layout 3 added evidence, batch statistics and live releases: created above.
+            self.warehouse
+                .execute("UPDATE sluice.layout_version SET version = 3")?;
         }
         Ok(())
     }

@@ -4,9 +4,15 @@
 //! in one transaction: a reader sees the old environment or the new one, never a mix. The
 //! environment's revision is checked in the same transaction, so two promotions computed
 //! against the same revision cannot both land.
+//!
+//! `evidence` gathers what the release records beyond itself (product checks, the evidence
+//! document, the current-release row, view comments).
+
+mod evidence;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::evidence::{EvidenceInput, GateResult};
 use crate::intervals::Interval;
 use crate::model::Statements;
 use crate::plan::PreparedPlan;
@@ -17,6 +23,8 @@ use crate::snapshot::{
 };
 use crate::state::{StateError, StateStore, Tables};
 use crate::warehouse::{Warehouse, WarehouseError};
+pub use evidence::product_checks;
+use evidence::{comment_statements, plan_evidence, record_evidence, rollback_evidence};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromoteError {
@@ -50,6 +58,13 @@ pub enum PromoteError {
     },
     #[error("plan {0} was never prepared in this warehouse (run its backfill first)")]
     UnknownPlan(String),
+    #[error(
+        "cannot promote {environment:?}: {}", gates.iter().map(|g| format!("gate {}: {}", g.name, g.message)).collect::<Vec<_>>().join("; ")
+    )]
+    Gates {
+        environment: String,
+        gates: Vec<GateResult>,
+    },
 }
 
 /// What to promote.
@@ -68,6 +83,8 @@ pub struct Promotion {
     pub audits: Vec<AuditResult>,
     pub statements: Statements,
     pub meta: PromoteMeta,
+    /// What the release's evidence records beyond the release itself.
+    pub evidence: EvidenceInput,
 }
 
 /// Who promotes, when, with whose approval, and for which request.
@@ -82,6 +99,17 @@ pub struct PromoteMeta {
     /// An idempotency key: promoting again with a key that already made a release returns
     /// that release and changes nothing (the operator uses the Promotion's uid).
     pub request_id: Option<String>,
+    /// Gates the caller decided (approvals), recorded in the evidence.
+    pub gates: Vec<GateResult>,
+    /// When freshness is measured (epoch ms); default: `now`. `sluice apply` uses the plan's
+    /// execution time, the operator the wall clock.
+    pub at_ms: Option<i64>,
+}
+
+impl PromoteMeta {
+    fn at_ms(&self) -> i64 {
+        self.at_ms.unwrap_or(self.now * 1000)
+    }
 }
 
 /// View statements sent to the warehouse at once during a flip.
@@ -230,7 +258,11 @@ fn promote_in_transaction(
     };
     state.write_environment(&record, p.expected_revision)?;
     state.insert_release(&release)?;
+    record_evidence(&mut state, &release, &p.evidence)?;
     state.finish_plan(&p.plan_id, p.meta.now)?;
+    for sql in comment_statements(&p.environment, &p.snapshots, &release) {
+        warehouse.execute(&sql).map_err(wh_err)?;
+    }
     failpoint("promote-before-commit");
     Ok(release)
 }
@@ -376,7 +408,9 @@ pub fn drop_environment(
         for sql in &statements {
             warehouse.execute(sql).map_err(wh_err)?;
         }
-        StateStore::new(warehouse).delete_environment(&env.name)?;
+        let mut state = StateStore::new(warehouse);
+        state.delete_environment(&env.name)?;
+        state.clear_live_release(&env.name)?;
         Ok(())
     })();
     match result {
@@ -445,6 +479,7 @@ pub fn rollback(
             ))
         })?;
     let ttl = env.expires_at.map(|at| at - env.updated_at);
+    let evidence = rollback_evidence(&mut state, &target, &meta)?;
     promote(
         warehouse,
         Promotion {
@@ -462,6 +497,7 @@ pub fn rollback(
                 ttl: meta.ttl.or(ttl),
                 ..meta
             },
+            evidence,
         },
     )
     .map_err(|e| match e {
@@ -547,6 +583,7 @@ pub fn promote_plan(
     meta: PromoteMeta,
 ) -> Result<Release, PromoteError> {
     let (plan, audits) = check_plan(warehouse, plan_id)?;
+    let evidence = plan_evidence(warehouse, &plan, &audits, &meta)?;
     promote(
         warehouse,
         Promotion {
@@ -561,6 +598,7 @@ pub fn promote_plan(
             audits,
             statements: plan.statements.clone(),
             meta,
+            evidence,
         },
     )
 }
