@@ -136,6 +136,30 @@ fn releases_are_inspected_promoted_listed_and_rolled_back() -> Result<()> {
     let shown = team.sluice_ok("alice", &["get", "environment", "staging"])?;
     golden("environment_staging.txt", &normalize(&shown, &s.namespace));
 
+    // A release's evidence: a summary for people, and the document the operator stored.
+    let shown = team.sluice_ok("alice", &["evidence", "staging-r2"])?;
+    assert!(
+        shown.starts_with("Release staging-r2 of staging (promotion)"),
+        "{shown}"
+    );
+    let document: serde_json::Value =
+        serde_json::from_str(&team.sluice_ok("alice", &["evidence", "staging-r2", "-o", "json"])?)?;
+    let stored = jsonpath(
+        s,
+        &format!("configmap/{v2_promotion}-evidence"),
+        "{.data.evidence\\.json}",
+    );
+    assert_eq!(
+        document,
+        serde_json::from_str::<serde_json::Value>(&stored)?
+    );
+    assert_eq!(
+        document["plan"]["id"],
+        jsonpath(s, "plan/shop-v2", "{.status.planId}")
+    );
+    let (_, err) = team.sluice_exit("alice", &["evidence", "staging-r9"], 1)?;
+    assert!(err.contains("no evidence of release staging-r9"), "{err}");
+
     // Lists, and the objects for machines.
     let lists = normalize(&team.sluice_ok("alice", &["get"])?, &s.namespace);
     for header in [

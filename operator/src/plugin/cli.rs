@@ -10,7 +10,7 @@ use clap_complete::Shell;
 
 use super::client::{KubeFlags, Session};
 use super::render::{RenderRequest, default_name, render};
-use super::{approve, get, output, promote, releases, retry, status};
+use super::{approve, evidence, get, output, promote, releases, retry, status};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -47,6 +47,8 @@ pub enum Command {
     Rollback(promote::RollbackArgs),
     /// List an environment's releases, newest first.
     Releases(releases::ReleasesArgs),
+    /// Show a release's evidence: changes, audits, gates, approvals, data products, rollback.
+    Evidence(evidence::EvidenceArgs),
     /// Print where a promotion or plan stands; with --watch, wait until it is done.
     Status(status::StatusArgs),
     /// Delete the failed Jobs of a Failed plan, so the operator reruns only the failed work.
@@ -135,6 +137,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 Command::Promote(args) => promote::run_promote(&session, args).await,
                 Command::Rollback(args) => promote::run_rollback(&session, args).await,
                 Command::Releases(args) => releases::run(&session, args, color).await,
+                Command::Evidence(args) => evidence::run(&session, args).await,
                 Command::Status(args) => status::run(&session, args).await,
                 Command::Retry(args) => retry::run(&session, args).await,
                 Command::Render(_) | Command::Completion { .. } => unreachable!("handled above"),

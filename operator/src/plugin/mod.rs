@@ -9,6 +9,7 @@
 //! | `approve`, `reject` | `approve` |
 //! | `promote`, `rollback` | `promote` |
 //! | `releases` | `releases` |
+//! | `evidence` | `evidence` |
 //! | `status` | `status` |
 //! | `retry` | `retry` |
 //! | `render` | `render` |
@@ -17,6 +18,7 @@
 pub mod approve;
 pub mod cli;
 pub mod client;
+pub mod evidence;
 pub mod get;
 pub mod output;
 pub mod promote;

@@ -110,6 +110,11 @@ fn plan(phase: &str, backfill: Value, failure: Option<Value>) -> Plan {
             {"model": "mart.customer_orders", "change": "metadata_updated", "category": "metadata",
              "kind": "INCREMENTAL_BY_UNIQUE_KEY", "table": "sluice__mart.mart__customer_orders__1b2c3d4e5f", "batches": 0}
         ],
+        "impact": {"products": [
+            {"name": "revenue", "meaningChange": false, "models": ["mart.daily_revenue: indirect_non_breaking"],
+             "consumers": ["finance-dashboard"], "owners": "users alice; groups data-owners", "intervals": 4,
+             "rollbackTarget": "prod-r4"}
+        ]},
         "backfill": backfill,
         "plannedAt": "2024-03-01T11:40:00Z",
         "conditions": ready("Ready", "ready to promote")

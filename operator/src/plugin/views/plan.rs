@@ -6,7 +6,7 @@ use kube::ResourceExt;
 
 use super::{Scene, plan_status, promotion_status, trouble};
 use crate::controller::jobs::{JobState, state_of};
-use crate::k8s::plan::ChangeStatus;
+use crate::k8s::plan::{ChangeStatus, ProductImpactStatus};
 use crate::k8s::{MODEL_LABEL, Plan, PlanPhase, Promotion};
 use crate::plugin::output::{self, Row, Status, Tone, fields, status};
 
@@ -118,6 +118,13 @@ impl Scene for PlanScene {
             ("Source", source),
             ("Summary", summary),
             ("Backfill", backfill),
+            (
+                "Tags",
+                s.impact
+                    .as_ref()
+                    .map(|i| i.classifications.join(", "))
+                    .unwrap_or_default(),
+            ),
             ("Warnings", s.warnings.join("\n")),
         ])
     }
@@ -148,6 +155,10 @@ impl Scene for PlanScene {
                 ),
                 vec![],
             ));
+        }
+        if let Some(impact) = s.impact.as_ref().filter(|i| !i.products.is_empty()) {
+            let products = impact.products.iter().map(product_row).collect();
+            children.push(Row::group("data products", products));
         }
         let promotions: Vec<Row> = self
             .promotions
@@ -233,6 +244,33 @@ impl PlanScene {
         row.status = model_status;
         row
     }
+}
+
+/// An affected data product: its changed models, who reads it, what it is behind, and whether
+/// the change alters its meaning (then one of its owners must approve).
+fn product_row(product: &ProductImpactStatus) -> Row {
+    let mut info = vec![product.models.join(", ")];
+    if product.meaning_change {
+        info.push(format!("an owner must approve ({})", product.owners));
+    }
+    info.extend(product.reasons.iter().cloned());
+    if !product.consumers.is_empty() {
+        info.push(format!("consumers {}", product.consumers.join(", ")));
+    }
+    if product.intervals > 0 {
+        info.push(format!("{} batch(es) to build", product.intervals));
+    }
+    if let Some(target) = &product.rollback_target {
+        info.push(format!("rollback to {target}"));
+    }
+    let verdict = if product.meaning_change {
+        status(Tone::Waiting, "MeaningChange")
+    } else {
+        status(Tone::Good, "Compatible")
+    };
+    Row::new(product.name.clone(), "Product")
+        .status(verdict)
+        .info(info.join("; "))
 }
 
 /// A Job's state, and why it failed.

@@ -1,0 +1,70 @@
+//! `evidence RELEASE`: what a release did and why it was allowed (docs/evidence.schema.json),
+//! from the ConfigMap the operator wrote for the Promotion that made it. The warehouse keeps
+//! every release's evidence too (`sluice releases --json`); the plugin never reads it.
+
+use anyhow::{Result, bail};
+use clap::Args;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::ListParams;
+
+use super::client::{Session, explain};
+use super::output::{self, Format};
+use crate::controller::jobs::label_value;
+use crate::evidence::{Evidence, decode, render};
+
+#[derive(Args, Debug)]
+pub struct EvidenceArgs {
+    /// The release (`prod-r3`; `kubectl sluice releases ENV` lists them).
+    pub release: String,
+    /// Print the evidence document: JSON as the operator stored it, or YAML.
+    #[arg(long, short = 'o', value_enum)]
+    pub output: Option<Format>,
+}
+
+/// The release's evidence document, as stored, and decoded.
+async fn find(s: &Session, release: &str) -> Result<Option<(String, Evidence)>> {
+    let selector = format!("sluice.dev/release={}", label_value(release));
+    let maps = s
+        .api::<ConfigMap>()
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| {
+            explain(
+                e,
+                format!("the evidence ConfigMaps in namespace {}", s.namespace),
+            )
+        })?;
+    for map in maps.items {
+        let Some(text) = map.data.as_ref().and_then(|d| d.get("evidence.json")) else {
+            continue;
+        };
+        // Label values are shortened; the document says which release it is.
+        if let Ok(evidence) = decode(text)
+            && evidence.release == release
+        {
+            return Ok(Some((text.clone(), evidence)));
+        }
+    }
+    Ok(None)
+}
+
+pub async fn run(s: &Session, args: &EvidenceArgs) -> Result<u8> {
+    let Some((text, evidence)) = find(s, &args.release).await? else {
+        bail!(
+            "no evidence of release {} in namespace {}: the operator writes it to a ConfigMap \
+             owned by the Promotion that made the release, so it goes when that Promotion is \
+             deleted (`sluice releases --json` reads every release's evidence from the warehouse)",
+            args.release,
+            s.namespace
+        );
+    };
+    match args.output {
+        Some(Format::Json) => output::emit(&format!("{}\n", text.trim_end()))?,
+        Some(format) => {
+            let value: serde_json::Value = serde_json::from_str(&text)?;
+            output::emit(&output::serialize(&value, format)?)?
+        }
+        None => output::emit(&render(&evidence))?,
+    }
+    Ok(0)
+}
