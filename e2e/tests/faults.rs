@@ -604,10 +604,23 @@ fn bad_and_hostile_input_is_refused_or_reported_and_nothing_else_breaks() -> Res
     );
 
     // Hostile content: archives that climb out or link out, not an archive at all.
-    for (name, data) in [
-        ("escape", hostile_archive("../../etc/cron.d/evil")),
-        ("absolute", hostile_archive("/etc/passwd")),
-        ("noise", vec![b'x'; 10 * 1024 * 1024]),
+    for (name, data, why) in [
+        (
+            "escape",
+            hostile_archive("../../etc/cron.d/evil", None),
+            "escapes the project directory",
+        ),
+        (
+            "absolute",
+            hostile_archive("/etc/passwd", None),
+            "escapes the project directory",
+        ),
+        (
+            "link",
+            hostile_archive("models/stolen.sql", Some("/etc/passwd")),
+            "only files and directories",
+        ),
+        ("noise", vec![b'x'; 10 * 1024 * 1024], ""),
     ] {
         let cm = format!(
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-source\nbinaryData:\n  project.tar.gz: {}\n",
@@ -625,7 +638,10 @@ fn bad_and_hostile_input_is_refused_or_reported_and_nothing_else_breaks() -> Res
         }
         s.apply(&format!("apiVersion: sluice.dev/v1alpha1\nkind: Plan\nmetadata:\n  name: {name}\nspec:\n  environment: prod\n  source:\n    configMap: {{name: {name}-source}}\n"))?;
         let c = shop.wait_condition(&format!("plan/{name}"), "Stalled", "True/InvalidSource")?;
-        assert!(c.contains(&format!("{name}-source")), "{c}");
+        assert!(
+            c.contains(&format!("{name}-source")) && c.contains(why),
+            "{c}"
+        );
     }
     // SQL metacharacters in model and column names are data, not code.
     let project = support::copy_project(&shop_source())?;
@@ -663,23 +679,34 @@ fn bad_and_hostile_input_is_refused_or_reported_and_nothing_else_breaks() -> Res
     Ok(())
 }
 
-/// A gzipped tar with one file entry whose name is `name` as written (no sanitizing).
-fn hostile_archive(name: &str) -> Vec<u8> {
+/// A gzipped tar with one entry named `name` as written (no sanitizing): a one-byte file, or
+/// with `link`, a symlink pointing there.
+fn hostile_archive(name: &str, link: Option<&str>) -> Vec<u8> {
     let mut header = [0u8; 512];
     header[..name.len()].copy_from_slice(name.as_bytes());
     header[100..108].copy_from_slice(b"0000644\0");
-    header[124..136].copy_from_slice(b"00000000001\0");
+    let size: &[u8] = if link.is_some() {
+        b"00000000000\0"
+    } else {
+        b"00000000001\0"
+    };
+    header[124..136].copy_from_slice(size);
     header[136..148].copy_from_slice(b"00000000000\0");
-    header[156] = b'0';
+    header[156] = if link.is_some() { b'2' } else { b'0' };
+    if let Some(target) = link {
+        header[157..157 + target.len()].copy_from_slice(target.as_bytes());
+    }
     header[257..263].copy_from_slice(b"ustar\0");
     header[263..265].copy_from_slice(b"00");
     header[148..156].copy_from_slice(b"        ");
     let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
     header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
     let mut tar = header.to_vec();
-    let mut data = [0u8; 512];
-    data[0] = b'x';
-    tar.extend_from_slice(&data);
+    if link.is_none() {
+        let mut data = [0u8; 512];
+        data[0] = b'x';
+        tar.extend_from_slice(&data);
+    }
     tar.extend_from_slice(&[0u8; 1024]);
     let mut gz = Vec::new();
     let out = std::process::Command::new("gzip")
