@@ -162,7 +162,7 @@ fn size(models: usize) {
     let prod_plan = support::render(project.path(), "prod", "same", None).unwrap();
     let requests_before = b.requests();
     let since = Instant::now();
-    b.s.apply(&prod_plan).unwrap();
+    b.s.apply_server_side(&prod_plan).unwrap();
     let ready = b.wait_phase("plan/same", "Ready", since, Duration::from_secs(600));
     let requests_per_plan = b.requests() - requests_before;
     assert_eq!(
@@ -172,7 +172,7 @@ fn size(models: usize) {
 
     // A new environment from prod: no backfill, one view per model created in one flip.
     let preview = support::render(project.path(), "preview", "preview", None).unwrap();
-    b.s.apply(&preview).unwrap();
+    b.s.apply_server_side(&preview).unwrap();
     b.wait_phase(
         "plan/preview",
         "Ready",

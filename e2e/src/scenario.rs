@@ -129,6 +129,16 @@ impl Scenario {
         )
     }
 
+    /// `kubectl apply --server-side -f -`: no last-applied annotation, so objects up to the
+    /// API server's size limit apply (a client-side apply copies the object into a 256 KiB
+    /// annotation).
+    pub fn apply_server_side(&self, manifest: &str) -> Result<String> {
+        check(
+            self.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(manifest))?,
+            &["apply"],
+        )
+    }
+
     /// Polls `f` until it returns `Some`, or fails after `timeout`.
     pub async fn eventually<T>(
         timeout: Duration,

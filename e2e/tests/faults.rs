@@ -45,6 +45,31 @@ fn prod_releases(url: &str) -> usize {
     .unwrap_or(0)
 }
 
+/// Alice's and Bob's approvals of prod's promotion: the quorum.
+fn approve_both(shop: &Shop) -> Result<()> {
+    shop.approve("shop-v1-prod", "alice")?;
+    shop.approve("shop-v1-prod", "bob")
+}
+
+/// Applies prod's promotion, approves it, and waits until the first operator has frozen at
+/// its `operator-before-flip:stop` failpoint.
+fn promote_until_frozen_before_flip(shop: &Shop) -> Result<()> {
+    shop.s
+        .kubectl_ok(&["apply", "-f", &sample("promotion-prod.yaml")])?;
+    approve_both(shop)?;
+    wait_until(
+        "the operator to freeze before its flip",
+        2 * MINUTE,
+        || shop.context(),
+        || {
+            shop.operators[0]
+                .logs()
+                .contains("failpoint operator-before-flip: stopping")
+                .then_some(())
+        },
+    )
+}
+
 /// Runs plan → promote with two approvals, with the first operator stopping at `failpoint`;
 /// then a fresh operator finishes the job.
 fn killed_at(failpoint: &str) -> Result<()> {
@@ -76,8 +101,7 @@ fn killed_at(failpoint: &str) -> Result<()> {
         },
     )?;
     if approved {
-        shop.approve("shop-v1-prod", "alice")?;
-        shop.approve("shop-v1-prod", "bob")?;
+        approve_both(&shop)?;
     }
     let status = shop.operators[0].wait_exit(3 * MINUTE);
     assert!(
@@ -92,8 +116,7 @@ fn killed_at(failpoint: &str) -> Result<()> {
             &["--for=jsonpath={.status.phase}=Ready", "plan/shop-v1"],
             3 * MINUTE,
         )?;
-        shop.approve("shop-v1-prod", "alice")?;
-        shop.approve("shop-v1-prod", "bob")?;
+        approve_both(&shop)?;
     }
     shop.wait_for(
         "the promotion",
@@ -240,21 +263,7 @@ fn a_stale_leader_that_wakes_up_cannot_flip_again() -> Result<()> {
         &["--for=condition=Ready", "plan/shop-v1"],
         3 * MINUTE,
     )?;
-    shop.s
-        .kubectl_ok(&["apply", "-f", &sample("promotion-prod.yaml")])?;
-    shop.approve("shop-v1-prod", "alice")?;
-    shop.approve("shop-v1-prod", "bob")?;
-    wait_until(
-        "the leader to freeze before its flip",
-        2 * MINUTE,
-        || shop.context(),
-        || {
-            shop.operators[0]
-                .logs()
-                .contains("failpoint operator-before-flip: stopping")
-                .then_some(())
-        },
-    )?;
+    promote_until_frozen_before_flip(&shop)?;
     // ... the standby takes the lease over and flips ...
     shop.wait_for(
         "the standby's flip",
@@ -403,21 +412,7 @@ fn the_warehouse_going_away_during_backfill_and_flip() -> Result<()> {
     )?;
 
     // During the flip: the operator freezes right before it, the warehouse goes, it wakes up.
-    shop.s
-        .kubectl_ok(&["apply", "-f", &sample("promotion-prod.yaml")])?;
-    shop.approve("shop-v1-prod", "alice")?;
-    shop.approve("shop-v1-prod", "bob")?;
-    wait_until(
-        "the operator at the flip",
-        2 * MINUTE,
-        || shop.context(),
-        || {
-            shop.operators[0]
-                .logs()
-                .contains("failpoint operator-before-flip: stopping")
-                .then_some(())
-        },
-    )?;
+    promote_until_frozen_before_flip(&shop)?;
     pg.stop();
     shop.operators[0].signal("CONT");
     let c = shop.wait_condition(

@@ -65,21 +65,10 @@ pub fn reconcile(cluster: &Cluster, config: &KubeletConfig) {
             })
             .collect();
         reconcile_job(cluster, config, &jobs_res, &pods_res, job, &owned);
-    }
-}
-
-fn reconcile_job(
-    cluster: &Cluster,
-    config: &KubeletConfig,
-    jobs_res: &ResourceInfo,
-    pods_res: &ResourceInfo,
-    job: &Value,
-    owned: &[&Value],
-) {
-    reconcile_counts(cluster, config, jobs_res, pods_res, job, owned);
-    // Their failure is in the status now (or the Job finished): let the deleted pods go.
-    for pod in owned.iter().filter(|p| is_uncounted(p)) {
-        release_pod(cluster, pods_res, pod);
+        // Their failure is in the status now (or the Job finished): let the deleted pods go.
+        for pod in owned.iter().filter(|p| is_uncounted(p)) {
+            release_pod(cluster, &pods_res, pod);
+        }
     }
 }
 
@@ -114,7 +103,7 @@ fn release_pod(cluster: &Cluster, pods_res: &ResourceInfo, pod: &Value) {
     );
 }
 
-fn reconcile_counts(
+fn reconcile_job(
     cluster: &Cluster,
     config: &KubeletConfig,
     jobs_res: &ResourceInfo,
@@ -129,9 +118,6 @@ fn reconcile_counts(
     if let Some(done) = finished {
         let ttl = spec["ttlSecondsAfterFinished"].as_i64();
         let since = meta::age_seconds(done["lastTransitionTime"].as_str().unwrap_or_default());
-        for pod in owned.iter().filter(|p| is_uncounted(p)) {
-            release_pod(cluster, pods_res, pod);
-        }
         if let (Some(ttl), Some(since)) = (ttl, since)
             && since >= ttl
         {

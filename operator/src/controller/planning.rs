@@ -28,8 +28,10 @@ use crate::workspace::plan_project;
 
 /// Changes listed in status; the rest are in the plan ConfigMap.
 pub const MAX_CHANGES_IN_STATUS: usize = 100;
-/// The plan ConfigMap holds at most this much gzipped JSON (ConfigMaps stop at 1 MiB).
-const MAX_PLAN_BYTES: usize = 900 * 1024;
+/// The plan ConfigMap holds at most this much gzipped JSON: base64 in the API object makes it
+/// 4/3 larger, so the object stays under 512 KiB (ConfigMaps stop at 1 MiB; etcd and every
+/// watcher prefer small objects).
+const MAX_PLAN_BYTES: usize = 380 * 1024;
 
 /// What the environment looks like in the warehouse: what a plan is based on.
 pub fn based_on(

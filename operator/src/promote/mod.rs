@@ -203,15 +203,7 @@ fn promote_in_transaction(
             .execute(sql)
             .map_err(|e| statement_error(&p.environment, "before_all", e))?;
     }
-    // In batches (one round trip each), still inside the one transaction: a 10,000-view flip
-    // is a few round trips, not 20,000.
-    let batches: Vec<&[String]> = statements.chunks(FLIP_BATCH).collect();
-    for (i, batch) in batches.iter().enumerate() {
-        warehouse.execute(&batch.join(";\n")).map_err(wh_err)?;
-        if i == batches.len() / 2 {
-            failpoint("promote-midway");
-        }
-    }
+    execute_batched(warehouse, &statements, Some("promote-midway")).map_err(wh_err)?;
     for sql in &after {
         warehouse
             .execute(sql)
@@ -260,11 +252,30 @@ fn promote_in_transaction(
     state.insert_release(&release)?;
     record_evidence(&mut state, &release, &p.evidence)?;
     state.finish_plan(&p.plan_id, p.meta.now)?;
-    for sql in comment_statements(&p.environment, &p.snapshots, &release) {
-        warehouse.execute(&sql).map_err(wh_err)?;
-    }
+    let comments = comment_statements(&p.environment, &p.snapshots, &release);
+    execute_batched(warehouse, &comments, None).map_err(wh_err)?;
     failpoint("promote-before-commit");
     Ok(release)
+}
+
+/// Runs `statements` in batches of [`FLIP_BATCH`], one round trip each, inside the caller's
+/// transaction: a 10,000-view flip is a few round trips, not 10,000. `midway` names a
+/// failpoint reached after the middle batch.
+fn execute_batched(
+    warehouse: &mut dyn Warehouse,
+    statements: &[String],
+    midway: Option<&str>,
+) -> Result<(), WarehouseError> {
+    let batches: Vec<&[String]> = statements.chunks(FLIP_BATCH).collect();
+    for (i, batch) in batches.iter().enumerate() {
+        warehouse.execute(&batch.join(";\n"))?;
+        if i == batches.len() / 2
+            && let Some(name) = midway
+        {
+            failpoint(name);
+        }
+    }
+    Ok(())
 }
 
 fn statement_error(environment: &str, which: &str, error: WarehouseError) -> PromoteError {
