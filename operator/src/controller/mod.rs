@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod plan;
 pub mod planning;
 pub mod promotion;
+mod readiness;
 pub mod source;
 
 use std::net::SocketAddr;
