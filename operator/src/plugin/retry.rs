@@ -90,9 +90,32 @@ pub async fn run(s: &Session, args: &RetryArgs) -> Result<u8> {
                 .map_or("?", String::as_str)
         );
     }
-    println!(
-        "the operator reruns the failed work of plan {}: kubectl sluice status plan/{} --watch",
-        args.plan, args.plan
-    );
-    Ok(0)
+    // Return once the operator has taken the plan up again, so that `status --watch` right
+    // after this follows the rerun rather than reading the old failure.
+    let deadline = std::time::Instant::now() + RESUME_WAIT;
+    loop {
+        let now: Plan = get(&s.api(), "plan", &s.namespace, &args.plan).await?;
+        let phase = now.status.as_ref().map(|st| st.phase).unwrap_or_default();
+        if phase != PlanPhase::Failed {
+            println!(
+                "plan {} is {phase:?} again: kubectl sluice status plan/{} --watch",
+                args.plan, args.plan
+            );
+            return Ok(0);
+        }
+        if std::time::Instant::now() >= deadline {
+            println!(
+                "the operator has not taken plan {} up again after {}s (is it running?); it reruns \
+                 the failed work when it does: kubectl sluice status plan/{} --watch",
+                args.plan,
+                RESUME_WAIT.as_secs(),
+                args.plan
+            );
+            return Ok(0);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
+
+/// How long `retry` waits for the operator to take the plan up again.
+const RESUME_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
