@@ -307,7 +307,10 @@ fn two_promotions_racing_for_one_environment() -> Result<()> {
         &["--for=condition=Ready", "plan/one", "plan/two"],
         3 * MINUTE,
     )?;
-    let old_two = jsonpath(s, "plan/two", "{.status.digest}");
+    let old_digests = [
+        jsonpath(s, "plan/one", "{.status.digest}"),
+        jsonpath(s, "plan/two", "{.status.digest}"),
+    ];
     for p in ["one", "two"] {
         s.apply(&format!("apiVersion: sluice.dev/v1alpha1\nkind: Promotion\nmetadata:\n  name: {p}\nspec:\n  plan: {p}\n"))?;
     }
@@ -340,27 +343,23 @@ fn two_promotions_racing_for_one_environment() -> Result<()> {
         shop.context()
     );
     assert_eq!(prod_releases(&shop.url), 1);
-    // The loser's plan is re-planned against the winner's release; its approvals were for the
-    // old digest and no longer count.
-    let new_digest = wait_until(
+    // The loser's plan is re-planned against the winner's release, which it names; its
+    // approvals were for the old digest and no longer count.
+    let old = &old_digests[usize::from(loser == "two")];
+    let warning = wait_until(
         "the loser to be re-planned",
         2 * MINUTE,
         || shop.context(),
         || {
             let d = jsonpath(s, &format!("plan/{loser}"), "{.status.digest}");
-            let old = if loser == "two" {
-                old_two.clone()
-            } else {
-                String::new()
-            };
-            (!d.is_empty()
-                && d != old
-                && jsonpath(s, &format!("plan/{loser}"), "{.status.warnings}")
-                    .contains("re-planned"))
-            .then_some(d)
+            let warnings = jsonpath(s, &format!("plan/{loser}"), "{.status.warnings}");
+            (!d.is_empty() && d != *old && warnings.contains("re-planned")).then_some(warnings)
         },
     )?;
-    assert!(!new_digest.is_empty());
+    assert!(
+        warning.contains("environment prod moved to prod-r1"),
+        "the re-plan names the winner's release: {warning}"
+    );
     wait_until(
         "the loser's approvals to stop counting",
         2 * MINUTE,
