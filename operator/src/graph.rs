@@ -7,7 +7,7 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::model::{Model, Project};
-use crate::sql::{ParsedQuery, parse_query};
+use crate::sql::{ParsedQueries, ParsedQuery};
 
 /// A model with what the graph learned about it.
 #[derive(Debug, Clone)]
@@ -63,6 +63,11 @@ pub fn model_key(name: &str) -> String {
 impl Dag {
     /// Parses every model's query and orders the models so parents come first.
     pub fn build(project: &Project) -> Result<Dag, GraphError> {
+        Dag::build_with(project, &mut ParsedQueries::default())
+    }
+
+    /// [`Dag::build`], taking queries parsed before from `parsed`.
+    pub fn build_with(project: &Project, parsed: &mut ParsedQueries) -> Result<Dag, GraphError> {
         let keys: BTreeMap<String, usize> = project
             .models
             .iter()
@@ -73,7 +78,7 @@ impl Dag {
         let mut errors = Vec::new();
         for model in &project.models {
             let query = match &model.query {
-                Some(sql) => match parse_query(sql, model.dialect, model.query_line) {
+                Some(sql) => match parsed.parse(sql, model.dialect, model.query_line) {
                     Ok(q) => Some(q),
                     Err(e) => {
                         errors.push(format!(

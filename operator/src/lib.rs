@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod audit;
+pub mod cache;
 pub mod categorize;
 pub mod controller;
 pub mod evidence;

@@ -6,8 +6,11 @@
 //! literal values in their place. Unquoted identifiers and keywords are lower-cased before
 //! parsing and comments are dropped, so formatting never changes the canonical text.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::ControlFlow;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use sqlparser::ast::{
     Expr, Ident, ObjectName, ObjectNamePart, Query, SetExpr, Statement, visit_expressions,
@@ -56,7 +59,7 @@ pub struct SqlError {
 /// What the engine keeps of a parsed model query: its canonical form and what it reads. The
 /// syntax tree itself is large, so it is not kept: [`parse_query_ast`] gives it to the few
 /// places that need it (categorizing a direct change, rendering).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParsedQuery {
     /// The canonical text: the AST printed back. Formatting, comments, keyword and
     /// identifier case never change it.
@@ -161,6 +164,51 @@ pub fn parse_query(
     first_line: usize,
 ) -> Result<ParsedQuery, SqlError> {
     parse_query_ast(sql, dialect, first_line).map(|(_, parsed)| parsed)
+}
+
+/// Earlier parses of queries, looked up by text and dialect. Parsing is a function of those
+/// two alone, so a query whose text has not changed since the last run need not be parsed again
+/// (at 10,000 models parsing is most of what a plan computes). Failed parses are never kept.
+#[derive(Debug, Default)]
+pub struct ParsedQueries {
+    earlier: HashMap<String, ParsedQuery>,
+    parsed: usize,
+}
+
+impl ParsedQueries {
+    pub fn new(earlier: HashMap<String, ParsedQuery>) -> ParsedQueries {
+        ParsedQueries { earlier, parsed: 0 }
+    }
+
+    /// [`parse_query`], unless the same text was parsed before.
+    pub fn parse(
+        &mut self,
+        sql: &str,
+        dialect: Dialect,
+        first_line: usize,
+    ) -> Result<ParsedQuery, SqlError> {
+        match self.earlier.remove(&query_key(sql, dialect)) {
+            Some(known) => Ok(known),
+            None => {
+                self.parsed += 1;
+                parse_query(sql, dialect, first_line)
+            }
+        }
+    }
+
+    /// Whether what was parsed differs from what was known: some query was parsed anew, or
+    /// some earlier one was not asked for.
+    pub fn changed(&self) -> bool {
+        self.parsed > 0 || !self.earlier.is_empty()
+    }
+}
+
+/// What a parsed query is known by in [`ParsedQueries`]: a hash of its dialect and text.
+pub fn query_key(sql: &str, dialect: Dialect) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(format!("{dialect:?}\0").as_bytes());
+    hasher.update(sql.as_bytes());
+    hex::encode(&hasher.finalize()[..16])
 }
 
 /// [`parse_query`], also returning the syntax tree.
@@ -411,6 +459,45 @@ mod tests {
 
     fn parse(sql: &str) -> ParsedQuery {
         parse_query(sql, Dialect::Duckdb, 1).unwrap()
+    }
+
+    #[test]
+    fn earlier_parses_are_reused_only_for_the_same_text_and_dialect() {
+        let sql = "SELECT id FROM raw.orders";
+        let mut known = HashMap::new();
+        // A planted entry: returned only if the cache is consulted for exactly this key.
+        let planted = parse("SELECT 1 AS planted");
+        known.insert(query_key(sql, Dialect::Duckdb), planted.clone());
+        let mut parsed = ParsedQueries::new(known);
+        assert_eq!(parsed.parse(sql, Dialect::Duckdb, 1).unwrap(), planted);
+        assert!(
+            !parsed.changed(),
+            "everything known was used, nothing parsed"
+        );
+        assert_eq!(
+            parsed.parse(sql, Dialect::Postgres, 1).unwrap(),
+            parse_query(sql, Dialect::Postgres, 1).unwrap()
+        );
+        assert_eq!(
+            parsed
+                .parse("SELECT id FROM raw.orders ", Dialect::Duckdb, 1)
+                .unwrap()
+                .tables
+                .len(),
+            1
+        );
+        assert!(parsed.changed());
+        let mut stale = ParsedQueries::new(HashMap::from([("unused".to_string(), planted)]));
+        stale.parse(sql, Dialect::Duckdb, 1).unwrap();
+        assert!(
+            stale.changed(),
+            "an entry no longer asked for is dropped on save"
+        );
+        assert!(
+            stale
+                .parse("SELECT FROM WHERE", Dialect::Duckdb, 3)
+                .is_err()
+        );
     }
 
     #[test]

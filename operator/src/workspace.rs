@@ -1,23 +1,32 @@
 //! Opening a project and its warehouse, and computing plans against the stored state.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::Result;
 
+use crate::cache::{self, queries, state::StateCache};
 use crate::graph::Dag;
-use crate::model::{CustomAudit, Project};
+use crate::model::Project;
 use crate::plan::{Plan, PlanInputs, PlanOptions, build};
 use crate::products::impact::impact;
 use crate::project;
-use crate::state::StateStore;
-use crate::warehouse::{Warehouse, connect};
+use crate::state::{PlanBase, PlanState, Planning, StateStore};
+use crate::warehouse::{Warehouse, connect, duckdb_file};
 
-fn load_and_parse(root: &Path) -> Result<(Project, Dag)> {
+/// Loads the project and parses its queries, reusing earlier parses kept in `cache` (a
+/// project's `.sluice/cache`; `None` for a source archive that is planned once).
+fn load_and_parse(root: &Path, cache: Option<&Path>) -> Result<(Project, Dag)> {
     let project = tracing::debug_span!("load project")
         .in_scope(|| project::load(root).map_err(|e| anyhow::anyhow!("{e}")))?;
-    let dag = tracing::debug_span!("parse queries")
-        .in_scope(|| Dag::build(&project).map_err(|e| anyhow::anyhow!("{e}")))?;
+    let dag = tracing::debug_span!("parse queries").in_scope(|| {
+        let mut parsed = cache.map(queries::load).unwrap_or_default();
+        let dag = Dag::build_with(&project, &mut parsed).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(dir) = cache {
+            queries::save(dir, &parsed, &dag);
+        }
+        anyhow::Ok(dag)
+    })?;
     Ok((project, dag))
 }
 
@@ -34,13 +43,67 @@ fn existing_warehouse(root: &Path, explicit: Option<&str>) -> Option<String> {
         None => project::load_config(root).ok()?.warehouse,
     };
     let url = warehouse_url(root, explicit, configured.as_deref());
-    match url.trim().strip_prefix("duckdb:") {
-        Some(path) => {
-            let path = path.strip_prefix("//").unwrap_or(path);
-            (path == ":memory:" || Path::new(path).is_file()).then_some(url)
-        }
+    match duckdb_file(&url) {
+        Some(path) => path.is_file().then_some(url),
+        None if url.trim().starts_with("duckdb:") => Some(url),
         None => root.is_dir().then_some(url),
     }
+}
+
+/// Loads the project, and opens its warehouse with `open`. An existing warehouse is opened
+/// while the project loads: opening a DuckDB file reads its whole catalog, which for thousands
+/// of tables takes as long as parsing as many model files.
+fn load_alongside<T: Send>(
+    root: &Path,
+    warehouse: Option<&str>,
+    open: impl Fn(&str) -> Result<T> + Sync,
+) -> Result<(Project, Dag, T)> {
+    let early_url = existing_warehouse(root, warehouse);
+    let open = &open;
+    std::thread::scope(|scope| {
+        let early = early_url.clone().map(|url| scope.spawn(move || open(&url)));
+        let loaded = load_and_parse(root, cache::dir(root).as_deref());
+        let early = early.map(|handle| handle.join().expect("opening the warehouse panicked"));
+        let (project, dag) = loaded?;
+        let url = warehouse_url(root, warehouse, project.config.warehouse.as_deref());
+        let opened = match early {
+            Some(opened) if early_url.as_deref() == Some(url.as_str()) => opened?,
+            _ => open(&url)?,
+        };
+        Ok((project, dag, opened))
+    })
+}
+
+/// Where a preview's state comes from.
+enum StateSource {
+    /// An earlier read of the unchanged warehouse file.
+    Cached(PlanState),
+    /// The warehouse, and the cache to keep what is read from it in.
+    Connected(Box<dyn Warehouse>, Option<StateCache>),
+}
+
+/// The state cache of the warehouse at `url` when it holds the state, else a connection.
+fn state_source(root: &Path, url: &str) -> Result<StateSource> {
+    let cache = StateCache::for_warehouse(root, url);
+    let cached = cache
+        .as_ref()
+        .and_then(|c| tracing::debug_span!("cached state").in_scope(|| c.load()));
+    match cached {
+        Some(state) => Ok(StateSource::Cached(state)),
+        None => Ok(StateSource::Connected(connecting(url)?, cache)),
+    }
+}
+
+/// A plan computed to be shown, with what it was computed from (which a process about to
+/// exit may leave to the operating system rather than free: see `sluice plan`).
+pub struct Preview {
+    pub plan: Plan,
+    /// The environment it was diffed against.
+    pub base: Option<String>,
+    pub project: Project,
+    pub dag: Dag,
+    /// The connection, when the state was not cached.
+    pub warehouse: Option<Box<dyn Warehouse>>,
 }
 
 /// A loaded project with a connection to its warehouse.
@@ -61,35 +124,20 @@ pub fn warehouse_url(root: &Path, explicit: Option<&str>, configured: Option<&st
 }
 
 impl Workspace {
-    /// Loads the project and connects to its warehouse. An existing warehouse is opened while
-    /// the project loads: opening a DuckDB file reads its whole catalog, which for thousands
-    /// of tables takes as long as parsing as many model files.
+    /// Loads the project and connects to its warehouse.
     pub fn open(root: &Path, warehouse: Option<&str>) -> Result<Workspace> {
-        let early_url = existing_warehouse(root, warehouse);
-        std::thread::scope(|scope| {
-            let early = early_url
-                .clone()
-                .map(|url| scope.spawn(move || connecting(&url)));
-            let loaded = load_and_parse(root);
-            let early = early.map(|handle| handle.join().expect("connecting panicked"));
-            let (project, dag) = loaded?;
-            let url = warehouse_url(root, warehouse, project.config.warehouse.as_deref());
-            let warehouse = match early {
-                Some(connected) if early_url.as_deref() == Some(url.as_str()) => connected?,
-                _ => connecting(&url)?,
-            };
-            Ok(Workspace {
-                project,
-                dag,
-                warehouse,
-            })
+        let (project, dag, warehouse) = load_alongside(root, warehouse, connecting)?;
+        Ok(Workspace {
+            project,
+            dag,
+            warehouse,
         })
     }
 
     /// The project at `root` planned against an already open warehouse (the operator's: the
     /// project comes from a source archive, the warehouse from an Environment's Secret).
     pub fn with_warehouse(root: &Path, warehouse: Box<dyn Warehouse>) -> Result<Workspace> {
-        let (project, dag) = load_and_parse(root)?;
+        let (project, dag) = load_and_parse(root, None)?;
         Ok(Workspace {
             project,
             dag,
@@ -137,79 +185,86 @@ impl Workspace {
     pub fn plan(&mut self, options: &PlanOptions) -> Result<(Plan, Option<String>)> {
         plan_project(self.warehouse.as_mut(), &self.project, &self.dag, options)
     }
+
+    /// A plan to show (`sluice plan`), which writes nothing but caches: the project and the
+    /// warehouse are opened as in [`Workspace::open`], except that the state of a DuckDB
+    /// warehouse file comes from the cache of an earlier plan while the file is unchanged.
+    pub fn preview(root: &Path, warehouse: Option<&str>, options: &PlanOptions) -> Result<Preview> {
+        let (project, dag, source) =
+            load_alongside(root, warehouse, |url| state_source(root, url))?;
+        let (state, warehouse) = match source {
+            StateSource::Cached(state) => (state, None),
+            StateSource::Connected(mut warehouse, cache) => {
+                let planning = match &cache {
+                    Some(_) => Planning::Any,
+                    None => Planning::One(&options.environment),
+                };
+                let state = tracing::debug_span!("state reads")
+                    .in_scope(|| StateStore::new(warehouse.as_mut()).plan_state(planning))?;
+                if let Some(cache) = cache {
+                    tracing::debug_span!("cache state").in_scope(|| cache.save(&state));
+                }
+                (state, Some(warehouse))
+            }
+        };
+        let (plan, base) = plan_from_state(state, &project, &dag, options)?;
+        Ok(Preview {
+            plan,
+            base,
+            project,
+            dag,
+            warehouse,
+        })
+    }
 }
 
-/// [`plan_against`], then the plan's impact on the project's data products (`products.yaml`).
+/// [`plan_from_state`] against the state in `warehouse`.
 pub fn plan_project(
     warehouse: &mut dyn Warehouse,
     project: &Project,
     dag: &Dag,
     options: &PlanOptions,
 ) -> Result<(Plan, Option<String>)> {
-    let (mut plan, base) = plan_against(warehouse, dag, &project.audits, options)?;
-    if project.products.is_empty() {
-        return Ok((plan, base));
-    }
-    let mut state = StateStore::new(warehouse);
-    let old = match &base {
-        Some(name) => {
-            let changed: HashSet<&str> = plan.changes.iter().map(|c| c.model.as_str()).collect();
-            let ids: Vec<_> = state
-                .environment(name)?
-                .iter()
-                .flat_map(|e| &e.snapshots)
-                .filter(|r| changed.contains(r.name.as_str()))
-                .map(|r| r.id())
-                .collect();
-            state.load_snapshots(&ids)?
-        }
-        None => Vec::new(),
-    };
-    let stats = state.run_stats()?;
-    plan.products = project.products.clone();
-    plan.impact = impact(&project.products, &plan, &old, &stats);
-    plan.digest = crate::plan::digest(&plan);
-    Ok((plan, base))
+    let state = tracing::debug_span!("state reads")
+        .in_scope(|| StateStore::new(warehouse).plan_state(Planning::One(&options.environment)))?;
+    plan_from_state(state, project, dag, options)
 }
 
-/// Computes a plan of `dag` against the environment's state in `warehouse`; also returns the
-/// name of the environment it was diffed against (a new environment starts from prod).
-pub fn plan_against(
-    warehouse: &mut dyn Warehouse,
+/// Computes a plan of `dag` against `state`, then its impact on the project's data products
+/// (`products.yaml`); also returns the name of the environment it was diffed against (a new
+/// environment starts from prod).
+pub fn plan_from_state(
+    state: PlanState,
+    project: &Project,
     dag: &Dag,
-    audits: &BTreeMap<String, CustomAudit>,
     options: &PlanOptions,
 ) -> Result<(Plan, Option<String>)> {
-    let reads = tracing::debug_span!("state reads").entered();
-    let mut state = StateStore::new(warehouse);
-    state.init()?;
-    let own = state.environment(&options.environment)?;
-    let prod = state.environment("prod")?;
-    let prod_tables: HashSet<(String, String)> = prod
-        .iter()
-        .flat_map(|p| &p.snapshots)
-        .map(|r| (r.name.clone(), r.version.clone()))
-        .collect();
-    let base = match own {
-        Some(env) => Some(env),
-        None => prod,
-    };
-    let refs: Vec<_> = base
-        .iter()
-        .flat_map(|b| b.snapshots.iter().map(|s| s.id()))
-        .collect();
-    let base_snapshots =
-        tracing::debug_span!("load snapshots").in_scope(|| state.load_snapshots(&refs))?;
-    let intervals = tracing::debug_span!("intervals").in_scope(|| state.all_intervals())?;
-    drop(reads);
+    let PlanBase {
+        base,
+        base_snapshots,
+        prod_tables,
+        intervals,
+        run_stats,
+    } = state.for_environment(&options.environment);
     let inputs = PlanInputs {
         dag,
-        audits,
+        audits: &project.audits,
         base: base.as_ref(),
         base_snapshots: &base_snapshots,
         intervals: &intervals,
         prod_tables: &prod_tables,
     };
-    let plan = tracing::debug_span!("build plan").in_scope(|| build(&inputs, options))?;
+    let mut plan = tracing::debug_span!("build plan").in_scope(|| build(&inputs, options))?;
+    if !project.products.is_empty() {
+        let changed: HashSet<&str> = plan.changes.iter().map(|c| c.model.as_str()).collect();
+        let old: Vec<_> = base_snapshots
+            .iter()
+            .filter(|s| changed.contains(s.model.name.as_str()))
+            .cloned()
+            .collect();
+        plan.products = project.products.clone();
+        plan.impact = impact(&project.products, &plan, &old, &run_stats);
+        plan.digest = crate::plan::digest(&plan);
+    }
     Ok((plan, base.map(|b| b.name)))
 }

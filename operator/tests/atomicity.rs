@@ -4,7 +4,6 @@
 mod fixture;
 mod support;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -107,13 +106,7 @@ fn concurrent_reader_never_sees_a_mixed_environment(backend: Backend) {
 }
 
 fn sluice(f: &Fixture, failpoint: Option<&str>) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.args([
-        "--project",
-        f.root().to_str().unwrap(),
-        "--warehouse",
-        &f.url,
-    ]);
+    let mut cmd = f.command();
     cmd.args(["apply", "prod", "--yes", "--execution-time", "2024-01-02"]);
     if let Some(point) = failpoint {
         cmd.env("SLUICE_FAILPOINT", point);

@@ -6,16 +6,10 @@ mod support;
 
 use std::process::{Command, Output};
 
-use fixture::{Backend, Fixture, model};
+use fixture::{Backend, Fixture, add_orders_column, orders_project};
 
 fn sluice(f: &Fixture, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args([
-            "--project",
-            f.root().to_str().unwrap(),
-            "--warehouse",
-            &f.url,
-        ])
+    f.command()
         .args(args)
         .env("SLUICE_EXECUTION_TIME", "2024-01-04")
         .output()
@@ -42,40 +36,13 @@ fn err(out: &Output) -> String {
 }
 
 fn project(backend: Backend) -> Fixture {
-    Fixture::new(
-        backend,
-        &[
-            (
-                "models/stg/orders.sql",
-                &model(
-                    "stg.orders",
-                    "kind VIEW",
-                    "SELECT 1 AS id, CAST('2024-01-01' AS DATE) AS d",
-                ),
-            ),
-            (
-                "models/mart/daily.sql",
-                &model(
-                    "mart.daily",
-                    "kind INCREMENTAL_BY_TIME_RANGE (time_column d, batch_size 2)",
-                    "SELECT d, COUNT(*) AS n FROM stg.orders WHERE d BETWEEN @start_ds AND @end_ds GROUP BY d",
-                ),
-            ),
-        ],
-    )
+    orders_project(backend, &[])
 }
 
 fn plan_json_has_the_documented_shape(backend: Backend) {
     let f = project(backend);
     ok(&sluice(&f, &["apply", "--yes"]));
-    f.write(
-        "models/stg/orders.sql",
-        &model(
-            "stg.orders",
-            "kind VIEW",
-            "SELECT 1 AS id, 'x' AS tag, CAST('2024-01-01' AS DATE) AS d",
-        ),
-    );
+    add_orders_column(&f);
     let out = ok(&sluice(&f, &["plan", "dev", "--json"]));
     let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
     let keys: Vec<&String> = plan.as_object().unwrap().keys().collect();
@@ -184,15 +151,8 @@ fn kubernetes_style_environments_runs_and_range_errors(backend: Backend) {
 
     // A scheduled run picks up the days that completed since.
     let run = |at: &str| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-        cmd.args([
-            "--project",
-            f.root().to_str().unwrap(),
-            "--warehouse",
-            &f.url,
-        ])
-        .args(["run", "prod"])
-        .env("SLUICE_EXECUTION_TIME", at);
+        let mut cmd = f.command();
+        cmd.args(["run", "prod"]).env("SLUICE_EXECUTION_TIME", at);
         ok(&cmd.output().unwrap())
     };
     let out = run("2024-01-06");

@@ -420,13 +420,15 @@ fn plan_command(
     json: bool,
 ) -> Result<()> {
     let options = args.options()?;
-    let mut ws = Workspace::open(project, warehouse)?;
-    let (plan, base) = ws.plan(&options)?;
+    let preview = Workspace::preview(project, warehouse, &options)?;
     tracing::debug_span!("output").in_scope(|| -> Result<()> {
         if json {
-            println!("{}", output::plan_json(&plan)?);
+            println!("{}", output::plan_json(&preview.plan)?);
         } else {
-            print!("{}", output::plan_summary(&plan, base.as_deref()));
+            print!(
+                "{}",
+                output::plan_summary(&preview.plan, preview.base.as_deref())
+            );
         }
         Ok(std::io::stdout().flush()?)
     })?;
@@ -434,7 +436,7 @@ fn plan_command(
     // project, the plan and the warehouse connection to the operating system rather than
     // free them piece by piece (closing a DuckDB file of 10,000 tables alone takes a tenth
     // of a second).
-    std::mem::forget((ws, plan));
+    std::mem::forget(preview);
     Ok(())
 }
 

@@ -106,7 +106,7 @@ pub struct BackfillCost {
 }
 
 /// What earlier batches of a model took: summed over the batches recorded.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunStats {
     /// Total span of the batches (ms).
     pub span_ms: i64,

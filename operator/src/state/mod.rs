@@ -9,6 +9,7 @@
 
 mod audits;
 mod evidence;
+mod plan_state;
 mod plans;
 mod records;
 
@@ -83,6 +84,7 @@ fn conflict_message(environment: &str, expected: Option<i64>, found: Option<i64>
 pub type Result<T> = std::result::Result<T, StateError>;
 
 pub use evidence::LiveRelease;
+pub use plan_state::{PlanBase, PlanState, Planning};
 
 /// Reads and writes Sluice's state through a warehouse connection.
 pub struct StateStore<'w> {

@@ -52,6 +52,15 @@ pub trait Warehouse: Send {
     }
 }
 
+/// The database file of a `duckdb:PATH` URL (`None` for other warehouses and
+/// `duckdb::memory:`).
+pub fn duckdb_file(url: &str) -> Option<&std::path::Path> {
+    let path = url.trim().strip_prefix("duckdb:")?;
+    // `duckdb:///abs/path` is accepted too, for people used to URL syntax.
+    let path = path.strip_prefix("//").unwrap_or(path);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::Path::new(path))
+}
+
 /// Opens a warehouse from its URL: `duckdb:PATH` (parent directories are created),
 /// `duckdb::memory:` for a private in-memory database, or `postgres://...` /
 /// `postgresql://...` (libpq-style URL).
