@@ -187,7 +187,11 @@ impl ParsedQueries {
         dialect: Dialect,
         first_line: usize,
     ) -> Result<ParsedQuery, SqlError> {
-        match self.earlier.remove(&query_key(sql, dialect)) {
+        let known = match self.earlier.is_empty() {
+            true => None,
+            false => self.earlier.remove(&query_key(sql, dialect)),
+        };
+        match known {
             Some(known) => Ok(known),
             None => {
                 self.parsed += 1;

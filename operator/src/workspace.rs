@@ -186,6 +186,27 @@ impl Workspace {
         plan_project(self.warehouse.as_mut(), &self.project, &self.dag, options)
     }
 
+    /// After a command that changed the warehouse at `url` (`sluice apply`), leaves its state
+    /// cached for the next `sluice plan`. The state is read and the file's identity taken
+    /// while this connection still holds the file, after a checkpoint, so that closing it
+    /// changes nothing more (if it does, the identity no longer matches and the cache is not
+    /// used). A failure only costs the next plan a read of the warehouse.
+    pub fn keep_state_for_plans(&mut self, root: &Path, url: &str) {
+        if duckdb_file(url).is_none() {
+            return;
+        }
+        let Some(cache) = cache::dir(root).and_then(|_| {
+            self.warehouse.execute("CHECKPOINT").ok()?;
+            StateCache::for_warehouse(root, url)
+        }) else {
+            return;
+        };
+        match StateStore::new(self.warehouse.as_mut()).plan_state(Planning::Any) {
+            Ok(state) => cache.save(&state),
+            Err(e) => tracing::debug!(error = %e, "state not cached"),
+        }
+    }
+
     /// A plan to show (`sluice plan`), which writes nothing but caches: the project and the
     /// warehouse are opened as in [`Workspace::open`], except that the state of a DuckDB
     /// warehouse file comes from the cache of an earlier plan while the file is unchanged.

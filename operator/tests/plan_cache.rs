@@ -74,6 +74,7 @@ fn a_repeated_plan_reads_the_cache_and_says_the_same() {
     ok(sluice(&f, &["apply", "--yes"], true));
     add_orders_column(&f);
 
+    std::fs::remove_dir_all(f.root().join(".sluice/cache")).unwrap();
     let (uncached, connected) = plan(&f, "dev", false);
     assert!(connected);
     assert!(!cache_file(&f, "state.json").exists());
@@ -113,23 +114,36 @@ fn a_repeated_plan_reads_the_cache_and_says_the_same() {
 
 #[cfg(feature = "duckdb")]
 #[test]
-fn a_changed_warehouse_is_read_again() {
+fn apply_leaves_the_state_cached_and_any_other_write_is_seen() {
     let f = project(Backend::Duckdb);
     ok(sluice(&f, &["apply", "--yes"], true));
     add_orders_column(&f);
     let (before, _) = plan(&f, "dev", true);
     assert!(before.contains("stg.orders"));
 
-    // Applying dev changes the warehouse file: the cached state no longer describes it.
+    // Applying dev changes the warehouse, and caches the state it leaves.
     ok(sluice(&f, &["apply", "dev", "--yes"], true));
     let (after, connected) = plan(&f, "dev", true);
-    assert!(connected, "the warehouse changed: it is read again");
+    assert!(!connected, "apply cached the state it left");
     let json: serde_json::Value = serde_json::from_str(&after).unwrap();
     assert_eq!(json["changes"], serde_json::json!([]), "{after}");
     assert_eq!(after, plan(&f, "dev", false).0);
+
+    // Any other writer changes the file: the cached state no longer describes it.
+    f.warehouse()
+        .execute("DELETE FROM sluice.environments WHERE name = 'dev'")
+        .unwrap();
+    let (forgotten, connected) = plan(&f, "dev", true);
+    assert!(connected, "the warehouse changed: it is read again");
+    let json: serde_json::Value = serde_json::from_str(&forgotten).unwrap();
+    assert_eq!(
+        json["changes"][0]["change"], "directly_modified",
+        "dev is gone: planned from prod again\n{forgotten}"
+    );
+    assert_eq!(forgotten, plan(&f, "dev", false).0);
     let (again, connected) = plan(&f, "dev", true);
     assert!(!connected);
-    assert_eq!(again, after);
+    assert_eq!(again, forgotten);
 }
 
 #[cfg(feature = "duckdb")]

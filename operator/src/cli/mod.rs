@@ -495,16 +495,17 @@ fn apply_command(
         "Environment {} is now at release {}.",
         release.environment, release.id
     );
+    let url = sluice::workspace::warehouse_url(
+        project,
+        warehouse,
+        ws.project.config.warehouse.as_deref(),
+    );
     if let Some(evidence) = StateStore::new(ws.warehouse.as_mut()).evidence(&release.id)? {
         let evidence = sluice::evidence::decode(&evidence)?;
         print!("{}", output::gates_summary(&evidence));
-        let url = sluice::workspace::warehouse_url(
-            project,
-            warehouse,
-            ws.project.config.warehouse.as_deref(),
-        );
         publish_lineage(ws.warehouse.as_mut(), &url, &evidence, flags.lineage);
     }
+    ws.keep_state_for_plans(project, &url);
     Ok(())
 }
 

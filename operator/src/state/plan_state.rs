@@ -75,17 +75,8 @@ impl StateStore<'_> {
     /// Reads what a plan needs (creating the state's tables in a new warehouse).
     pub fn plan_state(&mut self, planning: Planning) -> Result<PlanState> {
         self.init()?;
-        let environments: Vec<EnvironmentRecord> = match planning {
-            Planning::One(name) => {
-                let own = self.environment(name)?;
-                let prod = match name {
-                    "prod" => None,
-                    _ => self.environment("prod")?,
-                };
-                own.into_iter().chain(prod).collect()
-            }
-            Planning::Any => self.environments()?,
-        };
+        let environments =
+            tracing::debug_span!("environments").in_scope(|| self.environments_for(planning))?;
         let pointed: Vec<&EnvironmentRecord> = match planning {
             Planning::One(name) => environments
                 .iter()
@@ -105,12 +96,27 @@ impl StateStore<'_> {
         let snapshots =
             tracing::debug_span!("load snapshots").in_scope(|| self.load_snapshots(&ids))?;
         let intervals = tracing::debug_span!("intervals").in_scope(|| self.all_intervals())?;
-        let run_stats = self.run_stats()?;
+        let run_stats = tracing::debug_span!("run stats").in_scope(|| self.run_stats())?;
         Ok(PlanState {
             environments,
             snapshots,
             intervals,
             run_stats,
+        })
+    }
+
+    /// The environments `planning` reads.
+    fn environments_for(&mut self, planning: Planning) -> Result<Vec<EnvironmentRecord>> {
+        Ok(match planning {
+            Planning::One(name) => {
+                let own = self.environment(name)?;
+                let prod = match name {
+                    "prod" => None,
+                    _ => self.environment("prod")?,
+                };
+                own.into_iter().chain(prod).collect()
+            }
+            Planning::Any => self.environments()?,
         })
     }
 }
