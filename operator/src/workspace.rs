@@ -195,6 +195,7 @@ impl Workspace {
         if duckdb_file(url).is_none() {
             return;
         }
+        let _span = tracing::debug_span!("keep state for plans").entered();
         let Some(cache) = cache::dir(root).and_then(|_| {
             self.warehouse.execute("CHECKPOINT").ok()?;
             StateCache::for_warehouse(root, url)

@@ -63,6 +63,15 @@ fn project(backend: Backend) -> Fixture {
     orders_project(backend, &[("products.yaml", PRODUCTS)])
 }
 
+/// The project applied to prod, then a column added to `stg.orders`.
+#[cfg(feature = "duckdb")]
+fn applied_then_edited() -> Fixture {
+    let f = project(Backend::Duckdb);
+    ok(sluice(&f, &["apply", "--yes"], true));
+    add_orders_column(&f);
+    f
+}
+
 fn cache_file(f: &Fixture, name: &str) -> std::path::PathBuf {
     f.root().join(".sluice").join("cache").join(name)
 }
@@ -70,9 +79,7 @@ fn cache_file(f: &Fixture, name: &str) -> std::path::PathBuf {
 #[cfg(feature = "duckdb")]
 #[test]
 fn a_repeated_plan_reads_the_cache_and_says_the_same() {
-    let f = project(Backend::Duckdb);
-    ok(sluice(&f, &["apply", "--yes"], true));
-    add_orders_column(&f);
+    let f = applied_then_edited();
 
     std::fs::remove_dir_all(f.root().join(".sluice/cache")).unwrap();
     let (uncached, connected) = plan(&f, "dev", false);
@@ -115,9 +122,7 @@ fn a_repeated_plan_reads_the_cache_and_says_the_same() {
 #[cfg(feature = "duckdb")]
 #[test]
 fn apply_leaves_the_state_cached_and_any_other_write_is_seen() {
-    let f = project(Backend::Duckdb);
-    ok(sluice(&f, &["apply", "--yes"], true));
-    add_orders_column(&f);
+    let f = applied_then_edited();
     let (before, _) = plan(&f, "dev", true);
     assert!(before.contains("stg.orders"));
 
@@ -149,9 +154,7 @@ fn apply_leaves_the_state_cached_and_any_other_write_is_seen() {
 #[cfg(feature = "duckdb")]
 #[test]
 fn a_damaged_cache_is_ignored_and_rewritten() {
-    let f = project(Backend::Duckdb);
-    ok(sluice(&f, &["apply", "--yes"], true));
-    add_orders_column(&f);
+    let f = applied_then_edited();
     let (good, _) = plan(&f, "dev", true);
     for name in ["state.json", "queries.json"] {
         let text = std::fs::read_to_string(cache_file(&f, name)).unwrap();
