@@ -54,9 +54,10 @@ impl StateCache {
 }
 
 /// What identifies the contents of a DuckDB database: its file's and its log's device, inode,
-/// size, modification and change times.
-fn identity(database: &Path) -> Option<Value> {
-    let database = database.canonicalize().ok()?;
+/// size, modification and change times. DuckDB keeps the log next to the path it was given,
+/// which may be a link to the file: both places are looked at.
+fn identity(given: &Path) -> Option<Value> {
+    let database = given.canonicalize().ok()?;
     let stat = |path: &Path| {
         std::fs::metadata(path).ok().map(|m| {
             json!([
@@ -70,11 +71,14 @@ fn identity(database: &Path) -> Option<Value> {
             ])
         })
     };
-    let mut wal = database.clone().into_os_string();
-    wal.push(".wal");
+    let wal = |path: &Path| {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push(".wal");
+        stat(Path::new(&wal))
+    };
     Some(json!({
         "database": database.to_string_lossy(),
         "file": stat(&database)?,
-        "wal": stat(Path::new(&wal)),
+        "wal": [wal(&database), wal(given)],
     }))
 }
