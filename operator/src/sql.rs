@@ -187,9 +187,11 @@ impl ParsedQueries {
         dialect: Dialect,
         first_line: usize,
     ) -> Result<ParsedQuery, SqlError> {
-        let known = match self.earlier.is_empty() {
-            true => None,
-            false => self.earlier.remove(&query_key(sql, dialect)),
+        // Nothing to look up on a first run: spare hashing every query.
+        let known = if self.earlier.is_empty() {
+            None
+        } else {
+            self.earlier.remove(&query_key(sql, dialect))
         };
         match known {
             Some(known) => Ok(known),

@@ -192,14 +192,15 @@ impl Workspace {
     /// changes nothing more (if it does, the identity no longer matches and the cache is not
     /// used). A failure only costs the next plan a read of the warehouse.
     pub fn keep_state_for_plans(&mut self, root: &Path, url: &str) {
-        if duckdb_file(url).is_none() {
+        if duckdb_file(url).is_none() || cache::dir(root).is_none() {
             return;
         }
         let _span = tracing::debug_span!("keep state for plans").entered();
-        let Some(cache) = cache::dir(root).and_then(|_| {
-            self.warehouse.execute("CHECKPOINT").ok()?;
-            StateCache::for_warehouse(root, url)
-        }) else {
+        if let Err(e) = self.warehouse.execute("CHECKPOINT") {
+            tracing::debug!(error = %e, "state not cached");
+            return;
+        }
+        let Some(cache) = StateCache::for_warehouse(root, url) else {
             return;
         };
         match StateStore::new(self.warehouse.as_mut()).plan_state(Planning::Any) {
@@ -280,9 +281,8 @@ pub fn plan_from_state(
     if !project.products.is_empty() {
         let changed: HashSet<&str> = plan.changes.iter().map(|c| c.model.as_str()).collect();
         let old: Vec<_> = base_snapshots
-            .iter()
+            .into_iter()
             .filter(|s| changed.contains(s.model.name.as_str()))
-            .cloned()
             .collect();
         plan.products = project.products.clone();
         plan.impact = impact(&project.products, &plan, &old, &run_stats);

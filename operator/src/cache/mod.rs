@@ -1,6 +1,7 @@
-//! Caches that make a repeated `sluice plan` cheap, kept in the project's `.sluice/cache/`.
+//! Caches that make a repeated plan cheap, kept in the project's `.sluice/cache/`.
 //!
-//! - [`queries`]: parsed model queries, keyed by their text: only edited models are parsed.
+//! - [`queries`]: parsed model queries, keyed by their text: only edited models are parsed
+//!   (every command that loads the project uses it).
 //! - [`state`]: the state a plan reads from a DuckDB warehouse, keyed by the identity of the
 //!   database file and its write-ahead log. Opening a DuckDB file reads its whole catalog
 //!   (20,000 tables and views for a 10,000-model prod: most of a plan's time), while a plan

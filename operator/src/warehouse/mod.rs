@@ -52,12 +52,17 @@ pub trait Warehouse: Send {
     }
 }
 
+/// What follows `duckdb:` in a DuckDB URL: a path, `:memory:`, or nothing.
+fn duckdb_path(url: &str) -> Option<&str> {
+    let path = url.trim().strip_prefix("duckdb:")?;
+    // `duckdb:///abs/path` is accepted too, for people used to URL syntax.
+    Some(path.strip_prefix("//").unwrap_or(path))
+}
+
 /// The database file of a `duckdb:PATH` URL (`None` for other warehouses and
 /// `duckdb::memory:`).
 pub fn duckdb_file(url: &str) -> Option<&std::path::Path> {
-    let path = url.trim().strip_prefix("duckdb:")?;
-    // `duckdb:///abs/path` is accepted too, for people used to URL syntax.
-    let path = path.strip_prefix("//").unwrap_or(path);
+    let path = duckdb_path(url)?;
     (!path.is_empty() && path != ":memory:").then(|| std::path::Path::new(path))
 }
 
@@ -66,7 +71,7 @@ pub fn duckdb_file(url: &str) -> Option<&std::path::Path> {
 /// `postgresql://...` (libpq-style URL).
 pub fn connect(url: &str) -> Result<Box<dyn Warehouse>> {
     let url = url.trim();
-    if let Some(path) = url.strip_prefix("duckdb:") {
+    if let Some(path) = duckdb_path(url) {
         return connect_duckdb(url, path);
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -81,8 +86,6 @@ pub fn connect(url: &str) -> Result<Box<dyn Warehouse>> {
 
 #[cfg(feature = "duckdb")]
 fn connect_duckdb(url: &str, path: &str) -> Result<Box<dyn Warehouse>> {
-    // `duckdb:///abs/path` is accepted too, for people used to URL syntax.
-    let path = path.strip_prefix("//").unwrap_or(path);
     if path.is_empty() {
         return Err(WarehouseError::Url {
             url: url.to_string(),
