@@ -131,9 +131,7 @@ fn environment(name: &str) -> String {
 }
 
 fn promotion(name: &str, plan: &str) -> String {
-    format!(
-        "apiVersion: sluice.dev/v1alpha1\nkind: Promotion\nmetadata:\n  name: {name}\nspec:\n  plan: {plan}\n"
-    )
+    support::promotion(name, plan)
 }
 
 /// One size: prod already built, then a no-change plan of prod and a promotion into a new one.

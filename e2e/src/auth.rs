@@ -132,6 +132,35 @@ pub struct AuditRecord {
     pub code: u16,
     /// Audit annotations, e.g. from ValidatingAdmissionPolicy `Audit` actions.
     pub annotations: Vec<(String, String)>,
+    /// The authorization checks the request passed: its own verb on its resource, and `create`
+    /// too when a server-side apply created the object (as upstream). Empty for requests that
+    /// were not authorized (RBAC off) or that failed authorization.
+    pub authorized: Vec<Authorization>,
+}
+
+/// What one authorization check asked: the RBAC verb, API group, resource, subresource and
+/// namespace (empty: cluster scope), and the path of a non-resource request.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Authorization {
+    pub verb: String,
+    pub group: String,
+    pub resource: String,
+    pub subresource: String,
+    pub namespace: String,
+    pub path: Option<String>,
+}
+
+impl Authorization {
+    pub fn of(a: &crate::rbac::Attributes) -> Authorization {
+        Authorization {
+            verb: a.verb.clone(),
+            group: a.group.clone(),
+            resource: a.resource.clone(),
+            subresource: a.subresource.clone(),
+            namespace: a.namespace.clone(),
+            path: a.path.clone(),
+        }
+    }
 }
 
 /// Token table plus request log.

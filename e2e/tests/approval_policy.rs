@@ -1,7 +1,8 @@
-//! The approval policy the chart ships (`config/policy`) with the roles it ships
+//! The admission policies the chart ships (`config/policy`) with the roles it ships
 //! (`config/rbac`), exercised with real kubectl against RBAC: who may write which
-//! `approve.sluice.dev/*`, `reject.sluice.dev/*` and `sluice.dev/created-by` annotations, and
-//! what the denials say.
+//! `approve.sluice.dev/*`, `reject.sluice.dev/*`, `lift.sluice.dev/*` and
+//! `sluice.dev/created-by` annotations, who may create a rollback, who may write the ConfigMaps
+//! the operator manages, and what the denials say.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -44,12 +45,16 @@ fn denied(out: Output, message: &str) {
 fn scenario() -> Scenario {
     let s = Scenario::start_with(TestCluster::builder().rbac(true)).unwrap();
     s.apply(&read("crds/sluice.dev_promotions.yaml")).unwrap();
+    s.apply(&read("crds/sluice.dev_plans.yaml")).unwrap();
     for file in [
         "config/rbac/approver.yaml",
         "config/rbac/editor.yaml",
         "config/rbac/viewer.yaml",
+        "config/rbac/releaser.yaml",
         "config/policy/approval-policy.yaml",
         "config/policy/approval-policy-binding.yaml",
+        "config/policy/managed-objects-policy.yaml",
+        "config/policy/managed-objects-policy-binding.yaml",
     ] {
         s.apply(&read(file)).unwrap();
     }
@@ -71,6 +76,9 @@ fn scenario() -> Scenario {
         binding("owners-approve", "sluice-approver", "Group", "data-owners"),
         binding("bob-edits", "sluice-editor", "User", "bob"),
         binding("dave-views", "sluice-viewer", "User", "dave"),
+        binding("oscar-releases", "sluice-releaser", "User", "oscar"),
+        binding("odd-approves", "sluice-approver", "User", "odd;name"),
+        binding("eve-approves", "sluice-approver", "User", "eve:"),
     ] {
         s.apply(&manifest).unwrap();
     }
@@ -82,6 +90,7 @@ fn groups(user: &str) -> &'static [&'static str] {
     match user {
         "alice" => &["devs"],
         "carol" => &["data-owners", "devs"],
+        "eve:" => &["data-owners"],
         "admin" => &["system:masters"],
         _ => &[],
     }
@@ -92,11 +101,30 @@ fn as_user(s: &Scenario, user: &str, args: &[&str]) -> Output {
 }
 
 fn create_promotion(s: &Scenario, user: &str, name: &str, created_by: Option<&str>) -> Output {
+    create(
+        s,
+        user,
+        "Promotion",
+        name,
+        created_by,
+        "  plan: orders-v2\n",
+    )
+}
+
+/// Creates a Plan or Promotion with `spec` as `user`, naming `created_by` as its creator.
+fn create(
+    s: &Scenario,
+    user: &str,
+    kind: &str,
+    name: &str,
+    created_by: Option<&str>,
+    spec: &str,
+) -> Output {
     let annotation = created_by
         .map(|c| format!("\n  annotations:\n    sluice.dev/created-by: \"{c}\""))
         .unwrap_or_default();
     let manifest = format!(
-        "apiVersion: sluice.dev/v1alpha1\nkind: Promotion\nmetadata:\n  name: {name}{annotation}\nspec:\n  plan: orders-v2\n"
+        "apiVersion: sluice.dev/v1alpha1\nkind: {kind}\nmetadata:\n  name: {name}{annotation}\nspec:\n{spec}"
     );
     let mut args = vec![format!("--as={user}")];
     args.extend(groups(user).iter().map(|g| format!("--as-group={g}")));
@@ -132,15 +160,35 @@ fn annotation(s: &Scenario, promotion: &str, key: &str) -> String {
 }
 
 #[test]
-fn a_promotions_creator_annotation_can_only_name_its_creator() {
+fn a_new_promotion_or_plan_must_name_its_creator_and_only_its_creator() {
     let s = scenario();
     ok(create_promotion(&s, "bob", "by-bob", Some("bob")));
     assert_eq!(annotation(&s, "by-bob", "sluice.dev/created-by"), "bob");
-    // Leaving it out is allowed (the operator then checks only the plan's author).
-    ok(create_promotion(&s, "bob", "unsigned", None));
+    for named in [None, Some("alice")] {
+        denied(
+            create_promotion(&s, "bob", "as-alice", named),
+            "a new Promotion must name its creator: add the annotation sluice.dev/created-by: \"bob\"",
+        );
+    }
+    let plan = "  environment: prod\n  source:\n    configMap: {name: orders-v2-source}\n";
+    ok(create(&s, "bob", "Plan", "orders-v2", Some("bob"), plan));
     denied(
-        create_promotion(&s, "bob", "as-alice", Some("alice")),
-        "sluice.dev/created-by must name who creates the Promotion: write \"bob\"",
+        create(&s, "bob", "Plan", "plain", None, plan),
+        "a new Plan must name its creator: add the annotation sluice.dev/created-by: \"bob\"",
+    );
+    // Approvals are counted on Promotions only.
+    denied(
+        as_user(
+            &s,
+            "admin",
+            &[
+                "annotate",
+                "plan",
+                "orders-v2",
+                &format!("approve.sluice.dev/admin=admin@{DIGEST}"),
+            ],
+        ),
+        "approvals, rejections and lifts belong on a Promotion, not a Plan",
     );
     // The creator cannot be rewritten or dropped afterwards, not even by a cluster admin.
     for (user, change) in [
@@ -289,7 +337,7 @@ fn an_approval_may_claim_only_groups_the_api_server_verified() {
             "release",
             &format!("approve.sluice.dev/carol=carol@{DIGEST} groups=data-owners,admins"),
         ),
-        "an approval may only name groups the API server verified for you: carol is in [data-owners, devs, system:authenticated]",
+        "an approval or rejection may only name groups the API server verified for you: carol is in [data-owners, devs, system:authenticated]",
     );
     // Alice approves through her RoleBinding but is not in data-owners.
     denied(
@@ -418,4 +466,155 @@ fn only_the_author_or_a_cluster_admin_removes_an_approval() {
         !left.contains("approve.sluice.dev") && !left.contains("reject.sluice.dev"),
         "{left}"
     );
+}
+
+/// One row of `config/policy/testdata/annotation-values.yaml`.
+#[derive(serde::Deserialize)]
+struct Row {
+    user: String,
+    groups: Vec<String>,
+    key: String,
+    value: String,
+    admitted: bool,
+}
+
+#[test]
+fn every_value_of_the_shared_table_is_admitted_or_denied_as_it_says() {
+    let s = scenario();
+    ok(create_promotion(&s, "admin", "table", Some("admin")));
+    let rows: Vec<Row> =
+        serde_saphyr::from_str(&read("config/policy/testdata/annotation-values.yaml")).unwrap();
+    assert!(rows.len() >= 20);
+    for row in rows {
+        let value = row.value.replace("<D>", DIGEST);
+        let groups: Vec<&str> = row.groups.iter().map(String::as_str).collect();
+        // A server-side dry run goes through admission and changes nothing, so every row meets
+        // the same Promotion.
+        let out = s
+            .kubectl_as(
+                &row.user,
+                &groups,
+                &[
+                    "annotate",
+                    "promotion",
+                    "table",
+                    "--dry-run=server",
+                    &format!("{}={value}", row.key),
+                ],
+            )
+            .unwrap();
+        assert_eq!(
+            out.status.success(),
+            row.admitted,
+            "{} writing {}={value:?}: {}",
+            row.user,
+            row.key,
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn only_releasers_and_approvers_create_a_rollback() {
+    let s = scenario();
+    let rollback = "  rollback: {environment: prod}\n";
+    denied(
+        create(&s, "bob", "Promotion", "undo", Some("bob"), rollback),
+        &format!(
+            "bob may not roll back environment {}/prod: that needs the RBAC verb rollback on \
+             promotions.sluice.dev (ClusterRole sluice-releaser or sluice-approver)",
+            s.namespace
+        ),
+    );
+    ok(create(
+        &s,
+        "oscar",
+        "Promotion",
+        "undo",
+        Some("oscar"),
+        rollback,
+    ));
+    ok(create(
+        &s,
+        "alice",
+        "Promotion",
+        "undo-2",
+        Some("alice"),
+        rollback,
+    ));
+    // Promoting a plan stays an editor's.
+    ok(create_promotion(&s, "bob", "forward", Some("bob")));
+}
+
+#[test]
+fn only_the_operator_writes_the_configmaps_it_manages() {
+    let s = scenario();
+    // The operator is whoever may write Promotion status; no role for people grants it.
+    s.apply(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: operator}\n\
+         rules:\n- {apiGroups: [sluice.dev], resources: [promotions/status], verbs: [patch]}\n\
+         - {apiGroups: [\"\"], resources: [configmaps], verbs: [get, create, patch, update, delete]}\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: operator}\n\
+         roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: operator}\n\
+         subjects: [{kind: ServiceAccount, name: sluice, namespace: sluice-system}]\n",
+    )
+    .unwrap();
+    let operator = "system:serviceaccount:sluice-system:sluice";
+    let manifest = |data: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shop-v1-prod-evidence\n  labels:\n    \
+             app.kubernetes.io/managed-by: sluice\ndata:\n  evidence.json: '{data}'\n"
+        )
+    };
+    let apply = |user: &str, groups: &[&str], data: &str| {
+        let mut args = vec![format!("--as={user}")];
+        args.extend(groups.iter().map(|g| format!("--as-group={g}")));
+        args.extend(["apply", "-f", "-"].map(String::from));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        s.kubectl_stdin(&args, Some(&manifest(data))).unwrap()
+    };
+    let refused = |out: Output| {
+        assert!(!out.status.success(), "expected a denial");
+        assert!(
+            stderr(&out).contains(
+                "ValidatingAdmissionPolicy 'sluice-managed-objects' with binding \
+                 'sluice-managed-objects' denied request: ConfigMap"
+            ) && stderr(&out).contains("is managed by the Sluice operator"),
+            "{}",
+            stderr(&out)
+        );
+    };
+    refused(apply("bob", &[], "{\"forged\": true}"));
+    ok(apply(
+        operator,
+        &["system:serviceaccounts"],
+        "{\"release\": \"prod-r1\"}",
+    ));
+    refused(apply(
+        "bob",
+        &[],
+        "{\"release\": \"prod-r1\", \"approvals\": []}",
+    ));
+    refused(as_user(
+        &s,
+        "bob",
+        &[
+            "label",
+            "configmap",
+            "shop-v1-prod-evidence",
+            "app.kubernetes.io/managed-by-",
+        ],
+    ));
+    // Unrelated ConfigMaps are the editors' as ever, and deleting a managed one is not refused
+    // (nothing is forged by it; the operator writes it again).
+    ok(as_user(
+        &s,
+        "bob",
+        &["create", "configmap", "notes", "--from-literal=a=b"],
+    ));
+    ok(as_user(
+        &s,
+        "bob",
+        &["delete", "configmap", "shop-v1-prod-evidence"],
+    ));
 }

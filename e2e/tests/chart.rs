@@ -107,13 +107,18 @@ fn default_values_run_one_operator_for_every_namespace() {
         "ServiceAccount sluice@sluice-system",
         "ClusterRole sluice-operator",
         "ClusterRoleBinding sluice-operator",
+        "ClusterRole sluice-operator-admission",
+        "ClusterRoleBinding sluice-operator-admission",
         "Role sluice-leader-election@sluice-system",
         "RoleBinding sluice-leader-election@sluice-system",
         "ClusterRole sluice-approver",
+        "ClusterRole sluice-releaser",
         "ClusterRole sluice-editor",
         "ClusterRole sluice-viewer",
         "ValidatingAdmissionPolicy sluice-approvals",
         "ValidatingAdmissionPolicyBinding sluice-approvals",
+        "ValidatingAdmissionPolicy sluice-managed-objects",
+        "ValidatingAdmissionPolicyBinding sluice-managed-objects",
         "Deployment sluice@sluice-system",
         "Service sluice-metrics@sluice-system",
     ]
@@ -140,6 +145,12 @@ fn default_values_run_one_operator_for_every_namespace() {
             "4",
             "--job-backoff-limit",
             "2",
+            "--approval-policy",
+            "sluice-approvals",
+            "--job-resources",
+            r#"{"limits":{"memory":"2Gi"},"requests":{"cpu":"100m","memory":"256Mi"}}"#,
+            "--job-active-deadline-seconds",
+            "21600",
         ]
     );
     let pod = &deployment["spec"]["template"]["spec"];
@@ -185,6 +196,11 @@ fn default_values_run_one_operator_for_every_namespace() {
     assert_eq!(
         container["volumeMounts"],
         json!([{"name": "tmp", "mountPath": "/tmp"}])
+    );
+    // /tmp is bounded: a hostile project cannot fill the node.
+    assert_eq!(
+        pod["volumes"],
+        json!([{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}])
     );
 
     // The metrics Service selects the operator's pods.
@@ -233,7 +249,17 @@ fn default_values_run_one_operator_for_every_namespace() {
 #[test]
 fn namespaced_mode_grants_roles_only_in_the_watched_namespaces() {
     let r = render(json!({"watchNamespaces": ["team-a", "team-b"]}));
-    assert!(r.all("ClusterRoleBinding").is_empty(), "{:?}", r.names());
+    // Only reading the (cluster-scoped) admission policies is cluster-wide.
+    let cluster_bindings: Vec<String> = r
+        .all("ClusterRoleBinding")
+        .iter()
+        .map(|b| b["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(cluster_bindings, ["sluice-operator-admission"]);
+    assert_eq!(
+        r.get("ClusterRole", "sluice-operator-admission")["rules"],
+        parse("config/rbac/operator-admission.yaml")["rules"]
+    );
     assert!(r.find("ClusterRole", "sluice-operator").is_none());
     let operator_rules = parse("config/rbac/operator.yaml")["rules"].clone();
     for ns in ["team-a", "team-b"] {
@@ -260,18 +286,20 @@ fn namespaced_mode_grants_roles_only_in_the_watched_namespaces() {
     }
     let args = args_of(r.get("Deployment", "sluice"));
     assert!(
-        args.ends_with(
-            &["--watch-namespace", "team-a", "--watch-namespace", "team-b"].map(String::from)
-        ),
+        args.windows(4).any(|w| w
+            == ["--watch-namespace", "team-a", "--watch-namespace", "team-b"].map(String::from)),
         "{args:?}"
     );
-    // The approval policy applies where the operator works.
-    assert_eq!(
-        r.get("ValidatingAdmissionPolicyBinding", "sluice-approvals")["spec"]["matchResources"],
-        json!({"namespaceSelector": {"matchExpressions": [
-            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a", "team-b"]}
-        ]}})
-    );
+    // The admission policies apply where the operator works.
+    for binding in ["sluice-approvals", "sluice-managed-objects"] {
+        assert_eq!(
+            r.get("ValidatingAdmissionPolicyBinding", binding)["spec"]["matchResources"],
+            json!({"namespaceSelector": {"matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a", "team-b"]}
+            ]}}),
+            "{binding}"
+        );
+    }
     assert!(r.notes.contains("watching team-a, team-b"), "{}", r.notes);
 }
 
@@ -329,7 +357,7 @@ fn crds_are_the_generated_ones_and_stay_on_uninstall() {
 #[test]
 fn people_roles_and_the_approval_policy_are_the_shipped_files() {
     let r = render(json!({}));
-    for role in ["approver", "editor", "viewer"] {
+    for role in ["approver", "releaser", "editor", "viewer"] {
         let shipped = parse(&format!("config/rbac/{role}.yaml"));
         let rendered = r.get("ClusterRole", &format!("sluice-{role}"));
         assert_eq!(rendered["rules"], shipped["rules"], "{role}");
@@ -357,16 +385,27 @@ fn people_roles_and_the_approval_policy_are_the_shipped_files() {
             .unwrap()
             .contains(&json!("approve"))
     );
-    let policy = r.get("ValidatingAdmissionPolicy", "sluice-approvals");
-    assert_eq!(
-        policy["spec"],
-        parse("config/policy/approval-policy.yaml")["spec"]
+    assert!(
+        r.get("ClusterRole", "sluice-approver")["rules"][0]["verbs"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("rollback"))
     );
-    let binding = r.get("ValidatingAdmissionPolicyBinding", "sluice-approvals");
-    assert_eq!(
-        binding["spec"],
-        parse("config/policy/approval-policy-binding.yaml")["spec"]
-    );
+    for (name, file) in [
+        ("sluice-approvals", "approval-policy"),
+        ("sluice-managed-objects", "managed-objects-policy"),
+    ] {
+        let policy = r.get("ValidatingAdmissionPolicy", name);
+        assert_eq!(
+            policy["spec"],
+            parse(&format!("config/policy/{file}.yaml"))["spec"]
+        );
+        let binding = r.get("ValidatingAdmissionPolicyBinding", name);
+        assert_eq!(
+            binding["spec"],
+            parse(&format!("config/policy/{file}-binding.yaml"))["spec"]
+        );
+    }
 
     // Another release name prefixes everything cluster-scoped, consistently.
     let other = render(
@@ -392,9 +431,26 @@ fn people_roles_and_the_approval_policy_are_the_shipped_files() {
             .get("rbac.authorization.k8s.io/aggregate-to-view")
             .is_none()
     );
-    // Turned off: no policy, and the NOTES say what that means.
-    let off = render(json!({"approvalPolicy": {"enabled": false}}));
+    // The operator is told which policy to verify.
+    let args = args_of(other.get("Deployment", "acme-sluice"));
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--approval-policy", "acme-sluice-approvals"]),
+        "{args:?}"
+    );
+    // Turned off: refused, unless forged approvals are accepted by name; then no policy, the
+    // operator counts approvals without it, and the NOTES say what that means.
+    let error = render_error(json!({"approvalPolicy": {"enabled": false}}));
+    assert!(
+        error.contains("approvalPolicy.enabled=false leaves approvals unverifiable")
+            && error.contains("approvalPolicy.acceptForgedApprovals=true"),
+        "{error}"
+    );
+    let off = render(json!({"approvalPolicy": {"enabled": false, "acceptForgedApprovals": true}}));
     assert!(off.all("ValidatingAdmissionPolicy").is_empty());
+    assert!(
+        args_of(off.get("Deployment", "sluice")).contains(&"--accept-unverified-approvals".into())
+    );
     assert!(
         off.notes
             .contains("WARNING: approvalPolicy.enabled is false"),
@@ -421,9 +477,12 @@ fn optional_parts_render_when_asked() {
         monitor["spec"]["endpoints"][0],
         json!({"port": "metrics", "path": "/metrics", "interval": "30s"})
     );
+    // Never blocks a drain, whatever the replicas.
     assert_eq!(
-        r.get("PodDisruptionBudget", "sluice")["spec"]["minAvailable"],
-        1
+        r.get("PodDisruptionBudget", "sluice")["spec"],
+        json!({"maxUnavailable": 1, "selector": {"matchLabels": {
+            "app.kubernetes.io/name": "sluice", "app.kubernetes.io/instance": "sluice",
+            "app.kubernetes.io/component": "operator"}}})
     );
     let deployment = r.get("Deployment", "sluice");
     assert_eq!(deployment["spec"]["replicas"], 2);
@@ -606,13 +665,17 @@ fn the_installed_operator_may_do_what_it_needs_and_no_more() {
         vec!["delete", "jobs.batch", "-n", &team],
         vec!["get", "pods", "--subresource=log", "-n", &team],
         vec!["create", "configmaps", "-n", &team],
-        vec!["list", "secrets", "-n", &team],
+        vec!["get", "secrets", "-n", &team],
         vec!["create", "events.events.k8s.io", "-n", &team],
         vec![
-            "list",
+            "get",
             "gitrepositories.source.toolkit.fluxcd.io",
             "-n",
             &team,
+        ],
+        vec![
+            "get",
+            "validatingadmissionpolicies.admissionregistration.k8s.io",
         ],
         vec!["update", "leases.coordination.k8s.io", "-n", &release],
     ] {
@@ -621,6 +684,15 @@ fn the_installed_operator_may_do_what_it_needs_and_no_more() {
     for refused in [
         vec!["create", "secrets", "-n", &team],
         vec!["update", "secrets", "-n", &team],
+        // Secrets by name only, never listed or watched; no pod is watched.
+        vec!["list", "secrets", "-n", &team],
+        vec!["watch", "secrets", "-n", &team],
+        vec!["watch", "pods", "-n", &team],
+        vec!["list", "configmaps", "-n", &team],
+        vec![
+            "patch",
+            "validatingadmissionpolicies.admissionregistration.k8s.io",
+        ],
         vec!["create", "pods", "-n", &team],
         vec!["delete", "pods", "-n", &team],
         vec!["create", "plans.sluice.dev", "-n", &team],

@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
-use support::{MINUTE, Shop, jsonpath, psql, render, repo, sample, wait_until};
+use support::{
+    MINUTE, Shop, jsonpath, promotion, psql, render, repo, sample_manifest, wait_until,
+    with_creator,
+};
 
 fn shop_source() -> std::path::PathBuf {
     repo().join("config/samples/shop")
@@ -54,8 +57,7 @@ fn approve_both(shop: &Shop) -> Result<()> {
 /// Applies prod's promotion, approves it, and waits until the first operator has frozen at
 /// its `operator-before-flip:stop` failpoint.
 fn promote_until_frozen_before_flip(shop: &Shop) -> Result<()> {
-    shop.s
-        .kubectl_ok(&["apply", "-f", &sample("promotion-prod.yaml")])?;
+    shop.s.apply(&sample_manifest("promotion-prod.yaml"))?;
     approve_both(shop)?;
     wait_until(
         "the operator to freeze before its flip",
@@ -80,8 +82,7 @@ fn killed_at(failpoint: &str) -> Result<()> {
     let readings = reader(shop.url.clone(), stop.clone());
     shop.s
         .apply(&render(&shop_source(), "prod", "shop-v1", None)?)?;
-    shop.s
-        .kubectl_ok(&["apply", "-f", &sample("promotion-prod.yaml")])?;
+    shop.s.apply(&sample_manifest("promotion-prod.yaml"))?;
     // Approve as soon as the plan has a digest (a failpoint before that kills the operator
     // first; the approvals then wait for the restart).
     let approved = wait_until(
@@ -312,7 +313,7 @@ fn two_promotions_racing_for_one_environment() -> Result<()> {
         jsonpath(s, "plan/two", "{.status.digest}"),
     ];
     for p in ["one", "two"] {
-        s.apply(&format!("apiVersion: sluice.dev/v1alpha1\nkind: Promotion\nmetadata:\n  name: {p}\nspec:\n  plan: {p}\n"))?;
+        s.apply(&promotion(p, p))?;
     }
     for p in ["one", "two"] {
         shop.wait_phase(&format!("promotion/{p}"), "AwaitingApproval")?;
@@ -630,7 +631,7 @@ fn bad_and_hostile_input_is_refused_or_reported_and_nothing_else_breaks() -> Res
             );
             continue;
         }
-        s.apply(&format!("apiVersion: sluice.dev/v1alpha1\nkind: Plan\nmetadata:\n  name: {name}\nspec:\n  environment: prod\n  source:\n    configMap: {{name: {name}-source}}\n"))?;
+        s.apply(&with_creator(&format!("apiVersion: sluice.dev/v1alpha1\nkind: Plan\nmetadata:\n  name: {name}\nspec:\n  environment: prod\n  source:\n    configMap: {{name: {name}-source}}\n")))?;
         let c = shop.wait_condition(&format!("plan/{name}"), "Stalled", "True/InvalidSource")?;
         assert!(
             c.contains(&format!("{name}-source")) && c.contains(why),
@@ -661,7 +662,7 @@ fn bad_and_hostile_input_is_refused_or_reported_and_nothing_else_breaks() -> Res
         &["--for=condition=Ready", "plan/fine"],
         3 * MINUTE,
     )?;
-    s.apply("apiVersion: sluice.dev/v1alpha1\nkind: Promotion\nmetadata:\n  name: fine\nspec:\n  plan: fine\n")?;
+    s.apply(&promotion("fine", "fine"))?;
     shop.approve("fine", "alice")?;
     shop.approve("fine", "bob")?;
     shop.wait_for(

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 use support::argocd::lua_health;
-use support::{MINUTE, Shop, exists, jsonpath, psql, render, repo, sample, wait_until};
+use support::{
+    MINUTE, Shop, exists, jsonpath, promotion, psql, render, repo, sample_manifest, wait_until,
+};
 
 /// Whether `<schema>.orders` has the column the sample change adds.
 fn is_returned_in(url: &str, schema: &str) -> Result<bool> {
@@ -70,7 +72,7 @@ fn plan_approve_promote_change_auto_promote_and_roll_back() -> Result<()> {
     );
 
     // Promote it: it waits for two approvals, and prod's views appear only after the second.
-    s.kubectl_ok(&["apply", "-f", sample("promotion-prod.yaml").as_str()])?;
+    s.apply(&sample_manifest("promotion-prod.yaml"))?;
     shop.wait_phase("promotion/shop-v1-prod", "AwaitingApproval")?;
     // Argo CD, reading the real statuses: the plan is Healthy, the promotion Suspended.
     assert_eq!(argocd(&shop, "Plan", "shop-v1").0, "Healthy");
@@ -157,7 +159,7 @@ fn plan_approve_promote_change_auto_promote_and_roll_back() -> Result<()> {
         s.kubectl_ok(&["get", "jobs", "-l", "sluice.dev/plan=shop-v2", "-o", "name"])?,
         ""
     );
-    s.apply("apiVersion: sluice.dev/v1alpha1\nkind: Promotion\nmetadata:\n  name: shop-v2-prod\nspec:\n  plan: shop-v2\n")?;
+    s.apply(&promotion("shop-v2-prod", "shop-v2"))?;
     shop.wait_phase("promotion/shop-v2-prod", "AwaitingApproval")?;
     shop.approve("shop-v2-prod", "alice")?;
     shop.approve("shop-v2-prod", "bob")?;
@@ -169,7 +171,7 @@ fn plan_approve_promote_change_auto_promote_and_roll_back() -> Result<()> {
     assert!(is_returned_in(url, "stg")?);
 
     // Roll back: prod is back on shop-v1's tables at once, no backfill, no approvals needed.
-    s.kubectl_ok(&["apply", "-f", sample("rollback-prod.yaml").as_str()])?;
+    s.apply(&sample_manifest("rollback-prod.yaml"))?;
     shop.wait_for(
         "rollback Ready",
         &["--for=condition=Ready", "promotion/prod-rollback"],

@@ -7,7 +7,8 @@ use std::process::Command;
 
 use anyhow::Result;
 use support::{
-    FLUX_GITREPOSITORY_CRD, MINUTE, Shop, jsonpath, render, repo, sample, warehouse_secret,
+    FLUX_GITREPOSITORY_CRD, MINUTE, Shop, jsonpath, promotion, render, repo, sample,
+    warehouse_secret, with_creator,
 };
 
 fn shop_source() -> std::path::PathBuf {
@@ -94,15 +95,18 @@ fn bad_sql_and_cycles_name_the_file_and_the_models() -> Result<()> {
 fn render_unchecked(project: &std::path::Path, env: &str, name: &str) -> Result<String> {
     let archive = sluice::controller::source::archive_project(project)?;
     let data = support::base64(&archive);
-    Ok(format!(
+    Ok(support::with_creator(&format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-source\nbinaryData:\n  project.tar.gz: {data}\n---\n\
          apiVersion: sluice.dev/v1alpha1\nkind: Plan\nmetadata:\n  name: {name}\nspec:\n  environment: {env}\n  source:\n    configMap: {{name: {name}-source}}\n"
-    ))
+    )))
 }
 
 #[test]
 fn a_git_revision_that_does_not_exist_yet_stalls_until_it_is_pushed() -> Result<()> {
-    let shop = Shop::start()?;
+    // A local repository: file:// is allowed only when the operator says so.
+    let mut shop = Shop::without_operator(support::postgres::postgres_url())?;
+    shop.start_operator(&["--git-allow-protocol", "file"], &[])?;
+    shop.environments()?;
     let repo_dir = tempfile::tempdir()?;
     let git = |args: &[&str]| {
         let out = Command::new("git")
@@ -125,9 +129,9 @@ fn a_git_revision_that_does_not_exist_yet_stalls_until_it_is_pushed() -> Result<
     git(&["add", "."]);
     git(&["commit", "-q", "-m", "shop"]);
     let url = format!("file://{}", repo_dir.path().display());
-    shop.s.apply(&format!(
+    shop.s.apply(&support::with_creator(&format!(
         "apiVersion: sluice.dev/v1alpha1\nkind: Plan\nmetadata:\n  name: from-git\nspec:\n  environment: prod\n  source:\n    git: {{url: \"{url}\", revision: release-1, path: analytics}}\n"
-    ))?;
+    )))?;
     let c = shop.wait_condition("plan/from-git", "Stalled", "True/GitRevisionNotFound")?;
     assert!(c.contains("release-1"), "{c}");
     git(&["tag", "release-1"]);
@@ -193,12 +197,12 @@ fn a_plan_computed_before_another_promotion_is_re_planned_and_old_approvals_stop
         3 * MINUTE,
     )?;
     let old_digest = jsonpath(s, "plan/second", "{.status.digest}");
-    s.apply("apiVersion: sluice.dev/v1alpha1\nkind: Promotion\nmetadata:\n  name: second\nspec:\n  plan: second\n")?;
+    s.apply(&promotion("second", "second"))?;
     shop.wait_phase("promotion/second", "AwaitingApproval")?;
     shop.approve("second", "alice")?;
 
     // The first plan is promoted: the second was computed against an older prod.
-    s.apply("apiVersion: sluice.dev/v1alpha1\nkind: Promotion\nmetadata:\n  name: first\nspec:\n  plan: first\n")?;
+    s.apply(&promotion("first", "first"))?;
     shop.approve("first", "alice")?;
     shop.approve("first", "bob")?;
     shop.wait_for(
@@ -270,13 +274,18 @@ fn a_failing_audit_fails_the_plan_with_its_log_and_a_rejection_stops_the_promoti
 
     // A plan that is fine, rejected by an approver: the promotion stops for good.
     s.apply(&render(&shop_source(), "prod", "good", None)?)?;
-    s.apply("apiVersion: sluice.dev/v1alpha1\nkind: Promotion\nmetadata:\n  name: good\nspec:\n  plan: good\n")?;
+    s.apply(&promotion("good", "good"))?;
     shop.wait_phase("promotion/good", "AwaitingApproval")?;
-    s.kubectl_ok(&[
-        "annotate",
-        "promotion/good",
-        "reject.sluice.dev/bob=bob: the seed looks wrong",
-    ])?;
+    let rejected = s.kubectl_as(
+        "bob",
+        &[],
+        &[
+            "annotate",
+            "promotion/good",
+            "reject.sluice.dev/bob=bob: the seed looks wrong",
+        ],
+    )?;
+    assert!(rejected.status.success(), "{rejected:?}");
     shop.wait_phase("promotion/good", "Rejected")?;
     assert_eq!(jsonpath(s, "promotion/good", "{.status.rejectedBy}"), "bob");
     assert!(
@@ -339,7 +348,7 @@ fn a_flux_artifact_is_planned_and_a_wrong_digest_refused() -> Result<()> {
         )
     };
     s.apply(&repository("shop", &digest))?;
-    s.apply("apiVersion: sluice.dev/v1alpha1\nkind: Plan\nmetadata:\n  name: from-flux\nspec:\n  environment: prod\n  source:\n    flux: {kind: GitRepository, name: shop}\n")?;
+    s.apply(&with_creator("apiVersion: sluice.dev/v1alpha1\nkind: Plan\nmetadata:\n  name: from-flux\nspec:\n  environment: prod\n  source:\n    flux: {kind: GitRepository, name: shop}\n"))?;
     shop.wait_for(
         "the Flux plan Ready",
         &["--for=condition=Ready", "plan/from-flux"],
@@ -352,7 +361,7 @@ fn a_flux_artifact_is_planned_and_a_wrong_digest_refused() -> Result<()> {
 
     let wrong = format!("sha256:{}", "0".repeat(64));
     s.apply(&repository("tampered", &wrong))?;
-    s.apply("apiVersion: sluice.dev/v1alpha1\nkind: Plan\nmetadata:\n  name: tampered\nspec:\n  environment: prod\n  source:\n    flux: {kind: GitRepository, name: tampered}\n")?;
+    s.apply(&with_creator("apiVersion: sluice.dev/v1alpha1\nkind: Plan\nmetadata:\n  name: tampered\nspec:\n  environment: prod\n  source:\n    flux: {kind: GitRepository, name: tampered}\n"))?;
     let c = shop.wait_condition("plan/tampered", "Stalled", "True/ArtifactDigestMismatch")?;
     assert!(c.contains(&wrong) && c.contains(&digest), "{c}");
     Ok(())

@@ -86,10 +86,16 @@ fn releases_are_inspected_promoted_listed_and_rolled_back() -> Result<()> {
     golden("plan_ready.txt", &normalize(&shown, &s.namespace));
     let v2_promotion = created(&team.sluice_ok("mallory", &["promote", "shop-v2"])?);
     team.sluice_exit("mallory", &status_watch(&v2_promotion), 0)?;
-    let out = team.sluice_ok("mallory", &["rollback", "staging"])?;
+    // Rolling back is a releaser's act (oscar), not an editor's.
+    let (_, err) = team.sluice_exit("mallory", &["rollback", "staging"], 1)?;
+    assert!(
+        err.contains("mallory may not roll back environment"),
+        "{err}"
+    );
+    let out = team.sluice_ok("oscar", &["rollback", "staging"])?;
     assert!(
         out.contains(
-            "rolls staging back from staging-r2 to the release before it (created by mallory)"
+            "rolls staging back from staging-r2 to the release before it (created by oscar)"
         ),
         "{out}"
     );
@@ -106,10 +112,9 @@ fn releases_are_inspected_promoted_listed_and_rolled_back() -> Result<()> {
         ["0"],
         "back on shop-v1's tables"
     );
-    let out = team.sluice_ok("mallory", &["rollback", "staging", "--to", "staging-r2"])?;
+    let out = team.sluice_ok("oscar", &["rollback", "staging", "--to", "staging-r2"])?;
     team.sluice_exit("mallory", &status_watch(&created(&out)), 0)?;
-    let (_, err) =
-        team.sluice_exit("mallory", &["rollback", "staging", "--to", "staging-r4"], 1)?;
+    let (_, err) = team.sluice_exit("oscar", &["rollback", "staging", "--to", "staging-r4"], 1)?;
     assert!(
         err.contains("environment staging is already at staging-r4"),
         "{err}"

@@ -90,9 +90,7 @@ fn wait_gate(shop: &Shop, promotion: &str, name: &str, starts_with: &str) -> Res
 }
 
 fn promote(shop: &Shop, name: &str, plan: &str) -> Result<()> {
-    shop.s.apply(&format!(
-        "apiVersion: sluice.dev/v1alpha1\nkind: Promotion\nmetadata:\n  name: {name}\nspec:\n  plan: {plan}\n"
-    ))?;
+    shop.s.apply(&support::promotion(name, plan))?;
     Ok(())
 }
 

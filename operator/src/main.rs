@@ -13,6 +13,11 @@ fn main() {
         .init();
     if let Err(e) = cli::run(cli::Cli::parse()) {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        let audit = e.downcast_ref::<cli::AuditFailed>().is_some();
+        std::process::exit(if audit {
+            sluice::controller::jobs::EXIT_AUDIT_FAILED
+        } else {
+            1
+        });
     }
 }

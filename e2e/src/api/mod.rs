@@ -53,6 +53,7 @@ pub struct Notes(Arc<Mutex<NoteList>>);
 struct NoteList {
     warnings: Vec<String>,
     annotations: Vec<(String, String)>,
+    authorized: Vec<crate::auth::Authorization>,
 }
 
 impl Notes {
@@ -74,6 +75,15 @@ impl Notes {
 
     pub fn annotations(&self) -> Vec<(String, String)> {
         self.lock().annotations.clone()
+    }
+
+    /// Records an authorization check the request passed (the request log shows them).
+    pub fn authorized(&self, check: crate::auth::Authorization) {
+        self.lock().authorized.push(check);
+    }
+
+    pub fn authorizations(&self) -> Vec<crate::auth::Authorization> {
+        self.lock().authorized.clone()
     }
 }
 

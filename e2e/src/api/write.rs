@@ -272,6 +272,37 @@ impl Cluster {
         }
     }
 
+    /// An apply that creates its object is also authorized as `create` (RBAC on).
+    fn authorize_create(
+        &self,
+        res: &ResourceInfo,
+        ns: &str,
+        name: &str,
+        opts: &WriteOptions,
+    ) -> ApiResult<()> {
+        if !self.rbac {
+            return Ok(());
+        }
+        let attrs = crate::rbac::Attributes {
+            user: opts.user.clone(),
+            verb: "create".into(),
+            namespace: ns.to_string(),
+            group: res.group.clone(),
+            version: res.preferred_version().to_string(),
+            resource: res.plural.clone(),
+            subresource: String::new(),
+            name: name.to_string(),
+            path: None,
+        };
+        let decision = crate::rbac::Rbac::snapshot(&self.store.lock(), true).authorize(&attrs);
+        if !decision.allowed {
+            return Err(crate::rbac::forbidden(&attrs, &decision.reason));
+        }
+        opts.notes
+            .authorized(crate::auth::Authorization::of(&attrs));
+        Ok(())
+    }
+
     /// The common tail of every update: `mutate` turns the live object (as served) into the
     /// candidate, then immutable fields, subresource separation, validation, generation,
     /// managed fields, admission and no-op detection apply.
@@ -292,9 +323,13 @@ impl Cluster {
             Some(old) => old,
             None => {
                 drop(inner);
-                // Only server-side apply creates through this path.
+                // Only server-side apply creates through this path; as upstream, creating
+                // needs `create` as well as `patch`.
                 return match mutate(None)? {
-                    Some(new) => self.create_object(res, ns, new, opts, true),
+                    Some(new) => {
+                        self.authorize_create(res, ns, name, opts)?;
+                        self.create_object(res, ns, new, opts, true)
+                    }
                     None => Err(ApiError::not_found(&res.group, &res.plural, name)),
                 };
             }

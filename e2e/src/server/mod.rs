@@ -232,6 +232,7 @@ async fn handle(cluster: Arc<Cluster>, req: Request<Incoming>) -> Response<Body>
         let attrs = info.attributes(&user);
         let decision = Rbac::snapshot(&cluster.store.lock(), true).authorize(&attrs);
         if decision.allowed {
+            notes.authorized(crate::auth::Authorization::of(&attrs));
             None
         } else {
             Some(Err(forbidden(&attrs, &decision.reason)))
@@ -293,6 +294,7 @@ fn record(
         path: path.to_string(),
         code,
         annotations: notes.annotations(),
+        authorized: notes.authorizations(),
     });
 }
 

@@ -1,6 +1,7 @@
 //! What the `kubectl sluice` tests share: a cluster with RBAC, the shipped roles and approval
 //! policy, the real operator, and people — alice and bob approve (sluice-approver), carol
-//! approves through the data-owners group, mallory proposes (sluice-editor) but may not approve.
+//! approves through the data-owners group and proposes too (sluice-editor), mallory proposes
+//! (sluice-editor) but may not approve, oscar may roll back (sluice-releaser).
 //! Everyone acts through the real plugin: `kubectl sluice ...`, kubectl finding
 //! `kubectl-sluice` on the PATH.
 #![allow(dead_code)]
@@ -44,8 +45,7 @@ impl Team {
             "config/rbac/approver.yaml",
             "config/rbac/editor.yaml",
             "config/rbac/viewer.yaml",
-            "config/policy/approval-policy.yaml",
-            "config/policy/approval-policy-binding.yaml",
+            "config/rbac/releaser.yaml",
         ] {
             s.kubectl_ok(&["apply", "-f", repo().join(file).to_str().unwrap()])?;
         }
@@ -53,10 +53,12 @@ impl Team {
             ("alice", "sluice-approver"),
             ("bob", "sluice-approver"),
             ("carol", "sluice-approver"),
+            ("carol", "sluice-editor"),
             ("mallory", "sluice-editor"),
+            ("oscar", "sluice-releaser"),
         ] {
             s.apply(&format!(
-                "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: {user}}}\n\
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: {user}-{role}}}\n\
                  roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {role}}}\n\
                  subjects: [{{kind: User, apiGroup: rbac.authorization.k8s.io, name: {user}}}]\n"
             ))?;

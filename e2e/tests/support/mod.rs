@@ -212,7 +212,68 @@ pub fn exists(url: &str, relation: &str) -> bool {
     .unwrap_or(false)
 }
 
-/// `sluice render` of a project, for `kubectl apply -f -`.
+/// The user these tests apply manifests as (the local cluster's `admin`, or whoever the
+/// kubeconfig of `SLUICE_E2E_KUBECONFIG` authenticates): admission requires a new Plan or
+/// Promotion to name its creator in `sluice.dev/created-by`, and that is who creates them.
+pub fn creator() -> String {
+    static CREATOR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CREATOR
+        .get_or_init(|| {
+            let Some(kubeconfig) = std::env::var_os("SLUICE_E2E_KUBECONFIG") else {
+                return "admin".to_string();
+            };
+            let out = Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(kubeconfig)
+                .args([
+                    "auth",
+                    "whoami",
+                    "-o",
+                    "jsonpath={.status.userInfo.username}",
+                ])
+                .output()
+                .expect("kubectl runs");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        })
+        .clone()
+}
+
+/// `manifests` (one or more YAML documents) with `sluice.dev/created-by: <creator()>` on every
+/// Plan and Promotion that does not name a creator (or names the samples' placeholder `YOU`):
+/// what `kubectl sluice` writes for you.
+pub fn with_creator(manifests: &str) -> String {
+    let mut out = Vec::new();
+    for doc in manifests.split("\n---").filter(|d| !d.trim().is_empty()) {
+        let mut value: serde_json::Value = serde_saphyr::from_str(doc).expect("a YAML manifest");
+        let ours = value["apiVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("sluice.dev/"))
+            && matches!(value["kind"].as_str(), Some("Plan" | "Promotion"));
+        let named = &value["metadata"]["annotations"]["sluice.dev/created-by"];
+        if ours && (named.is_null() || named == "YOU") {
+            if !value["metadata"]["annotations"].is_object() {
+                value["metadata"]["annotations"] = serde_json::json!({});
+            }
+            value["metadata"]["annotations"]["sluice.dev/created-by"] = creator().into();
+        }
+        out.push(serde_saphyr::to_string(&value).expect("serializable"));
+    }
+    out.join("---\n")
+}
+
+/// A sample manifest from `config/samples/operator`, with its creator named.
+pub fn sample_manifest(file: &str) -> String {
+    with_creator(&std::fs::read_to_string(sample(file)).expect("the sample exists"))
+}
+
+/// A Promotion of `plan`, named `name`, created by the tests' user.
+pub fn promotion(name: &str, plan: &str) -> String {
+    with_creator(&format!(
+        "apiVersion: sluice.dev/v1alpha1\nkind: Promotion\nmetadata:\n  name: {name}\nspec:\n  plan: {plan}\n"
+    ))
+}
+
+/// `sluice render` of a project, for `kubectl apply -f -`, created by the tests' user.
 pub fn render(
     project: &Path,
     environment: &str,
@@ -226,6 +287,8 @@ pub fn render(
         environment,
         "--name",
         name,
+        "--created-by",
+        &creator(),
     ]);
     if let Some(author) = author {
         cmd.args(["--author", author]);
@@ -344,6 +407,13 @@ impl Shop {
     fn without_operator_on(builder: TestClusterBuilder, url: String) -> Result<Shop> {
         let s = Scenario::start_with(builder)?;
         s.kubectl_ok(&["apply", "-f", repo().join("crds").to_str().unwrap()])?;
+        // The admission policies, as every installation has them (the operator counts no
+        // approval without the approval policy).
+        s.kubectl_ok(&[
+            "apply",
+            "-f",
+            repo().join("config/policy").to_str().unwrap(),
+        ])?;
         Ok(Shop {
             s,
             url,
@@ -448,14 +518,26 @@ impl Shop {
         )
     }
 
+    /// `user` approves `promotion` (the admin impersonating them: admission admits an approval
+    /// only in the writer's own name).
     pub fn approve(&self, promotion: &str, user: &str) -> Result<()> {
         let plan = jsonpath(&self.s, &format!("promotion/{promotion}"), "{.spec.plan}");
         let digest = jsonpath(&self.s, &format!("plan/{plan}"), "{.status.digest}");
-        self.s.kubectl_ok(&[
-            "annotate",
-            &format!("promotion/{promotion}"),
-            &format!("approve.sluice.dev/{user}={user}@{digest}"),
-        ])?;
+        let out = self.s.kubectl_as(
+            user,
+            &[],
+            &[
+                "annotate",
+                &format!("promotion/{promotion}"),
+                &format!("approve.sluice.dev/{user}={user}@{digest}"),
+            ],
+        )?;
+        if !out.status.success() {
+            bail!(
+                "{user} could not approve {promotion}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         Ok(())
     }
 }

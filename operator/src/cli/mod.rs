@@ -134,6 +134,11 @@ enum Command {
         /// Who wrote the change (the self-approval rule applies to them).
         #[arg(long)]
         author: Option<String>,
+        /// Who will create the Plan (`sluice.dev/created-by`, checked by admission): default,
+        /// the user the current kubeconfig's cluster says you are. For a GitOps commit, the
+        /// service account that applies it.
+        #[arg(long, value_name = "USER")]
+        created_by: Option<String>,
     },
     /// Print the CustomResourceDefinitions (or write them into a directory, one file each).
     Crds {
@@ -181,6 +186,30 @@ struct OperatorArgs {
     /// Where `/healthz` and `/readyz` are served.
     #[arg(long, default_value = "0.0.0.0:8081")]
     probe_addr: std::net::SocketAddr,
+    /// Let Plans fetch git sources over this protocol too (`file`, `http`; repeatable). Off by
+    /// default: only https:// and ssh:// are fetched. For tests and air-gapped mirrors.
+    #[arg(long = "git-allow-protocol", value_name = "PROTOCOL", value_parser = ["file", "http"])]
+    git_allow_protocol: Vec<String>,
+    /// A git fetch and checkout taking longer is stopped (seconds).
+    #[arg(long, default_value_t = 120)]
+    git_timeout_seconds: u64,
+    /// The approval policy (ValidatingAdmissionPolicy and its binding) that must be installed,
+    /// unchanged, before any approval counts.
+    #[arg(long, default_value = "sluice-approvals")]
+    approval_policy: String,
+    /// Requests and limits of each Job's container, as JSON (`{"requests": {"cpu": "100m"}}`),
+    /// unless its Environment sets `spec.jobs.resources`.
+    #[arg(long, value_parser = parse_resources)]
+    job_resources: Option<k8s_openapi::api::core::v1::ResourceRequirements>,
+    /// A Job running longer is stopped and counts as failed, unless its Environment sets
+    /// `spec.jobs.activeDeadlineSeconds`.
+    #[arg(long, default_value_t = 21_600)]
+    job_active_deadline_seconds: i64,
+    /// Count approvals even where the approval policy is not installed. Anyone who may patch a
+    /// Promotion can then approve in anyone's name: for clusters without
+    /// ValidatingAdmissionPolicy only, with the risk accepted.
+    #[arg(long)]
+    accept_unverified_approvals: bool,
 }
 
 #[derive(Subcommand)]
@@ -382,16 +411,28 @@ pub fn run(cli: Cli) -> Result<()> {
             name,
             namespace,
             author,
-        } => print!(
-            "{}",
-            sluice::plugin::render::render(&sluice::plugin::render::RenderRequest {
-                project: &cli.project,
-                environment,
-                name,
-                namespace: namespace.as_deref(),
-                author: author.as_deref(),
-            })?
-        ),
+            created_by,
+        } => {
+            use sluice::plugin::render::{RenderRequest, current_user, render};
+            let created_by = match created_by {
+                Some(user) => user.clone(),
+                None => tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(current_user(&Default::default()))?,
+            };
+            print!(
+                "{}",
+                render(&RenderRequest {
+                    project: &cli.project,
+                    environment,
+                    name,
+                    namespace: namespace.as_deref(),
+                    author: author.as_deref(),
+                    created_by: &created_by,
+                })?
+            )
+        }
         Command::Job {
             job:
                 JobCommand::Run {
@@ -597,7 +638,7 @@ fn job_command(project: &Path, warehouse: Option<&str>, input: JobInput) -> Resu
         })?;
         println!("{}", serde_json::to_string(&outcome)?);
         if !outcome.failures.is_empty() {
-            bail!(
+            return Err(anyhow::Error::new(AuditFailed).context(format!(
                 "blocking audit failed on {}: {}",
                 work.model,
                 outcome
@@ -606,7 +647,7 @@ fn job_command(project: &Path, warehouse: Option<&str>, input: JobInput) -> Resu
                     .map(|f| format!("{} ({} violating row(s))", f.audit, f.violations))
                     .collect::<Vec<_>>()
                     .join(", ")
-            );
+            )));
         }
         return Ok(());
     }
@@ -617,10 +658,16 @@ fn job_command(project: &Path, warehouse: Option<&str>, input: JobInput) -> Resu
     let outcome = run_task(wh.as_mut(), &task)?;
     println!("{}", serde_json::to_string(&outcome)?);
     if !outcome.blocking_failures().is_empty() {
-        bail!("blocking audit failed");
+        return Err(anyhow::Error::new(AuditFailed).context("blocking audit failed"));
     }
     Ok(())
 }
+
+/// A blocking audit found rows: `sluice job run` exits with
+/// `sluice::controller::jobs::EXIT_AUDIT_FAILED`, so the Job fails without retrying.
+#[derive(Debug, thiserror::Error)]
+#[error("the data failed a blocking audit; building it again gives the same data")]
+pub struct AuditFailed;
 
 fn operator_command(args: &OperatorArgs) -> Result<()> {
     use sluice::controller::{Options, context::Settings, run};
@@ -630,6 +677,15 @@ fn operator_command(args: &OperatorArgs) -> Result<()> {
             backoff_limit: args.job_backoff_limit,
             concurrency: args.concurrency.max(1),
             job_service_account: args.job_service_account.clone(),
+            job_resources: args.job_resources.clone(),
+            job_active_deadline_seconds: args.job_active_deadline_seconds.max(60),
+            git: sluice::controller::source::GitLimits {
+                extra_protocols: args.git_allow_protocol.clone(),
+                timeout: std::time::Duration::from_secs(args.git_timeout_seconds.max(1)),
+                ..Default::default()
+            },
+            approval_policy: args.approval_policy.clone(),
+            accept_unverified_approvals: args.accept_unverified_approvals,
         },
         namespaces: args.namespaces.clone(),
         leader_elect: args.leader_elect,
@@ -650,6 +706,12 @@ fn operator_command(args: &OperatorArgs) -> Result<()> {
     };
     eprintln!("error: {error:#}");
     std::process::exit(1)
+}
+
+fn parse_resources(text: &str) -> Result<k8s_openapi::api::core::v1::ResourceRequirements> {
+    serde_json::from_str(text).context(
+        "--job-resources must be JSON like {\"requests\": {\"cpu\": \"100m\", \"memory\": \"256Mi\"}, \"limits\": {\"memory\": \"2Gi\"}}",
+    )
 }
 
 fn crds_command(dir: Option<&Path>) -> Result<()> {

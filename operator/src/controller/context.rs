@@ -10,6 +10,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::admission::AdmissionCheck;
 use super::error::{Error, Result};
 use super::metrics::Metrics;
 use crate::k8s::environment::SecretKeyRef;
@@ -29,6 +30,17 @@ pub struct Settings {
     pub concurrency: u32,
     /// Service account Job pods run as (they need no Kubernetes API access).
     pub job_service_account: Option<String>,
+    /// Requests and limits of each Job's container, unless the Environment says otherwise.
+    pub job_resources: Option<k8s_openapi::api::core::v1::ResourceRequirements>,
+    /// A Job running longer is stopped (`activeDeadlineSeconds`), unless the Environment says
+    /// otherwise.
+    pub job_active_deadline_seconds: i64,
+    /// What a Plan's git source may do (protocols, time, size).
+    pub git: super::source::GitLimits,
+    /// The approval policy's name (ValidatingAdmissionPolicy and binding).
+    pub approval_policy: String,
+    /// Count approvals even when the approval policy is missing (`--accept-unverified-approvals`).
+    pub accept_unverified_approvals: bool,
 }
 
 /// Shared by every reconcile.
@@ -38,17 +50,31 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub settings: Settings,
     pub warehouses: Arc<WarehousePool>,
+    /// Whether approvals can be trusted (the approval policy is installed and binding).
+    pub admission: AdmissionCheck,
+    /// Who the operator is to the API server (`sluice.dev/created-by` of what it creates).
+    pub identity: String,
     failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
-    pub fn new(client: Client, metrics: Arc<Metrics>, settings: Settings) -> Context {
+    pub fn new(
+        client: Client,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+        identity: String,
+    ) -> Context {
         let reporter = Reporter {
             controller: MANAGER.into(),
             instance: std::env::var("POD_NAME").ok(),
         };
         Context {
             recorder: Recorder::new(client.clone(), reporter),
+            admission: AdmissionCheck::new(
+                settings.approval_policy.clone(),
+                settings.accept_unverified_approvals,
+            ),
+            identity,
             client,
             metrics,
             settings,

@@ -245,6 +245,11 @@ async fn auto_promote(env: &Environment, ctx: &Context) -> Result<()> {
                     "sluice.dev/auto".to_string(),
                     "true".to_string(),
                 )])),
+                // Admission requires the creator's own name here: the operator's.
+                annotations: Some(BTreeMap::from([(
+                    crate::k8s::approval::CREATED_BY.to_string(),
+                    ctx.identity.clone(),
+                )])),
                 ..Default::default()
             },
             spec: PromotionSpec {
@@ -432,6 +437,7 @@ async fn continue_run(
                 plan_id: run_id,
                 model,
                 secret: &env.spec.warehouse.secret_ref,
+                overrides: env.spec.jobs.as_ref(),
             },
         );
         match api.create(&PostParams::default(), &job).await {

@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -22,6 +22,53 @@ pub struct Health {
     pub ready: AtomicBool,
     /// Whether this replica holds the leader lease (shown on `/readyz`).
     pub leading: AtomicBool,
+    /// When the async runtime last ran the heartbeat task (unix seconds): a wedged runtime
+    /// stops it.
+    pub heartbeat: AtomicI64,
+    /// Set when a controller's loop ended (the process is about to exit).
+    pub stopped: AtomicBool,
+}
+
+/// A heartbeat older than this makes `/healthz` fail, so the kubelet restarts the pod.
+const STALE_AFTER_SECONDS: i64 = 30;
+
+impl Health {
+    pub fn new(metrics: Arc<Metrics>) -> Health {
+        Health {
+            metrics,
+            ready: AtomicBool::new(false),
+            leading: AtomicBool::new(false),
+            heartbeat: AtomicI64::new(now()),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    /// Beats every few seconds for as long as the runtime runs tasks.
+    pub fn beat(self: &Arc<Self>) {
+        let health = self.clone();
+        tokio::spawn(async move {
+            loop {
+                health.heartbeat.store(now(), Ordering::Relaxed);
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        });
+    }
+
+    /// Why the process is not alive, if it is not.
+    fn dead(&self) -> Option<String> {
+        let age = now() - self.heartbeat.load(Ordering::Relaxed);
+        if self.stopped.load(Ordering::Relaxed) {
+            Some("a controller stopped\n".into())
+        } else if age > STALE_AFTER_SECONDS {
+            Some(format!("the runtime has not run for {age}s\n"))
+        } else {
+            None
+        }
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
 }
 
 /// Serves until the process ends; binding failure is returned at once.
@@ -56,7 +103,10 @@ async fn respond(
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             health.metrics.encode(),
         ),
-        "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
+        "/healthz" => match health.dead() {
+            None => (StatusCode::OK, "text/plain", "ok\n".to_string()),
+            Some(why) => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", why),
+        },
         "/readyz" if health.ready.load(Ordering::Relaxed) => {
             let role = if health.leading.load(Ordering::Relaxed) {
                 "leader"

@@ -4,18 +4,22 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::batch::v1::{
+    Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
+    PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
+};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, Pod, PodSecurityContext,
     PodSpec, PodTemplateSpec, SeccompProfile, SecretKeySelector, SecurityContext, Volume,
     VolumeMount,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, ListParams, LogParams};
 use sha2::{Digest, Sha256};
 
 use super::context::Settings;
-use crate::k8s::environment::SecretKeyRef;
+use crate::k8s::environment::{JobsSpec, SecretKeyRef};
 use crate::k8s::{MANAGED_BY, MODEL_LABEL};
 
 /// How a unit's Job stands.
@@ -146,10 +150,24 @@ pub struct JobRequest<'a> {
     pub plan_id: &'a str,
     pub model: &'a str,
     pub secret: &'a SecretKeyRef,
+    /// The Environment's own resources and deadline, if it sets them.
+    pub overrides: Option<&'a JobsSpec>,
 }
+
+/// The exit code of `sluice job run` when a blocking audit failed: the data is wrong, and
+/// building it again gives the same data, so the Job fails at once instead of retrying.
+pub const EXIT_AUDIT_FAILED: i32 = 3;
 
 /// The Job that runs one unit: the operator's image, `sluice job run --plan ID --model M`.
 pub fn job_for(settings: &Settings, request: JobRequest) -> Job {
+    let resources = request
+        .overrides
+        .and_then(|o| o.resources.clone())
+        .or_else(|| settings.job_resources.clone());
+    let deadline = request
+        .overrides
+        .and_then(|o| o.active_deadline_seconds)
+        .unwrap_or(settings.job_active_deadline_seconds);
     let mut labels = request.labels;
     labels.insert(MODEL_LABEL.into(), label_value(request.model));
     labels.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
@@ -200,6 +218,7 @@ pub fn job_for(settings: &Settings, request: JobRequest) -> Job {
             mount_path: "/tmp".into(),
             ..Default::default()
         }]),
+        resources,
         ..Default::default()
     };
     Job {
@@ -213,6 +232,30 @@ pub fn job_for(settings: &Settings, request: JobRequest) -> Job {
         },
         spec: Some(JobSpec {
             backoff_limit: Some(settings.backoff_limit),
+            active_deadline_seconds: Some(deadline),
+            // A pod evicted by a drain or preempted does not use up a retry; a failed blocking
+            // audit fails the Job at once.
+            pod_failure_policy: Some(PodFailurePolicy {
+                rules: vec![
+                    PodFailurePolicyRule {
+                        action: "Ignore".into(),
+                        on_pod_conditions: Some(vec![PodFailurePolicyOnPodConditionsPattern {
+                            type_: "DisruptionTarget".into(),
+                            status: Some("True".into()),
+                        }]),
+                        ..Default::default()
+                    },
+                    PodFailurePolicyRule {
+                        action: "FailJob".into(),
+                        on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                            container_name: Some("sluice".into()),
+                            operator: "In".into(),
+                            values: vec![EXIT_AUDIT_FAILED],
+                        }),
+                        ..Default::default()
+                    },
+                ],
+            }),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels),
@@ -225,6 +268,8 @@ pub fn job_for(settings: &Settings, request: JobRequest) -> Job {
                     containers: vec![container],
                     security_context: Some(PodSecurityContext {
                         run_as_non_root: Some(true),
+                        run_as_user: Some(65532),
+                        run_as_group: Some(65532),
                         seccomp_profile: Some(SeccompProfile {
                             type_: "RuntimeDefault".into(),
                             ..Default::default()
@@ -233,7 +278,10 @@ pub fn job_for(settings: &Settings, request: JobRequest) -> Job {
                     }),
                     volumes: Some(vec![Volume {
                         name: "tmp".into(),
-                        empty_dir: Some(EmptyDirVolumeSource::default()),
+                        empty_dir: Some(EmptyDirVolumeSource {
+                            size_limit: Some(Quantity("1Gi".into())),
+                            ..Default::default()
+                        }),
                         ..Default::default()
                     }]),
                     ..Default::default()

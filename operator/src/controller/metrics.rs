@@ -49,6 +49,13 @@ pub struct Metrics {
     pub flips: Counter,
     pub flip_seconds: Histogram,
     pub freshness: Family<ProductLabels, Gauge>,
+    /// 1 while the approval policy is verified where the operator last looked, else 0.
+    pub approval_policy: Family<NamespaceLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NamespaceLabels {
+    pub namespace: String,
 }
 
 impl Default for Metrics {
@@ -94,8 +101,16 @@ impl Default for Metrics {
             "Age of the newest complete interval of each data product's stalest model",
             freshness.clone(),
         );
+        let approval_policy = Family::<NamespaceLabels, Gauge>::default();
+        registry.register(
+            "approval_policy_verified",
+            "1 when the approval admission policy is installed unchanged and binding in the \
+             namespace (approvals there can count), 0 when it is not",
+            approval_policy.clone(),
+        );
         Metrics {
             freshness,
+            approval_policy,
             registry: Mutex::new(registry),
             reconciles,
             errors,
@@ -115,6 +130,15 @@ impl Metrics {
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
+    }
+
+    /// Whether approvals in `namespace` can be trusted (the approval policy is verified there).
+    pub fn approval_policy_verified(&self, namespace: &str, verified: bool) {
+        self.approval_policy
+            .get_or_create(&NamespaceLabels {
+                namespace: namespace.to_string(),
+            })
+            .set(i64::from(verified));
     }
 
     /// Counts a reconcile of `kind` and times it until the guard drops.

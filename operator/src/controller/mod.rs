@@ -1,22 +1,22 @@
 //! `sluice operator`: the controllers for Environment, Plan and Promotion, sharing one context,
 //! behind a leader-election Lease, with `/metrics`, `/healthz` and `/readyz` beside them.
 //!
-//! Where things are decided: `gates` (which approvals count), `promotion` (when to flip),
-//! `plan` (planning and backfill Jobs), `environment` (names, releases, runs, auto-promotion),
-//! `jobs` (the Job a unit of work runs as), `source` (fetching a project).
+//! Where things are decided: `promotion` (gather, decide, flip, publish; which approvals count
+//! is `k8s::approval`), `admission` (whether approvals can be trusted at all), `plan`
+//! (planning and backfill Jobs), `environment` (names, releases, runs, auto-promotion), `jobs`
+//! (the Job a unit of work runs as), `source` (fetching a project).
 
+pub mod admission;
 pub mod context;
 pub mod environment;
 pub mod error;
 pub mod evidence;
-pub mod gates;
 mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod plan;
 pub mod planning;
 pub mod promotion;
-mod readiness;
 pub mod source;
 
 use std::net::SocketAddr;
@@ -53,25 +53,26 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach the Kubernetes API: {e}"))?;
     let metrics = Arc::new(metrics::Metrics::default());
-    let health = Arc::new(http::Health {
-        metrics: metrics.clone(),
-        ready: Default::default(),
-        leading: Default::default(),
-    });
+    let health = Arc::new(http::Health::new(metrics.clone()));
+    health.beat();
     http::serve(options.metrics_addr, health.clone()).await?;
     if options.probe_addr != options.metrics_addr {
         http::serve(options.probe_addr, health.clone()).await?;
     }
     check_crds(&client, &options.namespaces).await?;
+    let identity = whoami(&client).await?;
     health.ready.store(true, Ordering::Relaxed);
     let ctx = Arc::new(Context::new(
         client.clone(),
         metrics,
         options.settings.clone(),
+        identity,
     ));
     if !options.leader_elect {
         health.leading.store(true, Ordering::Relaxed);
-        return controllers(ctx, &options.namespaces).await;
+        let result = controllers(ctx, &options.namespaces).await;
+        health.stopped.store(true, Ordering::Relaxed);
+        return result;
     }
     let lease_namespace = options
         .lease_namespace
@@ -106,7 +107,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     tracing::info!(%identity, "leading");
     health.leading.store(true, Ordering::Relaxed);
     tokio::select! {
-        result = controllers(ctx, &options.namespaces) => result,
+        result = controllers(ctx, &options.namespaces) => {
+            health.stopped.store(true, Ordering::Relaxed);
+            result
+        }
         _ = async {
             while *leading.borrow_and_update() {
                 if leading.changed().await.is_err() {
@@ -147,6 +151,22 @@ async fn check_crds(client: &Client, namespaces: &[String]) -> anyhow::Result<()
         "Promotion",
         api::<Promotion>(client, ns).list(&params).await.map(|_| ()),
     )
+}
+
+/// Who the API server says the operator is (it signs what it creates with this name).
+async fn whoami(client: &Client) -> anyhow::Result<String> {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    let reviews: Api<SelfSubjectReview> = Api::all(client.clone());
+    let review = reviews
+        .create(&Default::default(), &SelfSubjectReview::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("asking the API server who the operator is: {e}"))?;
+    review
+        .status
+        .and_then(|s| s.user_info)
+        .and_then(|u| u.username)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("the API server did not say who the operator is"))
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>

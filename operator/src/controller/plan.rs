@@ -44,6 +44,14 @@ pub async fn reconcile(plan: Arc<Plan>, ctx: Arc<Context>) -> Result<Action> {
 async fn apply(plan: &Plan, ctx: &Context) -> Result<Action> {
     let old = plan.status.clone().unwrap_or_default();
     let mut status = old.clone();
+    if status.policy_missing_at.is_none() {
+        // Seen while the approval policy is missing: its creator may be forged.
+        let namespace = plan.namespace().unwrap_or_default();
+        let trust = ctx.admission.check(&ctx.client, &namespace, false).await;
+        if trust.distrust().is_some() {
+            status.policy_missing_at = Some(now_rfc3339());
+        }
+    }
     let outcome = step(plan, ctx, &mut status).await;
     let mut conditions = Conditions::new(&old.conditions, plan.meta().generation, &now_rfc3339());
     match &outcome {
@@ -393,6 +401,7 @@ async fn create_job(
             plan_id,
             model,
             secret: &env.spec.warehouse.secret_ref,
+            overrides: env.spec.jobs.as_ref(),
         },
     );
     let api: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -477,7 +486,7 @@ async fn announce(
             "planned {} ({} change(s), {} batch(es) to build)",
             new.digest
                 .as_deref()
-                .map(super::gates::abbreviate)
+                .map(crate::k8s::approval::abbreviate)
                 .unwrap_or_default(),
             new.summary.as_ref().map_or(0, |s| s.changes),
             new.summary.as_ref().map_or(0, |s| s.intervals)

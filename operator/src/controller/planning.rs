@@ -76,7 +76,13 @@ pub async fn compute(
     url: &str,
 ) -> Result<Computed> {
     let namespace = object.namespace().unwrap_or_default();
-    let fetched = source::fetch(&ctx.client, &namespace, &object.spec.source).await?;
+    let fetched = source::fetch(
+        &ctx.client,
+        &namespace,
+        &object.spec.source,
+        &ctx.settings.git,
+    )
+    .await?;
     let options = plan_options(&object.spec.options, environment)?;
     let root = fetched.root.clone();
     let (project, dag) = tokio::task::spawn_blocking(move || load(&root))

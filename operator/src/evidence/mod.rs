@@ -400,6 +400,13 @@ fn freshness_check(product: &Product, freshness: &[ModelFreshness]) -> PromiseCh
     }
 }
 
+/// `sha256:` of a stored evidence document's text: the operator records it beside the copy it
+/// publishes, and readers check the copy against it.
+pub fn text_digest(json: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!("sha256:{}", hex::encode(Sha256::digest(json.as_bytes())))
+}
+
 /// Decodes a stored evidence document.
 pub fn decode(json: &str) -> serde_json::Result<Evidence> {
     serde_json::from_str(json)

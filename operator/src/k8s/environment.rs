@@ -46,6 +46,23 @@ pub struct EnvironmentSpec {
     /// Where each release's OpenLineage event goes (best effort: never blocks a promotion).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage: Option<LineageSpec>,
+    /// The environment's backfill and run Jobs: resources and a deadline, instead of the
+    /// operator's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<JobsSpec>,
+}
+
+/// What each backfill or run Job of an environment may use.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobsSpec {
+    /// Requests and limits of the Job's container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<k8s_openapi::api::core::v1::ResourceRequirements>,
+    /// A Job running longer than this is stopped and counts as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 60))]
+    pub active_deadline_seconds: Option<i64>,
 }
 
 /// An OpenLineage endpoint and/or file for the environment's releases.

@@ -1,6 +1,7 @@
 //! The Kubernetes API Sluice adds (`sluice.dev/v1alpha1`): `Environment`, `Plan`, `Promotion`,
 //! their conditions, and the CRD YAML generated from these types (`sluice crds`, `crds/`).
 
+pub mod approval;
 pub mod conditions;
 pub mod environment;
 pub mod plan;

@@ -74,14 +74,22 @@ fn default_archive_key() -> String {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GitSource {
-    /// `https://...`, `ssh://...` or `file://...`.
-    #[schemars(length(min = 1))]
+    /// `https://host/path` or `ssh://[user@]host/path` (`file://` and `http://` only when the
+    /// operator runs with `--git-allow-protocol`).
+    #[schemars(
+        regex(pattern = r"^(https|ssh|http|file)://[^-\s][^\s]*$"),
+        length(min = 1, max = 2048)
+    )]
     pub url: String,
-    /// A commit, tag or branch.
-    #[schemars(length(min = 1))]
+    /// A commit, tag or branch (letters, digits, `.`, `_`, `/`, `-`; never starting with `-`).
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9_][A-Za-z0-9._/-]*$"),
+        length(min = 1, max = 255)
+    )]
     pub revision: String,
-    /// The project's directory inside the repository.
+    /// The project's directory inside the repository (relative, no `..`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[^/]"), length(max = 1024))]
     pub path: Option<String>,
 }
 
@@ -173,6 +181,11 @@ pub struct PlanStatus {
     /// What the plan does to the project's data products.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub impact: Option<ImpactStatus>,
+    /// When the operator first saw this Plan while the approval policy was missing (RFC 3339):
+    /// its creator may have been forged then, so under `allowSelfApproval: false` no approval
+    /// of it counts; create a new Plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_missing_at: Option<String>,
     /// When the operator last computed the plan (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned_at: Option<String>,

@@ -7,13 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conditions::Condition;
 
-/// Annotation keys approvals live under: `approve.sluice.dev/<key>: "<user>@<plan digest>"`.
-pub const APPROVE_PREFIX: &str = "approve.sluice.dev/";
-/// `reject.sluice.dev/<key>: "<user>: <reason>"`.
-pub const REJECT_PREFIX: &str = "reject.sluice.dev/";
-/// Who created the Promotion, as admission verified it (the chart's policy admits the
-/// annotation only with the requester's own name).
-pub const CREATED_BY: &str = "sluice.dev/created-by";
+pub use super::approval::{APPROVE_PREFIX, CREATED_BY, LIFT_PREFIX, REJECT_PREFIX};
 
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
@@ -142,6 +136,10 @@ pub struct PromotionStatus {
     pub approval_count: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected_by: Option<String>,
+    /// The rejection that stops this promotion: written on it, or recorded for the plan digest
+    /// from another Promotion (deleting a Promotion does not erase a rejection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<RejectionStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<PromotedRelease>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -150,12 +148,40 @@ pub struct PromotionStatus {
     /// (`evidence.json`, docs/evidence.schema.json).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
+    /// `sha256:` of the evidence ConfigMap's `evidence.json` as the operator wrote it
+    /// (`kubectl sluice evidence` checks it before showing the document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_digest: Option<String>,
+    /// When the operator first saw this Promotion while the approval policy was missing (RFC
+    /// 3339): its annotations and creator may have been forged then, so none of its approvals
+    /// ever counts and it never flips; create a new Promotion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_missing_at: Option<String>,
     /// Delivery of the release's OpenLineage event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage: Option<LineageStatus>,
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+/// A rejection, and where it comes from.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectionStatus {
+    pub user: String,
+    /// Groups it carries (verified at admission).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    pub reason: String,
+    /// The Promotion it was written on (`<namespace>/<name>`).
+    pub promotion: String,
+    /// When it was first seen (RFC 3339).
+    pub at: String,
+    /// Recorded for the plan digest from another Promotion: it stands until the plan changes
+    /// or an approver lifts it (`kubectl sluice lift`).
+    #[serde(default)]
+    pub recorded: bool,
 }
 
 /// Whether the OpenLineage event reached its endpoint; failures are retried with backoff and

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::fingerprint::{fingerprint_all, short_hash};
+use crate::fingerprint::fingerprint_all;
 use crate::graph::{Dag, Node, model_key};
 use crate::intervals::{self, Cron, Interval, IntervalUnit};
 use crate::model::{CustomAudit, ModelKind, Statements};
@@ -560,7 +560,8 @@ fn plan_backfill(
     Ok(())
 }
 
-/// An identifier for this exact plan, backfill included.
+/// An identifier for this exact plan, backfill included: 64 bits, so two plans never share one
+/// by chance.
 fn plan_id(plan: &Plan, base_revision: Option<i64>) -> String {
     let mut identity: Vec<String> = vec![plan.environment.clone(), format!("{base_revision:?}")];
     identity.extend(plan.snapshots.iter().map(|s| {
@@ -576,7 +577,12 @@ fn plan_id(plan: &Plan, base_revision: Option<i64>) -> String {
             .iter()
             .map(|b| format!("{}:{:?}", b.model, b.batches)),
     );
-    short_hash(&identity.iter().map(String::as_str).collect::<Vec<_>>())
+    let mut h = Sha256::new();
+    for part in &identity {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(&h.finalize()[..8])
 }
 
 /// The plan digest: what promoting it would change, independent of backfill progress.

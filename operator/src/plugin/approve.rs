@@ -1,26 +1,28 @@
-//! `approve` and `reject`: one annotation each, under the user's own key, in exactly the format
-//! the approval policy admits and the operator counts:
+//! `approve`, `reject` and `lift`: one annotation each, under the user's own key, in exactly
+//! the grammar the approval policy admits and the operator reads (`k8s::approval::grammar`):
 //!
 //! - `approve.sluice.dev/<key>: <user>@sha256:<digest>[ groups=<g1>,<g2>][; <comment>]`
-//! - `reject.sluice.dev/<key>: <user>: <reason>`
+//! - `reject.sluice.dev/<key>: <user>[ groups=<g1>,<g2>]: <reason>`
+//! - `lift.sluice.dev/<key>: <user>@sha256:<digest>[ groups=...][; <comment>]`
 //!
 //! An approval binds to the digest of the plan as it is now (re-planning changes the digest and
 //! the approval stops counting). Before writing, the Environment's own rules (the operator's
-//! `gates::tally`) say whether it would count; one that would not is refused with the reason.
+//! tally) say whether it would count; one that would not is refused with the reason.
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use super::client::{Identity, On, Session, get, get_opt};
-use crate::controller::gates::{self, Authors, abbreviate};
 use crate::controller::jobs::label_value;
-use crate::k8s::promotion::{APPROVE_PREFIX, CREATED_BY, REJECT_PREFIX};
-use crate::k8s::{Environment, Plan, PlanPhase, Promotion};
+use crate::k8s::approval::{
+    self, APPROVE_PREFIX, Authors, Ballot, CREATED_BY, LIFT_PREFIX, REJECT_PREFIX, abbreviate,
+};
+use crate::k8s::{Environment, Plan, PlanPhase, Promotion, PromotionPhase};
 
 /// The field manager of the plugin's writes.
 pub const FIELD_MANAGER: &str = "kubectl-sluice";
@@ -43,50 +45,20 @@ pub struct RejectArgs {
     pub reason: String,
 }
 
-/// `approve.sluice.dev/<key>` or `reject.sluice.dev/<key>`: one key per user, a valid
-/// annotation name (the user name itself when it is one, else a readable prefix and a hash).
+#[derive(Args, Debug)]
+pub struct LiftArgs {
+    /// The Promotion stopped by a rejection recorded for its plan digest.
+    pub promotion: String,
+    /// Why the rejection no longer stands (kept with the lift).
+    #[arg(long, short = 'm')]
+    pub comment: Option<String>,
+}
+
+/// `approve.sluice.dev/<key>`, `reject.sluice.dev/<key>` or `lift.sluice.dev/<key>`: one key per
+/// user, a valid annotation name (the user name itself when it is one, else a readable prefix
+/// and a hash).
 pub fn annotation_key(prefix: &str, user: &str) -> String {
     format!("{prefix}{}", label_value(user))
-}
-
-/// `<user>@<digest>[ groups=<g1>,<g2>][; <comment>]`.
-pub fn approval_value(
-    user: &str,
-    digest: &str,
-    groups: &[String],
-    comment: Option<&str>,
-) -> Result<String> {
-    let hex = digest.strip_prefix("sha256:").unwrap_or_default();
-    if hex.len() != 64
-        || !hex
-            .chars()
-            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-    {
-        bail!(
-            "the plan's digest {digest:?} is not a sha256 digest: approvals bind to sha256:<64 hex digits>"
-        );
-    }
-    let mut value = format!("{user}@{digest}");
-    if !groups.is_empty() {
-        value.push_str(&format!(" groups={}", groups.join(",")));
-    }
-    if let Some(comment) = comment.map(one_line).filter(|c| !c.is_empty()) {
-        value.push_str(&format!("; {comment}"));
-    }
-    Ok(value)
-}
-
-/// `<user>: <reason>`.
-pub fn rejection_value(user: &str, reason: &str) -> Result<String> {
-    let reason = one_line(reason);
-    if reason.is_empty() {
-        bail!("a rejection needs a reason (--reason)");
-    }
-    Ok(format!("{user}: {reason}"))
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The groups to name in an approval: those of the user's verified groups the Environment's
@@ -135,6 +107,8 @@ async fn write(
     let doing = |what: &str| format!("{what} promotion {}/{name} as {}", s.namespace, me.user);
     let verb = if key.starts_with(APPROVE_PREFIX) {
         "approving"
+    } else if key.starts_with(LIFT_PREFIX) {
+        "lifting the rejection of"
     } else {
         "rejecting"
     };
@@ -225,26 +199,58 @@ fn would_count(
     digest: &str,
 ) -> std::result::Result<(), String> {
     let annotations = BTreeMap::from([(key.to_string(), value.to_string())]);
-    let authors = Authors {
-        plan_author: plan.and_then(|p| p.spec.author.clone()),
-        creator: promotion.annotations().get(CREATED_BY).cloned(),
-    };
+    let authors = authors(promotion, plan);
     let policy = &env.spec.promotion;
-    let tally = gates::tally(
-        &annotations,
+    let tally = approval::tally(&Ballot {
+        annotations: &annotations,
         policy,
-        policy.required(),
+        required: policy.required(),
         digest,
-        &authors,
-        &[],
-        "",
-    );
+        authors: &authors,
+        seen: &[],
+        now: "",
+        distrust: None,
+    });
     if let Some(approval) = tally.approvals.first().filter(|a| !a.counted) {
         return Err(approval.reason.clone());
+    }
+    if key.starts_with(LIFT_PREFIX) && tally.lifts.is_empty() {
+        return Err(match tally.blocked {
+            Some(why) => why,
+            None => "only an approver of this environment who did not write or create the \
+                     change may lift a rejection"
+                .into(),
+        });
     }
     match tally.ignored_rejections.first() {
         Some(reason) => Err(reason.clone()),
         None => Ok(()),
+    }
+}
+
+/// Who may not approve, as the operator tells it.
+fn authors(promotion: &Promotion, plan: Option<&Plan>) -> Authors {
+    let creator = |annotations: &BTreeMap<String, String>| annotations.get(CREATED_BY).cloned();
+    let mut unknown = Vec::new();
+    if creator(promotion.annotations()).is_none() {
+        unknown.push(format!(
+            "promotion {} has no sluice.dev/created-by",
+            promotion.name_any()
+        ));
+    }
+    if let Some(plan) = plan
+        && creator(plan.annotations()).is_none()
+    {
+        unknown.push(format!(
+            "plan {} has no sluice.dev/created-by",
+            plan.name_any()
+        ));
+    }
+    Authors {
+        plan_author: plan.and_then(|p| p.spec.author.clone()),
+        plan_creator: plan.and_then(|p| creator(p.annotations())),
+        promotion_creator: creator(promotion.annotations()),
+        unknown,
     }
 }
 
@@ -254,7 +260,8 @@ pub async fn run_approve(s: &Session, args: &ApproveArgs) -> Result<u8> {
     let (digest, plan) = bound_digest(s, &promotion).await?;
     let env = environment_of(s, &promotion, plan.as_ref()).await?;
     let groups = approval_groups(&me, env.as_ref());
-    let value = approval_value(&me.user, &digest, &groups, args.comment.as_deref())?;
+    let value = approval::signature_value(&me.user, &digest, &groups, args.comment.as_deref())
+        .map_err(|e| anyhow!(e))?;
     let key = annotation_key(APPROVE_PREFIX, &me.user);
     let verdict = match &env {
         Some(env) => would_count(&promotion, plan.as_ref(), env, &key, &value, &digest),
@@ -283,14 +290,17 @@ pub async fn run_approve(s: &Session, args: &ApproveArgs) -> Result<u8> {
 pub async fn run_reject(s: &Session, args: &RejectArgs) -> Result<u8> {
     let me = s.whoami().await?;
     let promotion = open_promotion(s, &args.promotion).await?;
-    let value = rejection_value(&me.user, &args.reason)?;
-    let key = annotation_key(REJECT_PREFIX, &me.user);
     let plan = match &promotion.spec.plan {
         Some(name) => get_opt(&s.api::<Plan>(), "plan", name).await?,
         None => None,
     };
-    let verdict = match environment_of(s, &promotion, plan.as_ref()).await? {
-        Some(env) => would_count(&promotion, plan.as_ref(), &env, &key, &value, ""),
+    let env = environment_of(s, &promotion, plan.as_ref()).await?;
+    let groups = approval_groups(&me, env.as_ref());
+    let value =
+        approval::rejection_value(&me.user, &groups, &args.reason).map_err(|e| anyhow!(e))?;
+    let key = annotation_key(REJECT_PREFIX, &me.user);
+    let verdict = match &env {
+        Some(env) => would_count(&promotion, plan.as_ref(), env, &key, &value, ""),
         None => Ok(()),
     };
     write(s, &me, &args.promotion, (&key, &value), verdict).await?;
@@ -298,7 +308,55 @@ pub async fn run_reject(s: &Session, args: &RejectArgs) -> Result<u8> {
         "promotion {} rejected by {}: {}",
         args.promotion,
         me.user,
-        one_line(&args.reason)
+        args.reason.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+    Ok(0)
+}
+
+pub async fn run_lift(s: &Session, args: &LiftArgs) -> Result<u8> {
+    let me = s.whoami().await?;
+    let promotion = get(
+        &s.api::<Promotion>(),
+        "promotion",
+        &s.namespace,
+        &args.promotion,
+    )
+    .await?;
+    let status = promotion.status.clone().unwrap_or_default();
+    let recorded = status.rejection.as_ref().filter(|r| r.recorded);
+    let Some(rejection) = recorded.filter(|_| status.phase == PromotionPhase::Rejected) else {
+        bail!(
+            "promotion {} is not stopped by a recorded rejection: nothing to lift (a rejection \
+             written on the promotion itself is withdrawn by its author, with `kubectl annotate \
+             promotion/{} reject.sluice.dev/<key>-`)",
+            args.promotion,
+            args.promotion
+        );
+    };
+    let digest = status
+        .digest
+        .clone()
+        .ok_or_else(|| anyhow!("promotion {} has no digest in its status", args.promotion))?;
+    let plan = match &promotion.spec.plan {
+        Some(name) => get_opt(&s.api::<Plan>(), "plan", name).await?,
+        None => None,
+    };
+    let env = environment_of(s, &promotion, plan.as_ref()).await?;
+    let groups = approval_groups(&me, env.as_ref());
+    let value = approval::signature_value(&me.user, &digest, &groups, args.comment.as_deref())
+        .map_err(|e| anyhow!(e))?;
+    let key = annotation_key(LIFT_PREFIX, &me.user);
+    let verdict = match &env {
+        Some(env) => would_count(&promotion, plan.as_ref(), env, &key, &value, &digest),
+        None => Ok(()),
+    };
+    write(s, &me, &args.promotion, (&key, &value), verdict).await?;
+    println!(
+        "rejection by {} ({}) lifted by {} for plan digest {}",
+        rejection.user,
+        rejection.reason,
+        me.user,
+        abbreviate(&digest)
     );
     Ok(0)
 }
@@ -306,37 +364,6 @@ pub async fn run_reject(s: &Session, args: &RejectArgs) -> Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const D: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-
-    #[test]
-    fn values_are_what_the_policy_admits_and_the_operator_reads() {
-        let value = approval_value(
-            "alice",
-            D,
-            &["data-owners".into()],
-            Some("checked\n the backfill"),
-        )
-        .unwrap();
-        assert_eq!(
-            value,
-            format!("alice@{D} groups=data-owners; checked the backfill")
-        );
-        let parsed = gates::parse_approval(&value).unwrap();
-        assert_eq!((parsed.user.as_str(), parsed.digest.as_str()), ("alice", D));
-        assert_eq!(parsed.groups, ["data-owners"]);
-        assert_eq!(parsed.comment.as_deref(), Some("checked the backfill"));
-        assert_eq!(
-            approval_value("bob", D, &[], None).unwrap(),
-            format!("bob@{D}")
-        );
-        assert!(approval_value("bob", "sha256:abc", &[], None).is_err());
-        assert_eq!(
-            rejection_value("bob", " revenue\ndoubles ").unwrap(),
-            "bob: revenue doubles"
-        );
-        assert!(rejection_value("bob", "  ").is_err());
-    }
 
     #[test]
     fn each_user_has_one_valid_key() {

@@ -39,8 +39,11 @@ pub enum Command {
     Get(get::GetArgs),
     /// Approve a promotion, bound to the digest of the plan as it is now.
     Approve(approve::ApproveArgs),
-    /// Reject a promotion, with a reason.
+    /// Reject a promotion, with a reason (the plan digest stays rejected for every promotion
+    /// of it until the plan changes or an approver lifts it).
     Reject(approve::RejectArgs),
+    /// Lift a rejection recorded for a promotion's plan digest (as an approver).
+    Lift(approve::LiftArgs),
     /// Create the Promotion of a plan into its environment.
     Promote(promote::PromoteArgs),
     /// Create a Promotion that rolls an environment back to an earlier release.
@@ -78,6 +81,11 @@ pub struct RenderArgs {
     /// Who wrote the change (the no-self-approval rule applies to them).
     #[arg(long)]
     pub author: Option<String>,
+    /// Who will create the Plan (`sluice.dev/created-by`, which admission checks against the
+    /// requester): default, the user the cluster says you are. For a GitOps commit, the
+    /// service account that applies it (`system:serviceaccount:argocd:argocd-application-controller`).
+    #[arg(long, value_name = "USER")]
+    pub created_by: Option<String>,
 }
 
 /// Runs the plugin with the process's arguments.
@@ -113,12 +121,17 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 Some(name) => name.clone(),
                 None => default_name(&args.project)?,
             };
+            let created_by = match &args.created_by {
+                Some(user) => user.clone(),
+                None => super::render::current_user(&cli.kube).await?,
+            };
             output::emit(&render(&RenderRequest {
                 project: &args.project,
                 environment: &args.environment,
                 name: &name,
                 namespace: cli.kube.namespace.as_deref(),
                 author: args.author.as_deref(),
+                created_by: &created_by,
             })?)?;
             Ok(0)
         }
@@ -134,6 +147,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 Command::Get(args) => get::run(&session, args, color).await,
                 Command::Approve(args) => approve::run_approve(&session, args).await,
                 Command::Reject(args) => approve::run_reject(&session, args).await,
+                Command::Lift(args) => approve::run_lift(&session, args).await,
                 Command::Promote(args) => promote::run_promote(&session, args).await,
                 Command::Rollback(args) => promote::run_rollback(&session, args).await,
                 Command::Releases(args) => releases::run(&session, args, color).await,

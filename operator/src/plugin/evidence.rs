@@ -10,7 +10,9 @@ use kube::api::ListParams;
 use super::client::{Session, explain};
 use super::output::{self, Format};
 use crate::controller::jobs::label_value;
-use crate::evidence::{Evidence, decode, render};
+use crate::evidence::{Evidence, decode, render, text_digest};
+use crate::k8s::Promotion;
+use crate::k8s::approval::abbreviate;
 
 #[derive(Args, Debug)]
 pub struct EvidenceArgs {
@@ -42,10 +44,57 @@ async fn find(s: &Session, release: &str) -> Result<Option<(String, Evidence)>> 
         if let Ok(evidence) = decode(text)
             && evidence.release == release
         {
+            verify(s, &map, text).await?;
             return Ok(Some((text.clone(), evidence)));
         }
     }
     Ok(None)
+}
+
+/// Refuses evidence the operator did not write: the ConfigMap must be the one its Promotion's
+/// status names, holding exactly the document whose digest the operator recorded there (status
+/// is written only by the operator).
+async fn verify(s: &Session, map: &ConfigMap, text: &str) -> Result<()> {
+    let name = map.metadata.name.clone().unwrap_or_default();
+    let owner = map
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.kind == "Promotion" && o.controller == Some(true));
+    let Some(owner) = owner else {
+        bail!(
+            "ConfigMap {}/{name} claims to hold evidence but no Promotion owns it: not showing it",
+            s.namespace
+        );
+    };
+    let promotion = s
+        .api::<Promotion>()
+        .get_opt(&owner.name)
+        .await
+        .map_err(|e| explain(e, format!("promotion {}/{}", s.namespace, owner.name)))?;
+    let status = promotion
+        .filter(|p| p.metadata.uid.as_deref() == Some(owner.uid.as_str()))
+        .and_then(|p| p.status)
+        .unwrap_or_default();
+    let digest = text_digest(text);
+    if status.evidence.as_deref() != Some(name.as_str())
+        || status.evidence_digest.as_deref() != Some(digest.as_str())
+    {
+        bail!(
+            "the evidence in ConfigMap {}/{name} is not what the operator recorded for \
+             promotion {} (its digest {} differs from the status's {}): not showing it; \
+             `sluice evidence RELEASE` reads it from the warehouse",
+            s.namespace,
+            owner.name,
+            abbreviate(&digest),
+            status
+                .evidence_digest
+                .as_deref()
+                .map_or("(none)".into(), abbreviate)
+        );
+    }
+    Ok(())
 }
 
 pub async fn run(s: &Session, args: &EvidenceArgs) -> Result<u8> {

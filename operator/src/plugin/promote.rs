@@ -1,6 +1,7 @@
 //! `promote` and `rollback`: each creates a Promotion, signed with `sluice.dev/created-by` = the
 //! user the API server says we are (the approval policy admits no other name there, and the
-//! operator's no-self-approval rule reads it).
+//! operator's no-self-approval rule reads it). A rollback needs the RBAC verb `rollback`: the
+//! plugin asks first and names the role that grants it.
 
 use anyhow::{Result, bail};
 use clap::Args;
@@ -113,8 +114,45 @@ pub async fn run_promote(s: &Session, args: &PromoteArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// Whether the API server lets us `verb` promotions in the session's namespace.
+async fn may(s: &Session, verb: &str) -> Result<bool> {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                group: Some(crate::k8s::GROUP.into()),
+                resource: Some("promotions".into()),
+                namespace: Some(s.namespace.clone()),
+                verb: Some(verb.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let api: Api<SelfSubjectAccessReview> = Api::all(s.client.clone());
+    let answer = api
+        .create(&PostParams::default(), &review)
+        .await
+        .on(format!("asking whether you may {verb} promotions"))?;
+    Ok(answer.status.is_some_and(|st| st.allowed))
+}
+
 pub async fn run_rollback(s: &Session, args: &RollbackArgs) -> Result<u8> {
     let me = s.whoami().await?;
+    if !may(s, "rollback").await? {
+        bail!(
+            "{} may not roll back environment {}/{}: that needs the RBAC verb rollback on \
+             promotions.sluice.dev, granted by the ClusterRole sluice-releaser (or \
+             sluice-approver) bound in namespace {}",
+            me.user,
+            s.namespace,
+            args.environment,
+            s.namespace
+        );
+    }
     let env: Environment = get(&s.api(), "environment", &s.namespace, &args.environment).await?;
     let current = env
         .status

@@ -11,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::controller::source::{archive_project, digest_dir};
 use crate::k8s::MANAGED_BY;
+use crate::k8s::approval::CREATED_BY;
 use crate::k8s::plan::{ConfigMapSource, Plan, PlanSource, PlanSpec};
 
 /// What to render.
@@ -22,6 +23,8 @@ pub struct RenderRequest<'a> {
     pub name: &'a str,
     pub namespace: Option<&'a str>,
     pub author: Option<&'a str>,
+    /// Who creates the Plan (`sluice.dev/created-by`; admission requires the requester's name).
+    pub created_by: &'a str,
 }
 
 /// Files and directories left out of the source digest.
@@ -68,8 +71,28 @@ pub fn render(request: &RenderRequest) -> Result<String> {
         },
     );
     plan.metadata.namespace = request.namespace.map(str::to_string);
+    plan.metadata.annotations = Some(BTreeMap::from([(
+        CREATED_BY.to_string(),
+        request.created_by.to_string(),
+    )]));
     let yaml = |value: &dyn erased::Yaml| value.yaml();
     Ok(format!("{}---\n{}", yaml(&config_map)?, yaml(&plan)?))
+}
+
+/// Who the cluster of the current kubeconfig says the user is: the creator a rendered Plan names
+/// when `--created-by` does not.
+pub async fn current_user(flags: &super::client::KubeFlags) -> Result<String> {
+    let explain = |e: anyhow::Error| {
+        anyhow::anyhow!(
+            "cannot ask the cluster who you are ({e:#}): pass --created-by USER, the identity \
+             that will apply the Plan (admission requires sluice.dev/created-by to name it; for \
+             a GitOps commit, the Argo CD or Flux service account)"
+        )
+    };
+    let session = super::client::Session::connect(flags)
+        .await
+        .map_err(explain)?;
+    Ok(session.whoami().await.map_err(explain)?.user)
 }
 
 /// A Plan name for a project: its directory's name and the first digits of its digest

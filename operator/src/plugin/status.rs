@@ -107,7 +107,7 @@ pub fn plan_standing(p: &Plan) -> Standing {
                 "ready to promote ({})",
                 s.digest
                     .as_deref()
-                    .map(crate::controller::gates::abbreviate)
+                    .map(crate::k8s::approval::abbreviate)
                     .unwrap_or_default()
             ),
             DONE,

@@ -12,6 +12,7 @@ mod evidence;
 mod plan_state;
 mod plans;
 mod records;
+mod rejections;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -24,7 +25,7 @@ use crate::warehouse::{Row, Warehouse, WarehouseError};
 
 /// The layout version this build writes. `init` refuses state written by a newer layout and is
 /// where migrations from older ones will go.
-pub const LAYOUT_VERSION: i64 = 3;
+pub const LAYOUT_VERSION: i64 = 4;
 
 /// Rows per multi-row statement: large enough to load 10,000 models in a few round trips,
 /// small enough to keep each statement a reasonable size.
@@ -85,6 +86,7 @@ pub type Result<T> = std::result::Result<T, StateError>;
 
 pub use evidence::LiveRelease;
 pub use plan_state::{PlanBase, PlanState, Planning};
+pub use rejections::RecordedRejection;
 
 /// Reads and writes Sluice's state through a warehouse connection.
 pub struct StateStore<'w> {
@@ -201,6 +203,12 @@ impl<'w> StateStore<'w> {
                  source_revision TEXT,
                  source_digest TEXT
              );
+             CREATE TABLE IF NOT EXISTS sluice.rejections (
+                 environment TEXT NOT NULL,
+                 digest TEXT NOT NULL,
+                 record TEXT NOT NULL,
+                 PRIMARY KEY (environment, digest)
+             );
              CREATE OR REPLACE VIEW sluice.current_release AS
                  SELECT environment, release_id, kind, promoted_at, promoted_by, plan_id,
                         plan_digest, source_revision, source_digest
@@ -233,10 +241,12 @@ impl<'w> StateStore<'w> {
                  UPDATE sluice.layout_version SET version = 2;",
             )?;
         }
-        if found < 3 {
-            // Layout 3 added evidence, batch statistics and live releases: created above.
-            self.warehouse
-                .execute("UPDATE sluice.layout_version SET version = 3")?;
+        if found < 4 {
+            // Layout 3 added evidence, batch statistics and live releases, layout 4 recorded
+            // rejections: created above.
+            self.warehouse.execute(&format!(
+                "UPDATE sluice.layout_version SET version = {LAYOUT_VERSION}"
+            ))?;
         }
         Ok(())
     }

@@ -1,18 +1,22 @@
 //! Fetching a Plan's project: from a ConfigMap holding a gzipped tar, a git repository at a
-//! revision, or a Flux source's artifact. Archives are unpacked defensively (no absolute paths,
-//! no `..`, no links or devices, bounded size), and every source gets a digest of the files
-//! planned, so the Plan records exactly what it computed.
+//! revision (`git`), or a Flux source's artifact (`flux`). Archives are unpacked defensively (no
+//! absolute paths, no `..`, no links or devices, bounded size), and every source gets a digest
+//! of the files planned, so the Plan records exactly what it computed.
+
+mod flux;
+pub mod git;
+
+pub use git::GitLimits;
 
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DynamicObject};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::api::Api;
 use sha2::{Digest, Sha256};
 
 use super::error::{Error, Result};
-use crate::k8s::plan::{ConfigMapSource, FluxSource, GitSource, PlanSource};
+use crate::k8s::plan::{ConfigMapSource, PlanSource};
 
 /// Unpacked projects larger than this are refused.
 const MAX_UNPACKED_BYTES: u64 = 256 * 1024 * 1024;
@@ -34,11 +38,17 @@ pub async fn fetch(
     client: &kube::Client,
     namespace: &str,
     source: &PlanSource,
+    limits: &GitLimits,
 ) -> Result<FetchedProject> {
     match (&source.config_map, &source.git, &source.flux) {
         (Some(cm), None, None) => from_config_map(client, namespace, cm).await,
-        (None, Some(git), None) => from_git(git.clone()).await,
-        (None, None, Some(flux)) => from_flux(client, namespace, flux).await,
+        (None, Some(git), None) => {
+            let (git, limits) = (git.clone(), limits.clone());
+            tokio::task::spawn_blocking(move || git::clone(&git, &limits))
+                .await
+                .map_err(|e| Error::Engine(e.to_string()))?
+        }
+        (None, None, Some(flux)) => flux::fetch(client, namespace, flux).await,
         _ => Err(Error::stalled(
             "InvalidSource",
             "spec.source must set exactly one of configMap, git and flux",
@@ -80,126 +90,6 @@ async fn from_config_map(
     tokio::task::spawn_blocking(move || unpack(&archive, &what, None, None))
         .await
         .map_err(|e| Error::Engine(e.to_string()))?
-}
-
-async fn from_git(source: GitSource) -> Result<FetchedProject> {
-    tokio::task::spawn_blocking(move || clone_git(&source))
-        .await
-        .map_err(|e| Error::Engine(e.to_string()))?
-}
-
-fn clone_git(source: &GitSource) -> Result<FetchedProject> {
-    let dir = tempfile::Builder::new()
-        .prefix("sluice-git-")
-        .tempdir()
-        .map_err(|e| Error::Engine(e.to_string()))?;
-    let git = |args: &[&str]| -> std::result::Result<String, String> {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir.path())
-            .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .output()
-            .map_err(|e| format!("cannot run git: {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-        }
-    };
-    git(&["init", "-q"]).map_err(Error::Engine)?;
-    if let Err(e) = git(&["fetch", "-q", "--depth", "1", &source.url, &source.revision]) {
-        return Err(Error::stalled(
-            "GitRevisionNotFound",
-            format!(
-                "cannot fetch revision {:?} of {}: {e}",
-                source.revision, source.url
-            ),
-        ));
-    }
-    git(&["checkout", "-q", "FETCH_HEAD"]).map_err(Error::Engine)?;
-    let commit = git(&["rev-parse", "HEAD"]).map_err(Error::Engine)?;
-    let root = sub_dir(dir.path(), source.path.as_deref())?;
-    let digest = digest_dir(&root, &[".git"])?;
-    Ok(FetchedProject {
-        dir,
-        root,
-        digest,
-        revision: Some(commit),
-    })
-}
-
-async fn from_flux(
-    client: &kube::Client,
-    namespace: &str,
-    source: &FluxSource,
-) -> Result<FetchedProject> {
-    let version = match source.kind.as_str() {
-        "GitRepository" | "Bucket" => "v1",
-        _ => "v1beta2",
-    };
-    let gvk = GroupVersionKind::gvk("source.toolkit.fluxcd.io", version, &source.kind);
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &ApiResource::from_gvk(&gvk));
-    let object = api.get_opt(&source.name).await?.ok_or_else(|| {
-        Error::stalled(
-            "SourceNotFound",
-            format!(
-                "Flux {} {namespace}/{} does not exist",
-                source.kind, source.name
-            ),
-        )
-    })?;
-    let artifact = &object.data["status"]["artifact"];
-    let (Some(url), Some(digest)) = (artifact["url"].as_str(), artifact["digest"].as_str()) else {
-        return Err(Error::stalled(
-            "SourceNotReady",
-            format!(
-                "Flux {} {namespace}/{} has no artifact yet (status.artifact.url and digest)",
-                source.kind, source.name
-            ),
-        ));
-    };
-    let revision = artifact["revision"].as_str().map(str::to_string);
-    let archive = download(url).await?;
-    let what = format!("Flux {} {namespace}/{} artifact", source.kind, source.name);
-    let expected = digest.to_string();
-    let path = source.path.clone();
-    let mut fetched = tokio::task::spawn_blocking(move || {
-        unpack(&archive, &what, Some(&expected), path.as_deref())
-    })
-    .await
-    .map_err(|e| Error::Engine(e.to_string()))??;
-    fetched.revision = revision;
-    Ok(fetched)
-}
-
-/// GET over plain HTTP (Flux serves artifacts inside the cluster without TLS).
-async fn download(url: &str) -> Result<Vec<u8>> {
-    use http_body_util::BodyExt;
-    let unavailable =
-        |e: String| Error::stalled("ArtifactUnavailable", format!("cannot download {url}: {e}"));
-    let uri: hyper::Uri = url.parse().map_err(|e| unavailable(format!("{e}")))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(unavailable(
-            "only http:// artifact URLs are supported".into(),
-        ));
-    }
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Empty<bytes::Bytes>>();
-    let response = client
-        .get(uri)
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
-    if !response.status().is_success() {
-        return Err(unavailable(format!("HTTP {}", response.status())));
-    }
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
-    Ok(body.to_bytes().to_vec())
 }
 
 /// Unpacks a gzipped tar into a new directory. `expected`: the archive's `sha256:<hex>` (Flux).
@@ -295,7 +185,7 @@ fn safe_relative(name: &Path) -> Option<PathBuf> {
     (!out.as_os_str().is_empty()).then_some(out)
 }
 
-fn sub_dir(base: &Path, path: Option<&str>) -> Result<PathBuf> {
+pub(super) fn sub_dir(base: &Path, path: Option<&str>) -> Result<PathBuf> {
     let Some(path) = path.filter(|p| !p.is_empty() && *p != ".") else {
         return Ok(base.to_path_buf());
     };
