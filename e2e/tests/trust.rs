@@ -381,6 +381,17 @@ fn wait_frozen(shop: &Shop, which: usize) -> Result<()> {
     Ok(())
 }
 
+/// `user` changes an annotation of the prod promotion with plain kubectl.
+fn annotate_as(shop: &Shop, user: &str, annotation: &str) -> Result<()> {
+    let out = shop.s.kubectl_as(
+        user,
+        &[],
+        &["annotate", "promotion/shop-v1-prod", annotation],
+    )?;
+    anyhow::ensure!(out.status.success(), "{user}: {out:?}");
+    Ok(())
+}
+
 #[test]
 fn an_approval_withdrawn_or_a_rejection_added_just_before_the_flip_stops_it() -> Result<()> {
     let mut shop = Shop::without_operator(support::postgres::postgres_url())?;
@@ -400,16 +411,7 @@ fn an_approval_withdrawn_or_a_rejection_added_just_before_the_flip_stops_it() ->
     // Every gate passed and the operator decided to flip; bob withdraws before it writes
     // Promoting.
     wait_frozen(&shop, 0)?;
-    let withdrawn = shop.s.kubectl_as(
-        "bob",
-        &[],
-        &[
-            "annotate",
-            "promotion/shop-v1-prod",
-            "approve.sluice.dev/bob-",
-        ],
-    )?;
-    assert!(withdrawn.status.success(), "{withdrawn:?}");
+    annotate_as(&shop, "bob", "approve.sluice.dev/bob-")?;
     shop.operators[0].signal("CONT");
     wait_until(
         "the promotion to count one approval again",
@@ -432,16 +434,11 @@ fn an_approval_withdrawn_or_a_rejection_added_just_before_the_flip_stops_it() ->
     shop.start_operator(&[], &failpoint)?;
     shop.approve("shop-v1-prod", "bob")?;
     wait_frozen(&shop, 1)?;
-    let rejected = shop.s.kubectl_as(
+    annotate_as(
+        &shop,
         "alice",
-        &[],
-        &[
-            "annotate",
-            "promotion/shop-v1-prod",
-            "reject.sluice.dev/alice=alice: the revenue mart double counts refunds",
-        ],
+        "reject.sluice.dev/alice=alice: the revenue mart double counts refunds",
     )?;
-    assert!(rejected.status.success(), "{rejected:?}");
     shop.operators[1].signal("CONT");
     shop.wait_phase("promotion/shop-v1-prod", "Rejected")?;
     std::thread::sleep(Duration::from_secs(2));

@@ -254,20 +254,51 @@ fn authors(promotion: &Promotion, plan: Option<&Plan>) -> Authors {
     }
 }
 
+/// An approval or lift about to be written: by whom, on which Promotion, for which digest.
+struct Signing<'a> {
+    me: &'a Identity,
+    promotion: &'a Promotion,
+    plan: Option<&'a Plan>,
+    digest: &'a str,
+}
+
+impl Signing<'_> {
+    /// Writes `<prefix><key>: <you>@<digest>[ groups=...][; comment]` once admission and the
+    /// Environment's rules say it counts; the key, value and groups named.
+    async fn write(
+        &self,
+        s: &Session,
+        prefix: &str,
+        comment: Option<&str>,
+    ) -> Result<(String, String, Vec<String>)> {
+        let env = environment_of(s, self.promotion, self.plan).await?;
+        let groups = approval_groups(self.me, env.as_ref());
+        let value = approval::signature_value(&self.me.user, self.digest, &groups, comment)
+            .map_err(|e| anyhow!(e))?;
+        let key = annotation_key(prefix, &self.me.user);
+        let verdict = match &env {
+            Some(env) => would_count(self.promotion, self.plan, env, &key, &value, self.digest),
+            None => Ok(()),
+        };
+        let name = self.promotion.name_any();
+        write(s, self.me, &name, (&key, &value), verdict).await?;
+        Ok((key, value, groups))
+    }
+}
+
 pub async fn run_approve(s: &Session, args: &ApproveArgs) -> Result<u8> {
     let me = s.whoami().await?;
     let promotion = open_promotion(s, &args.promotion).await?;
     let (digest, plan) = bound_digest(s, &promotion).await?;
-    let env = environment_of(s, &promotion, plan.as_ref()).await?;
-    let groups = approval_groups(&me, env.as_ref());
-    let value = approval::signature_value(&me.user, &digest, &groups, args.comment.as_deref())
-        .map_err(|e| anyhow!(e))?;
-    let key = annotation_key(APPROVE_PREFIX, &me.user);
-    let verdict = match &env {
-        Some(env) => would_count(&promotion, plan.as_ref(), env, &key, &value, &digest),
-        None => Ok(()),
+    let signed = Signing {
+        me: &me,
+        promotion: &promotion,
+        plan: plan.as_ref(),
+        digest: &digest,
     };
-    write(s, &me, &args.promotion, (&key, &value), verdict).await?;
+    let (key, value, groups) = signed
+        .write(s, APPROVE_PREFIX, args.comment.as_deref())
+        .await?;
     let what = match &promotion.spec.plan {
         Some(plan) => format!("plan {plan}"),
         None => "the rollback".to_string(),
@@ -341,16 +372,15 @@ pub async fn run_lift(s: &Session, args: &LiftArgs) -> Result<u8> {
         Some(name) => get_opt(&s.api::<Plan>(), "plan", name).await?,
         None => None,
     };
-    let env = environment_of(s, &promotion, plan.as_ref()).await?;
-    let groups = approval_groups(&me, env.as_ref());
-    let value = approval::signature_value(&me.user, &digest, &groups, args.comment.as_deref())
-        .map_err(|e| anyhow!(e))?;
-    let key = annotation_key(LIFT_PREFIX, &me.user);
-    let verdict = match &env {
-        Some(env) => would_count(&promotion, plan.as_ref(), env, &key, &value, &digest),
-        None => Ok(()),
+    let signed = Signing {
+        me: &me,
+        promotion: &promotion,
+        plan: plan.as_ref(),
+        digest: &digest,
     };
-    write(s, &me, &args.promotion, (&key, &value), verdict).await?;
+    signed
+        .write(s, LIFT_PREFIX, args.comment.as_deref())
+        .await?;
     println!(
         "rejection by {} ({}) lifted by {} for plan digest {}",
         rejection.user,
