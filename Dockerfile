@@ -6,7 +6,7 @@
 #
 # DuckDB is linked from DuckDB's official prebuilt libduckdb.so, fetched and verified (checksum
 # and version) by scripts/libduckdb exactly as the Makefile does, into /opt/duckdb/lib; the
-# binaries' rpath points there (operator/build.rs) and the runtime stage puts the library at the
+# binaries' rpath points there (operator/warehouse/build.rs) and the runtime stage puts the library at the
 # same place. Where no prebuilt library exists (non-x86_64 builds), DuckDB is compiled from
 # source instead (`duckdb-bundled`, about 30 minutes on 2 cores).
 
@@ -36,7 +36,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     else \
         features="--features sluice/duckdb-bundled"; \
     fi; \
-    cargo build --release --locked -p sluice --bins $features; \
+    cargo build --release --locked -p sluice -p sluice-plugin --bins $features; \
     mkdir -p /out; \
     cp target/release/sluice target/release/kubectl-sluice /out/
 

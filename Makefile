@@ -25,7 +25,9 @@ build:
 	$(CARGO) build --workspace $(CARGO_FEATURES)
 
 ## The newcomer's story on an embedded DuckDB file: build prod, change, plan, apply, promote, roll back.
-demo: build
+## Builds only the `sluice` binary.
+demo:
+	$(CARGO) build -p sluice --bin sluice $(CARGO_FEATURES)
 	$(SLUICE) demo
 
 ## Every test, with a throwaway PostgreSQL started (and stopped) around them.
@@ -33,10 +35,10 @@ test: helm-venv
 	scripts/with-postgres $(CARGO) test --workspace --no-fail-fast $(CARGO_FEATURES)
 
 test-engine:
-	scripts/with-postgres $(CARGO) test -p sluice $(CARGO_FEATURES)
+	scripts/with-postgres $(CARGO) test -p sluice-engine -p sluice-warehouse -p sluice $(CARGO_FEATURES)
 
 test-e2e: helm-venv
-	$(CARGO) build -p sluice $(CARGO_FEATURES)
+	$(CARGO) build -p sluice -p sluice-plugin $(CARGO_FEATURES)
 	scripts/with-postgres $(CARGO) test -p sluice-e2e $(CARGO_FEATURES)
 
 lint:

@@ -1,1 +1,1 @@
-include!("../operator/build.rs");
+include!("../operator/warehouse/build.rs");

@@ -10,7 +10,7 @@
 //!
 //! `SLUICE_BENCH_SIZES=1000,10000` picks sizes; `SLUICE_BENCH_FLEET=100x20` the fleet.
 
-#[path = "../../operator/benches/support/layered.rs"]
+#[path = "../../operator/cli/benches/support/layered.rs"]
 mod layered;
 #[path = "../tests/support/mod.rs"]
 mod support;

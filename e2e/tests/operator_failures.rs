@@ -93,7 +93,7 @@ fn bad_sql_and_cycles_name_the_file_and_the_models() -> Result<()> {
 
 /// `render` refuses a project that does not load, so broken ones are archived by hand.
 fn render_unchecked(project: &std::path::Path, env: &str, name: &str) -> Result<String> {
-    let archive = sluice::controller::source::archive_project(project)?;
+    let archive = sluice_api::archive::archive_project(project)?;
     let data = support::base64(&archive);
     Ok(support::with_creator(&format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-source\nbinaryData:\n  project.tar.gz: {data}\n---\n\
@@ -339,7 +339,7 @@ fn a_flux_artifact_is_planned_and_a_wrong_digest_refused() -> Result<()> {
     let shop = Shop::start()?;
     let s = &shop.s;
     s.apply(FLUX_GITREPOSITORY_CRD)?;
-    let archive = sluice::controller::source::archive_project(&shop_source())?;
+    let archive = sluice_api::archive::archive_project(&shop_source())?;
     let digest = format!("sha256:{}", sha256_hex(&archive));
     let url = serve(archive);
     let repository = |name: &str, digest: &str| {

@@ -4,7 +4,7 @@
 
 pub mod argocd;
 pub mod helm;
-#[path = "../../../operator/tests/support/mod.rs"]
+#[path = "../../../operator/cli/tests/support/mod.rs"]
 pub mod postgres;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,1 @@
+include!("../warehouse/build.rs");

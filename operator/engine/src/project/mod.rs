@@ -1,0 +1,264 @@
+//! Loading a SQLMesh-format project directory: `config.yaml`, `models/**/*.sql`,
+//! `audits/**/*.sql` (seeds are read through the SEED models that name them).
+//!
+//! Loading never stops at the first problem: every file is parsed and all problems are
+//! reported together, each naming its file and line, so a user fixes a project in one pass.
+
+mod audit_call;
+mod audit_file;
+mod config;
+mod header;
+mod kind;
+mod model_file;
+mod products;
+mod values;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::model::{CustomAudit, Model, ProjectConfig};
+use crate::products::Product;
+
+pub use audit_call::parse_audit_call;
+pub use config::load_config;
+
+/// A loaded project: its configuration, models in file order, and custom audits by name.
+#[derive(Debug, Clone, Default)]
+pub struct Project {
+    pub root: PathBuf,
+    pub config: ProjectConfig,
+    pub models: Vec<Model>,
+    pub audits: BTreeMap<String, CustomAudit>,
+    /// Data products from `products.yaml`, their model selectors resolved.
+    pub products: Vec<Product>,
+}
+
+/// One problem in one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Relative to the project root.
+    pub path: PathBuf,
+    /// 1-based; `None` when the problem concerns the whole file.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl Diagnostic {
+    fn file(path: &Path, message: impl Into<String>) -> Self {
+        Diagnostic {
+            path: path.to_path_buf(),
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    fn at(path: &Path, located: header::Located) -> Self {
+        Diagnostic {
+            path: path.to_path_buf(),
+            line: Some(located.line),
+            column: Some(located.column),
+            message: located.message,
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", display_path(&self.path))?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found while loading a project; `Display` prints one per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", render_diagnostics(.diagnostics))]
+pub struct ProjectError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Paths in messages use `/` on every platform so that they read the same in CI logs.
+fn display_path(path: &Path) -> String {
+    let joined = path
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::RootDir))
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/");
+    if path.has_root() {
+        format!("/{joined}")
+    } else {
+        joined
+    }
+}
+
+/// Loads the project rooted at `root`.
+pub fn load(root: &Path) -> Result<Project, ProjectError> {
+    // A mistyped --project must not look like an empty project (whose plan would drop
+    // every model from the environment).
+    let has_config = root.join("config.yaml").is_file() || root.join("config.yml").is_file();
+    if !root.is_dir() || !(has_config || root.join("models").is_dir()) {
+        let message = if root.is_dir() {
+            "not a project: no config.yaml and no models/ directory here"
+        } else {
+            "the project directory does not exist"
+        };
+        return Err(ProjectError {
+            diagnostics: vec![Diagnostic::file(root, message)],
+        });
+    }
+    let mut diagnostics = Vec::new();
+    let config = match load_config(root) {
+        Ok(config) => config,
+        Err(mut errs) => {
+            diagnostics.append(&mut errs);
+            Default::default()
+        }
+    };
+
+    let mut models: Vec<model_file::ParsedModel> = Vec::new();
+    for rel in sql_files(root, "models", &mut diagnostics) {
+        match read(root, &rel) {
+            Ok(src) => match model_file::parse(root, &rel, &src, &config) {
+                Ok(parsed) => models.push(parsed),
+                Err(errs) => diagnostics.extend(errs.into_iter().map(|e| Diagnostic::at(&rel, e))),
+            },
+            Err(d) => diagnostics.push(d),
+        }
+    }
+    check_duplicate_models(&models, &mut diagnostics);
+
+    let mut audits: BTreeMap<String, CustomAudit> = BTreeMap::new();
+    let mut audit_lines: BTreeMap<String, usize> = BTreeMap::new();
+    for rel in sql_files(root, "audits", &mut diagnostics) {
+        let src = match read(root, &rel) {
+            Ok(src) => src,
+            Err(d) => {
+                diagnostics.push(d);
+                continue;
+            }
+        };
+        let parsed = audit_file::parse(&rel, &src);
+        diagnostics.extend(parsed.errors.into_iter().map(|e| Diagnostic::at(&rel, e)));
+        for (audit, line) in parsed.audits {
+            if let Some(existing) = audits.get(&audit.name) {
+                diagnostics.push(Diagnostic {
+                    path: rel.clone(),
+                    line: Some(line),
+                    column: None,
+                    message: format!(
+                        "duplicate audit name '{}' (also defined in {}:{})",
+                        audit.name,
+                        display_path(&existing.path),
+                        audit_lines[&audit.name]
+                    ),
+                });
+            } else {
+                audit_lines.insert(audit.name.clone(), line);
+                audits.insert(audit.name.clone(), audit);
+            }
+        }
+    }
+
+    let models: Vec<_> = models.into_iter().map(|p| p.model).collect();
+    let products = if diagnostics.is_empty() {
+        products::load(root, &models).unwrap_or_else(|mut errs| {
+            diagnostics.append(&mut errs);
+            Vec::new()
+        })
+    } else {
+        Vec::new()
+    };
+    if diagnostics.is_empty() {
+        Ok(Project {
+            root: root.to_path_buf(),
+            config,
+            models,
+            audits,
+            products,
+        })
+    } else {
+        Err(ProjectError { diagnostics })
+    }
+}
+
+fn read(root: &Path, rel: &Path) -> Result<String, Diagnostic> {
+    std::fs::read_to_string(root.join(rel))
+        .map_err(|e| Diagnostic::file(rel, format!("cannot read file: {e}")))
+}
+
+/// Names are compared case-insensitively, as the warehouse compares unquoted identifiers.
+fn check_duplicate_models(models: &[model_file::ParsedModel], diagnostics: &mut Vec<Diagnostic>) {
+    let mut seen: BTreeMap<String, &model_file::ParsedModel> = BTreeMap::new();
+    for parsed in models {
+        let key = parsed.model.name.to_lowercase();
+        if let Some(first) = seen.get(&key) {
+            diagnostics.push(Diagnostic {
+                path: parsed.model.path.clone(),
+                line: Some(parsed.name_line),
+                column: None,
+                message: format!(
+                    "duplicate model name '{}' (also defined in {}:{})",
+                    parsed.model.name,
+                    display_path(&first.model.path),
+                    first.name_line
+                ),
+            });
+        } else {
+            seen.insert(key, parsed);
+        }
+    }
+}
+
+/// `.sql` files under `root/dir`, recursively, relative to `root`, sorted so that loading is
+/// deterministic across filesystems. A missing directory is simply empty.
+fn sql_files(root: &Path, dir: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![PathBuf::from(dir)];
+    while let Some(rel_dir) = pending.pop() {
+        let entries = match std::fs::read_dir(root.join(&rel_dir)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                diagnostics.push(Diagnostic::file(
+                    &rel_dir,
+                    format!("cannot read directory: {e}"),
+                ));
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let rel = rel_dir.join(entry.file_name());
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir {
+                pending.push(rel);
+            } else if rel
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("sql"))
+            {
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,0 @@
-//! `kubectl-sluice`: the kubectl plugin. kubectl runs it for `kubectl sluice ...` when it is on
-//! the PATH; the commands live in `sluice::plugin`.
-
-fn main() -> std::process::ExitCode {
-    sluice::plugin::cli::main()
-}

@@ -1,0 +1,319 @@
+//! What "create" and "backfill" mean for each model kind. Every write of a batch happens in
+//! one transaction, so an interrupted batch leaves the table as it was; rerunning it is safe.
+//!
+//! Rows are inserted by column name, so a reused table keeps working when the query gains a
+//! column upstream (a `SELECT *` child of a non-breaking change). A forward-only change that
+//! adds columns migrates its table (`ALTER TABLE ... ADD COLUMN`), as SQLMesh does; one that
+//! drops columns is refused (SQLMesh's default for destructive forward-only changes).
+
+use sluice_engine::intervals::{Interval, format_boundary};
+use sluice_engine::model::{Dialect, ModelKind};
+use sluice_engine::seed::{SeedTable, create_table_sql, insert_sql, parse_seed};
+use sluice_engine::snapshot::{Category, PhysicalTable, quote_ident, quote_literal};
+
+use super::render::render_model;
+use super::{Target, TaskError};
+use crate::warehouse::{Warehouse, WarehouseError};
+
+fn sql_error(task: &str) -> impl Fn(crate::warehouse::WarehouseError) -> TaskError + '_ {
+    move |error| TaskError::Warehouse {
+        task: task.to_string(),
+        error,
+    }
+}
+
+fn seed_table(target: &Target, task: &str) -> Result<SeedTable, TaskError> {
+    let model = &target.snapshot.model;
+    let content = model.seed_content.as_deref().unwrap_or("");
+    parse_seed(content, &model.columns).map_err(|message| TaskError::Invalid {
+        task: task.to_string(),
+        message: format!("seed of {}: {message}", model.path.display()),
+    })
+}
+
+/// `CREATE SCHEMA IF NOT EXISTS` can race between two concurrent jobs on PostgreSQL; the
+/// loser sees a unique violation although the schema now exists, so one retry settles it.
+fn ensure_schema(warehouse: &mut dyn Warehouse, schema: &str, task: &str) -> Result<(), TaskError> {
+    let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema));
+    if warehouse.execute(&sql).is_err() {
+        warehouse.execute(&sql).map_err(sql_error(task))?;
+    }
+    Ok(())
+}
+
+/// Creates the snapshot's table (or view) if missing.
+pub fn create(
+    warehouse: &mut dyn Warehouse,
+    target: &Target,
+    range: Interval,
+) -> Result<(), TaskError> {
+    let task = format!("create {}", target.snapshot.table());
+    let table = target.table_sql();
+    ensure_schema(warehouse, &target.snapshot.table().schema, &task)?;
+    let model = &target.snapshot.model;
+    let sql = match &model.kind {
+        ModelKind::View => view_sql(target, range)?,
+        ModelKind::Seed { .. } => create_table_sql(&table, &seed_table(target, &task)?).replacen(
+            "CREATE TABLE",
+            "CREATE TABLE IF NOT EXISTS",
+            1,
+        ),
+        ModelKind::Embedded | ModelKind::External => return Ok(()),
+        _ if !model.columns.is_empty() => {
+            let columns: Vec<String> = model
+                .columns
+                .iter()
+                .map(|(name, ty)| format!("{} {ty}", quote_ident(name)))
+                .collect();
+            format!(
+                "CREATE TABLE IF NOT EXISTS {table} ({})",
+                columns.join(", ")
+            )
+        }
+        _ => {
+            let query = render_model(model, &target.inputs, range, target.execution_time, &table)?;
+            format!(
+                "CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM ({query}) AS __sluice_shape LIMIT 0"
+            )
+        }
+    };
+    warehouse.execute(&sql).map_err(sql_error(&task))?;
+    if model.kind.is_materialized_by_query()
+        && target.snapshot.category == Some(Category::ForwardOnly)
+    {
+        migrate_forward_only(warehouse, target, range, &task)?;
+    }
+    Ok(())
+}
+
+/// Adds to a forward-only model's reused table the columns its new query has, refusing a
+/// change that would drop columns.
+fn migrate_forward_only(
+    warehouse: &mut dyn Warehouse,
+    target: &Target,
+    range: Interval,
+    task: &str,
+) -> Result<(), TaskError> {
+    let table = target.snapshot.table();
+    let probe = PhysicalTable {
+        schema: table.schema.clone(),
+        table: format!("{}__shape", table.table),
+    };
+    let query = render_model(
+        &target.snapshot.model,
+        &target.inputs,
+        range,
+        target.execution_time,
+        &table.quoted(),
+    )?;
+    let probe_sql = probe.quoted();
+    warehouse
+        .execute(&format!(
+            "DROP TABLE IF EXISTS {probe_sql}; \
+             CREATE TABLE {probe_sql} AS SELECT * FROM ({query}) AS __sluice_shape LIMIT 0"
+        ))
+        .map_err(sql_error(task))?;
+    let wanted = table_columns(warehouse, &probe).map_err(sql_error(task));
+    let _ = warehouse.execute(&format!("DROP TABLE IF EXISTS {probe_sql}"));
+    let wanted = wanted?;
+    let existing = table_columns(warehouse, &table).map_err(sql_error(task))?;
+    let dropped: Vec<&str> = existing
+        .iter()
+        .filter(|(name, _)| !wanted.iter().any(|(w, _)| w == name))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !dropped.is_empty() {
+        return Err(TaskError::Invalid {
+            task: task.to_string(),
+            message: format!(
+                "this forward-only change of {} drops column(s) {} from its table, which \
+                 would lose data: make it a breaking change instead (plan without \
+                 --forward-only)",
+                target.model_name(),
+                dropped.join(", ")
+            ),
+        });
+    }
+    let statements: Vec<String> = wanted
+        .iter()
+        .filter(|(name, _)| !existing.iter().any(|(e, _)| e == name))
+        .map(|(name, ty)| {
+            format!(
+                "ALTER TABLE {} ADD COLUMN {} {ty}",
+                table.quoted(),
+                quote_ident(name)
+            )
+        })
+        .collect();
+    in_transaction(warehouse, &statements).map_err(sql_error(task))
+}
+
+/// A table's columns and their types, in order (none when it does not exist).
+fn table_columns(
+    warehouse: &mut dyn Warehouse,
+    table: &PhysicalTable,
+) -> crate::warehouse::Result<Vec<(String, String)>> {
+    let rows = match warehouse.dialect() {
+        // DuckDB's information_schema lists every column of every table to find one table's:
+        // with thousands of tables, that made a whole-project build quadratic.
+        Dialect::Duckdb => match warehouse.query(&format!(
+            "SELECT name, type FROM pragma_table_info({}) ORDER BY cid",
+            quote_literal(&table.quoted())
+        )) {
+            Err(WarehouseError::Sql { message, .. }) if message.contains("does not exist") => {
+                Vec::new()
+            }
+            other => other?,
+        },
+        Dialect::Postgres => warehouse.query(&format!(
+            "SELECT column_name, data_type FROM information_schema.columns
+             WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
+            quote_literal(&table.schema),
+            quote_literal(&table.table)
+        ))?,
+    };
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| Some((r.first()?.clone()?, r.get(1)?.clone()?)))
+        .collect())
+}
+
+/// `INSERT INTO table (a, b) SELECT a, b FROM (query)`: by name, so extra columns a reused
+/// table does not have are left out.
+fn insert_by_name(
+    warehouse: &mut dyn Warehouse,
+    target: &Target,
+    query: &str,
+    filter: Option<String>,
+    task: &str,
+) -> Result<String, TaskError> {
+    let columns = table_columns(warehouse, &target.snapshot.table()).map_err(sql_error(task))?;
+    if columns.is_empty() {
+        return Err(TaskError::Invalid {
+            task: task.to_string(),
+            message: format!("table {} does not exist", target.snapshot.table()),
+        });
+    }
+    let list: Vec<String> = columns.iter().map(|(c, _)| quote_ident(c)).collect();
+    let selected: Vec<String> = columns
+        .iter()
+        .map(|(c, _)| format!("__q.{}", quote_ident(c)))
+        .collect();
+    Ok(format!(
+        "INSERT INTO {} ({}) SELECT {} FROM ({query}) AS __q{}",
+        target.table_sql(),
+        list.join(", "),
+        selected.join(", "),
+        filter.map(|f| format!(" WHERE {f}")).unwrap_or_default()
+    ))
+}
+
+fn view_sql(target: &Target, range: Interval) -> Result<String, TaskError> {
+    let table = target.table_sql();
+    let query = render_model(
+        &target.snapshot.model,
+        &target.inputs,
+        range,
+        target.execution_time,
+        &table,
+    )?;
+    Ok(format!("CREATE OR REPLACE VIEW {table} AS {query}"))
+}
+
+/// Computes one batch into the table, in one transaction.
+pub fn backfill(
+    warehouse: &mut dyn Warehouse,
+    target: &Target,
+    interval: Interval,
+) -> Result<(), TaskError> {
+    let task = format!("backfill {} {interval}", target.model_name());
+    let table = target.table_sql();
+    let model = &target.snapshot.model;
+    let render = || {
+        render_model(
+            model,
+            &target.inputs,
+            interval,
+            target.execution_time,
+            &table,
+        )
+    };
+    let statements: Vec<String> = match &model.kind {
+        ModelKind::View => vec![view_sql(target, interval)?],
+        ModelKind::Full => vec![
+            format!("DELETE FROM {table}"),
+            insert_by_name(warehouse, target, &render()?, None, &task)?,
+        ],
+        ModelKind::Seed { .. } => {
+            let seed = seed_table(target, &task)?;
+            std::iter::once(format!("DELETE FROM {table}"))
+                .chain(insert_sql(&table, &seed))
+                .collect()
+        }
+        ModelKind::IncrementalByTimeRange { time_column, .. } => {
+            let (start, end) = (
+                format_boundary(interval.start),
+                format_boundary(interval.end),
+            );
+            let within = |column: &str| format!("{column} >= '{start}' AND {column} < '{end}'");
+            vec![
+                format!("DELETE FROM {table} WHERE {}", within(time_column)),
+                // Rows outside the batch are dropped so a sloppy filter cannot leak into
+                // intervals that are not being recomputed.
+                insert_by_name(
+                    warehouse,
+                    target,
+                    &render()?,
+                    Some(within(&format!("__q.{time_column}"))),
+                    &task,
+                )?,
+            ]
+        }
+        ModelKind::IncrementalByUniqueKey { unique_key, .. } => {
+            let stage = quote_ident("__sluice_stage");
+            let matches: Vec<String> = unique_key
+                .iter()
+                .map(|k| format!("__s.{k} = {table}.{k}"))
+                .collect();
+            vec![
+                format!("DROP TABLE IF EXISTS {stage}"),
+                format!(
+                    "CREATE TEMPORARY TABLE {stage} AS SELECT * FROM ({}) AS __q",
+                    render()?
+                ),
+                format!(
+                    "DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM {stage} AS __s WHERE {})",
+                    matches.join(" AND ")
+                ),
+                insert_by_name(
+                    warehouse,
+                    target,
+                    &format!("SELECT * FROM {stage}"),
+                    None,
+                    &task,
+                )?,
+                format!("DROP TABLE {stage}"),
+            ]
+        }
+        ModelKind::Embedded | ModelKind::External => return Ok(()),
+    };
+    in_transaction(warehouse, &statements).map_err(sql_error(&task))
+}
+
+/// Runs statements in one transaction, rolling back on the first error.
+fn in_transaction(
+    warehouse: &mut dyn Warehouse,
+    statements: &[String],
+) -> crate::warehouse::Result<()> {
+    warehouse.begin()?;
+    for (i, sql) in statements.iter().enumerate() {
+        if let Err(e) = warehouse.execute(sql) {
+            let _ = warehouse.rollback();
+            return Err(e);
+        }
+        if i == 0 {
+            crate::promote::failpoint("backfill-midway");
+        }
+    }
+    warehouse.commit()
+}

@@ -1,0 +1,189 @@
+//! The janitor: drops expired environments and physical tables nothing needs any more.
+//!
+//! A table is kept while any environment points at it, any of the most recent releases of an
+//! environment (kept for rollback) does, a live plan (one whose heartbeat is recent) is
+//! building it, or a kept view reads it. Everything else under `sluice__*` schemas —
+//! including tables left behind by an interrupted apply — is dropped, with its intervals.
+//! A table the database refuses to drop (something outside Sluice depends on it) is reported
+//! and skipped; the janitor goes on with the rest.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sluice_engine::snapshot::{PhysicalTable, SnapshotRef};
+
+use crate::promote::{PromoteError, drop_environment};
+use crate::state::StateStore;
+use crate::warehouse::Warehouse;
+use crate::warehouse::existing_physical_tables;
+
+/// What the janitor removed, and what it could not.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct JanitorReport {
+    pub dropped_environments: Vec<String>,
+    pub dropped_tables: Vec<PhysicalTable>,
+    /// Tables it meant to drop but the database refused, with the reason.
+    pub skipped_tables: Vec<(PhysicalTable, String)>,
+}
+
+/// How long a plan without a heartbeat still protects its tables (seconds).
+pub const PLAN_LEASE: i64 = 15 * 60;
+
+/// Runs the janitor as of `now` (seconds), keeping the last `keep_releases` releases of each
+/// environment restorable, the tables of live plans (heartbeat within [`PLAN_LEASE`]), and
+/// those of snapshots recorded within the last `grace` seconds.
+pub fn janitor(
+    warehouse: &mut dyn Warehouse,
+    now: i64,
+    keep_releases: usize,
+    grace: i64,
+) -> Result<JanitorReport, PromoteError> {
+    let mut report = JanitorReport::default();
+    let mut state = StateStore::new(warehouse);
+    state.init()?;
+    let environments = state.environments()?;
+    let mut live = Vec::new();
+    for env in environments {
+        if env.expires_at.is_some_and(|at| at <= now) && env.name != "prod" {
+            drop_environment(warehouse, &env)?;
+            report.dropped_environments.push(env.name.clone());
+        } else {
+            live.push(env);
+        }
+    }
+
+    let mut state = StateStore::new(warehouse);
+    let mut keep: BTreeSet<PhysicalTable> = BTreeSet::new();
+    let mut add = |refs: &[SnapshotRef]| {
+        keep.extend(
+            refs.iter()
+                .filter(|r| !r.is_symbolic())
+                .map(SnapshotRef::table),
+        )
+    };
+    for env in &live {
+        add(&env.snapshots);
+        for release in state.releases(&env.name)?.iter().take(keep_releases) {
+            add(&release.snapshots);
+        }
+    }
+    for plan in state.live_plans(now - PLAN_LEASE)? {
+        add(&plan.references);
+    }
+
+    let snapshots = state.all_snapshots()?;
+    keep.extend(
+        snapshots
+            .iter()
+            .filter(|s| s.created_at > now - grace)
+            .map(|s| s.table()),
+    );
+
+    // Which intervals belong to which table, dev tables included.
+    let mut versions: HashMap<PhysicalTable, (String, String)> = snapshots
+        .iter()
+        .map(|s| (s.table(), (s.model.name.clone(), s.version.clone())))
+        .collect();
+    for (name, version) in StateStore::new(warehouse).all_intervals()?.into_keys() {
+        versions.insert(PhysicalTable::new(&name, &version), (name, version));
+    }
+    let existing = existing_physical_tables(warehouse).map_err(PromoteError::Janitor)?;
+    keep_what_kept_views_read(warehouse, &mut keep, &existing)?;
+    let doomed: Vec<PhysicalTable> = existing.into_iter().filter(|t| !keep.contains(t)).collect();
+    let is_view = view_set(warehouse)?;
+    let (views, tables): (Vec<_>, Vec<_>) = doomed.into_iter().partition(|t| is_view.contains(t));
+    // Views (which may read each other) first; what the database refuses is retried while the
+    // previous pass made progress, then reported.
+    let mut pending: Vec<PhysicalTable> = views.into_iter().chain(tables).collect();
+    let mut dropped_before = 0;
+    loop {
+        let mut refused = Vec::new();
+        for t in pending {
+            let what = if is_view.contains(&t) {
+                "VIEW"
+            } else {
+                "TABLE"
+            };
+            match warehouse.execute(&format!("DROP {what} IF EXISTS {}", t.quoted())) {
+                Ok(()) => {
+                    if let Some((name, version)) = versions.get(&t) {
+                        StateStore::new(warehouse).delete_intervals(name, version)?;
+                    }
+                    report.dropped_tables.push(t);
+                }
+                Err(e) => refused.push((t, first_line(&e.to_string()))),
+            }
+        }
+        let progressed = report.dropped_tables.len() > dropped_before;
+        dropped_before = report.dropped_tables.len();
+        if refused.is_empty() || !progressed {
+            report.skipped_tables = refused;
+            break;
+        }
+        pending = refused.into_iter().map(|(t, _)| t).collect();
+    }
+    let dropped: BTreeSet<&PhysicalTable> = report.dropped_tables.iter().collect();
+    let orphaned: Vec<_> = snapshots
+        .iter()
+        .filter(|s| dropped.contains(&s.table()) && !keep.contains(&s.table()))
+        .map(|s| s.id())
+        .collect();
+    StateStore::new(warehouse).delete_snapshots(&orphaned)?;
+    Ok(report)
+}
+
+/// Keeps every table a kept view reads: dropping it would break the view (DuckDB) or be
+/// refused (PostgreSQL). Read from the views' definitions, to a fixed point (views read views).
+fn keep_what_kept_views_read(
+    warehouse: &mut dyn Warehouse,
+    keep: &mut BTreeSet<PhysicalTable>,
+    existing: &BTreeSet<PhysicalTable>,
+) -> Result<(), PromoteError> {
+    let rows = warehouse
+        .query(
+            "SELECT table_schema, table_name, view_definition FROM information_schema.views \
+             WHERE table_schema LIKE 'sluice%'",
+        )
+        .map_err(PromoteError::Janitor)?;
+    let definitions: HashMap<PhysicalTable, String> = rows
+        .into_iter()
+        .filter_map(|r| {
+            let table = PhysicalTable {
+                schema: r.first()?.clone()?,
+                table: r.get(1)?.clone()?,
+            };
+            Some((table, r.get(2)?.clone().unwrap_or_default()))
+        })
+        .collect();
+    let mut pending: Vec<PhysicalTable> = keep.iter().cloned().collect();
+    while let Some(view) = pending.pop() {
+        let Some(definition) = definitions.get(&view) else {
+            continue;
+        };
+        for table in existing {
+            if !keep.contains(table) && definition.contains(table.table.as_str()) {
+                keep.insert(table.clone());
+                pending.push(table.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or_default().to_string()
+}
+
+fn view_set(warehouse: &mut dyn Warehouse) -> Result<BTreeSet<PhysicalTable>, PromoteError> {
+    let rows = warehouse
+        .query("SELECT table_schema, table_name FROM information_schema.views WHERE table_schema LIKE 'sluice%'")
+        .map_err(PromoteError::Janitor)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(PhysicalTable {
+                schema: r.first()?.clone()?,
+                table: r.get(1)?.clone()?,
+            })
+        })
+        .collect())
+}

@@ -1,0 +1,160 @@
+//! The warehouse: where physical tables, environment views and Sluice's own state live.
+//!
+//! One small trait, two adapters (embedded DuckDB, PostgreSQL). Everything above it speaks
+//! plain SQL that both understand, so the engine itself never imports a database driver.
+
+use sluice_engine::model::Dialect;
+
+#[cfg(feature = "duckdb")]
+pub mod duckdb;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "postgres")]
+mod tls;
+
+/// A database error, with the statement that caused it.
+#[derive(Debug, thiserror::Error)]
+pub enum WarehouseError {
+    #[error("cannot connect to warehouse {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("{message}\n  while running: {sql}")]
+    Sql { sql: String, message: String },
+    #[error("invalid warehouse URL {url:?}: {message}")]
+    Url { url: String, message: String },
+    /// The connection went away mid-way (closed, reset, the server shutting down or starting
+    /// up): retrying later on a new connection can succeed, unlike a failed statement.
+    #[error("lost the warehouse connection: {message}\n  while running: {sql}")]
+    Lost { sql: String, message: String },
+}
+
+impl WarehouseError {
+    /// Whether the warehouse is not there (rather than a statement being wrong): worth
+    /// retrying later, never the input's fault.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            WarehouseError::Connect { .. } | WarehouseError::Lost { .. }
+        )
+    }
+}
+
+pub type Result<T> = std::result::Result<T, WarehouseError>;
+
+/// One row of a query result, every value rendered as text (`None` = SQL NULL).
+pub type Row = Vec<Option<String>>;
+
+/// A connection to a warehouse.
+pub trait Warehouse: Send {
+    fn dialect(&self) -> Dialect;
+
+    /// Runs one or more `;`-separated statements that return no rows.
+    fn execute(&mut self, sql: &str) -> Result<()>;
+
+    /// Runs a query and returns its rows with every value as text.
+    fn query(&mut self, sql: &str) -> Result<Vec<Row>>;
+
+    /// Starts a transaction; DDL inside it is transactional on both warehouses.
+    fn begin(&mut self) -> Result<()> {
+        self.execute("BEGIN")
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.execute("COMMIT")
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        self.execute("ROLLBACK")
+    }
+}
+
+/// What follows `duckdb:` in a DuckDB URL: a path, `:memory:`, or nothing.
+fn duckdb_path(url: &str) -> Option<&str> {
+    let path = url.trim().strip_prefix("duckdb:")?;
+    // `duckdb:///abs/path` is accepted too, for people used to URL syntax.
+    Some(path.strip_prefix("//").unwrap_or(path))
+}
+
+/// The database file of a `duckdb:PATH` URL (`None` for other warehouses and
+/// `duckdb::memory:`).
+pub fn duckdb_file(url: &str) -> Option<&std::path::Path> {
+    let path = duckdb_path(url)?;
+    (!path.is_empty() && path != ":memory:").then(|| std::path::Path::new(path))
+}
+
+/// Opens a warehouse from its URL: `duckdb:PATH` (parent directories are created),
+/// `duckdb::memory:` for a private in-memory database, or `postgres://...` /
+/// `postgresql://...` (libpq-style URL).
+pub fn connect(url: &str) -> Result<Box<dyn Warehouse>> {
+    let url = url.trim();
+    if let Some(path) = duckdb_path(url) {
+        return connect_duckdb(url, path);
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return connect_postgres(url);
+    }
+    Err(WarehouseError::Url {
+        url: url.to_string(),
+        message: "expected duckdb:PATH, duckdb::memory: or postgres://USER@HOST:PORT/DATABASE"
+            .to_string(),
+    })
+}
+
+#[cfg(feature = "duckdb")]
+fn connect_duckdb(url: &str, path: &str) -> Result<Box<dyn Warehouse>> {
+    if path.is_empty() {
+        return Err(WarehouseError::Url {
+            url: url.to_string(),
+            message: "no database file given (use duckdb:PATH or duckdb::memory:)".to_string(),
+        });
+    }
+    let warehouse = if path == ":memory:" {
+        duckdb::DuckdbWarehouse::open_in_memory()?
+    } else {
+        duckdb::DuckdbWarehouse::open(std::path::Path::new(path))?
+    };
+    Ok(Box::new(warehouse))
+}
+
+#[cfg(not(feature = "duckdb"))]
+fn connect_duckdb(url: &str, _path: &str) -> Result<Box<dyn Warehouse>> {
+    Err(WarehouseError::Url {
+        url: url.to_string(),
+        message: "this build of sluice has no DuckDB support (built without the `duckdb` feature)"
+            .to_string(),
+    })
+}
+
+#[cfg(feature = "postgres")]
+fn connect_postgres(url: &str) -> Result<Box<dyn Warehouse>> {
+    Ok(Box::new(postgres::PostgresWarehouse::connect(url)?))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn connect_postgres(url: &str) -> Result<Box<dyn Warehouse>> {
+    Err(WarehouseError::Url {
+        url: url.to_string(),
+        message:
+            "this build of sluice has no PostgreSQL support (built without the `postgres` feature)"
+                .to_string(),
+    })
+}
+
+/// Physical tables (and VIEW-kind views) that exist in `sluice__*` schemas.
+pub fn existing_physical_tables(
+    warehouse: &mut dyn Warehouse,
+) -> Result<std::collections::BTreeSet<sluice_engine::snapshot::PhysicalTable>> {
+    let rows = warehouse.query(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema LIKE 'sluice%'",
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(
+            |r| match (r.first().cloned().flatten(), r.get(1).cloned().flatten()) {
+                (Some(schema), Some(table)) if schema.starts_with("sluice__") => {
+                    Some(sluice_engine::snapshot::PhysicalTable { schema, table })
+                }
+                _ => None,
+            },
+        )
+        .collect())
+}
