@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::api::{Cluster, DeleteOptions, Part, WriteOptions};
 use crate::auth::User;
-use crate::defaults::CRD_CLEANUP_FINALIZER;
+use crate::kinds::crd::CLEANUP_FINALIZER as CRD_CLEANUP_FINALIZER;
 use crate::patch::PatchType;
 use crate::store::ObjKey;
 

@@ -79,7 +79,7 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<
         if r.scale {
             resources.push(json!({"name": format!("{}/scale", r.plural), "singularName": "", "namespaced": r.namespaced, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
         }
-        if r.group.is_empty() && r.plural == "serviceaccounts" {
+        if r.token {
             resources.push(json!({"name": "serviceaccounts/token", "singularName": "", "namespaced": true, "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]}));
         }
     }

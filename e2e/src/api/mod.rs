@@ -17,6 +17,8 @@ use serde_json::Value;
 
 use crate::auth::{Auth, User};
 use crate::error::{ApiError, ApiResult};
+use crate::kinds::ReviewContext;
+use crate::rbac::Rbac;
 use crate::resources::{Registry, ResourceInfo};
 use crate::selectors::Selectors;
 use crate::store::{ObjKey, Store};
@@ -231,16 +233,12 @@ impl Cluster {
         (items, inner.rv())
     }
 
+    /// Stops serving the resource a CRD defines.
     pub fn unregister_crd(&self, crd: &Value) {
-        if let (Some(group), Some(plural)) = (
-            crd["spec"]["group"].as_str(),
-            crd["spec"]["names"]["plural"].as_str(),
-        ) {
-            self.registry
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .unregister(group, plural);
-        }
+        self.registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .unregister_crd(crd);
     }
 
     /// Built-in controllers' shorthand: find the served resource for a stored key.
@@ -251,5 +249,15 @@ impl Cluster {
             .iter()
             .find(|r| key.same_resource(&r.storage_group, &r.plural))
             .cloned()
+    }
+}
+
+impl ReviewContext for Cluster {
+    fn authorizer(&self) -> Rbac {
+        Rbac::snapshot(&self.store.lock(), self.rbac)
+    }
+
+    fn authenticate_token(&self, token: &str) -> Option<User> {
+        Cluster::authenticate_token(self, token)
     }
 }

@@ -336,7 +336,7 @@ impl Ctx<'_> {
             return Ok(Value::Null);
         }
         if self.content_type.contains("protobuf") {
-            return crate::protobuf::decode(self.body);
+            return crate::protobuf::decode(self.body, crate::kinds::registry::protobuf_decoder);
         }
         if self.content_type.contains("cbor") {
             return Err(ApiError::new(

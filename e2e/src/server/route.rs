@@ -87,12 +87,12 @@ fn resource_request(ctx: &Ctx) -> ApiResult<Reply> {
         res,
         version: info.version.clone(),
     };
-    if target.res.review {
+    if let Some(kind) = target.res.builtin.filter(|_| target.res.review) {
         return match (ctx.method.clone(), &target.name) {
             (Method::POST, None) => {
                 let body = ctx.body_value()?;
                 let ns = target.namespace.as_deref().unwrap_or_default();
-                crate::reviews::create(ctx.cluster, &target.res, ns, ctx.user, body)
+                kind.review(ctx.cluster.as_ref(), ns, ctx.user, body)
                     .map(|v| Reply::Json(201, v))
             }
             _ => Err(ApiError::method_not_allowed()),
@@ -131,11 +131,7 @@ fn resource_request(ctx: &Ctx) -> ApiResult<Reply> {
                 crate::kubelet::logs::LogReply::Follow(f) => Reply::Stream(f),
             })
         }
-        (Some(name), "token")
-            if target.res.plural == "serviceaccounts"
-                && target.res.group.is_empty()
-                && ctx.method == Method::POST =>
-        {
+        (Some(name), "token") if target.res.token && ctx.method == Method::POST => {
             let ns = target.namespace.as_deref().unwrap_or_default();
             ctx.cluster
                 .request_token(ns, name, ctx.body_value()?)
@@ -215,8 +211,7 @@ fn collection(ctx: &Ctx, t: &Target) -> ApiResult<Reply> {
             let items: Vec<Value> = page.items.into_iter().map(|o| present(t, o)).collect();
             if table::wants_table(ctx.accept) {
                 let mut table = table::table(
-                    &t.res,
-                    &t.version,
+                    &t.res.columns(&t.version),
                     &items,
                     &page.rv.to_string(),
                     table_include(ctx),
@@ -344,8 +339,7 @@ fn item(ctx: &Ctx, t: &Target, part: Part) -> ApiResult<Reply> {
         return Ok(Reply::Json(
             200,
             table::table(
-                &t.res,
-                &t.version,
+                &t.res.columns(&t.version),
                 &[present(t, obj)],
                 &rv,
                 table_include(ctx),
