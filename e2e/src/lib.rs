@@ -29,7 +29,6 @@ pub mod store;
 pub mod table;
 pub mod tls;
 pub mod watch;
-pub mod workloads;
 
 pub use harness::{TestCluster, TestClusterBuilder};
 pub use kubelet::{ImageRule, ImageTarget};

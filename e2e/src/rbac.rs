@@ -454,28 +454,6 @@ pub fn bootstrap() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// The rules an aggregating ClusterRole collects from the ClusterRoles its selectors match.
-pub fn aggregate(role: &Value, all: &[Value]) -> Option<Vec<Value>> {
-    let selectors = role["aggregationRule"]["clusterRoleSelectors"].as_array()?;
-    let mut out: Vec<Value> = Vec::new();
-    for other in all {
-        if other["metadata"]["name"] == role["metadata"]["name"] {
-            continue;
-        }
-        let matched = selectors
-            .iter()
-            .any(|s| crate::selectors::LabelSelector::from_object(s).matches(other));
-        if matched {
-            for r in rules(other) {
-                if !out.contains(&r) {
-                    out.push(r);
-                }
-            }
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,12 @@
 //! Object semantics shared by HTTP handlers and the built-in controllers. This module holds
 //! the cluster state and its lookups; `write` has create, update and patch (uid /
 //! resourceVersion / generation bookkeeping, optimistic concurrency, status-subresource
-//! separation, dry-run and validation), `delete` has deletion with finalizers and propagation.
+//! separation, dry-run and validation), `delete` has deletion with finalizers and propagation,
+//! `list` paged lists, `scale` the `scale` subresource.
 
 mod delete;
 mod list;
+mod scale;
 mod write;
 
 pub use list::{ListOptions, ListPage};

@@ -113,15 +113,9 @@ fn resource_request(ctx: &Ctx) -> ApiResult<Reply> {
                 )),
                 _ => return Err(ApiError::method_not_allowed()),
             };
-            crate::workloads::scale(
-                ctx.cluster,
-                &target.res,
-                ns,
-                name,
-                body,
-                &ctx.update_options(),
-            )
-            .map(|v| Reply::Json(200, v))
+            ctx.cluster
+                .scale(&target.res, ns, name, body, &ctx.update_options())
+                .map(|v| Reply::Json(200, v))
         }
         (Some(name), "log") if target.res.log && ctx.method == Method::GET => {
             let ns = target.namespace.as_deref().unwrap_or("default");
