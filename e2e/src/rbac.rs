@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use crate::auth::User;
+use crate::auth::{Authorization, User};
 use crate::error::ApiError;
 use crate::store::Inner;
 
@@ -52,6 +52,18 @@ impl Attributes {
     pub fn subresource(mut self, subresource: &str) -> Self {
         self.subresource = subresource.into();
         self
+    }
+
+    /// What this check asked, for the request log.
+    pub fn authorization(&self) -> Authorization {
+        Authorization {
+            verb: self.verb.clone(),
+            group: self.group.clone(),
+            resource: self.resource.clone(),
+            subresource: self.subresource.clone(),
+            namespace: self.namespace.clone(),
+            path: self.path.clone(),
+        }
     }
 }
 

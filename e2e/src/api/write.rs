@@ -297,8 +297,7 @@ impl Cluster {
         if !decision.allowed {
             return Err(crate::rbac::forbidden(&attrs, &decision.reason));
         }
-        opts.notes
-            .authorized(crate::auth::Authorization::of(&attrs));
+        opts.notes.authorized(attrs.authorization());
         Ok(())
     }
 

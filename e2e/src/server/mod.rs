@@ -232,7 +232,7 @@ async fn handle(cluster: Arc<Cluster>, req: Request<Incoming>) -> Response<Body>
         let attrs = info.attributes(&user);
         let decision = Rbac::snapshot(&cluster.store.lock(), true).authorize(&attrs);
         if decision.allowed {
-            notes.authorized(crate::auth::Authorization::of(&attrs));
+            notes.authorized(attrs.authorization());
             None
         } else {
             Some(Err(forbidden(&attrs, &decision.reason)))

@@ -127,9 +127,15 @@ fn resource_request(ctx: &Ctx) -> ApiResult<Reply> {
         }
         (Some(name), "token") if target.res.token && ctx.method == Method::POST => {
             let ns = target.namespace.as_deref().unwrap_or_default();
-            ctx.cluster
-                .request_token(ns, name, ctx.body_value()?)
-                .map(|v| Reply::Json(201, v))
+            let cluster = ctx.cluster;
+            crate::serviceaccounts::request_token(
+                &cluster.store,
+                &cluster.tokens,
+                ns,
+                name,
+                ctx.body_value()?,
+            )
+            .map(|v| Reply::Json(201, v))
         }
         _ => Err(not_found()),
     }
