@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use crate::rbac::VERBS;
 use crate::resources::{Registry, ResourceInfo};
 
 pub fn version() -> Value {
@@ -42,17 +43,6 @@ pub fn group(registry: &Registry, name: &str) -> Option<Value> {
     entry["apiVersion"] = json!("v1");
     Some(entry)
 }
-
-const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
 
 /// `APIResourceList` for one group version, subresources included.
 pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<Value> {

@@ -309,8 +309,29 @@ fn binding(name: &str, role: &str, groups: &[&str]) -> (&'static str, Value) {
     )
 }
 
+/// The verbs of resource requests, as discovery advertises them for every stored kind.
+pub const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// The verbs that only read.
 const READ: &[&str] = &["get", "list", "watch"];
-const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
+
+/// The verbs that write: every other verb.
+fn write_verbs() -> Vec<&'static str> {
+    VERBS
+        .iter()
+        .copied()
+        .filter(|v| !READ.contains(v))
+        .collect()
+}
 
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
     json!({"apiGroups": groups, "resources": resources, "verbs": verbs})
@@ -375,32 +396,20 @@ pub fn bootstrap() -> Vec<(&'static str, Value)> {
         ),
         rule(&["networking.k8s.io"], &["networkpolicies"], READ),
     ]);
+    let write = &write_verbs();
     let edit = json!([
-        rule(&[""], &workloads, WRITE),
+        rule(&[""], &workloads, write),
         rule(&[""], &["secrets"], READ),
         rule(&[""], &["serviceaccounts/token"], &["create"]),
-        rule(&["apps"], &apps, WRITE),
-        rule(&["batch"], &["jobs"], WRITE),
-        rule(&["events.k8s.io"], &["events"], WRITE),
-        rule(&["coordination.k8s.io"], &["leases"], WRITE),
-        rule(&["policy"], &["poddisruptionbudgets"], WRITE),
-        rule(&["networking.k8s.io"], &["networkpolicies"], WRITE),
+        rule(&["apps"], &apps, write),
+        rule(&["batch"], &["jobs"], write),
+        rule(&["events.k8s.io"], &["events"], write),
+        rule(&["coordination.k8s.io"], &["leases"], write),
+        rule(&["policy"], &["poddisruptionbudgets"], write),
+        rule(&["networking.k8s.io"], &["networkpolicies"], write),
     ]);
     let admin = json!([
-        rule(
-            &[RBAC],
-            &["roles", "rolebindings"],
-            &[
-                "create",
-                "delete",
-                "deletecollection",
-                "get",
-                "list",
-                "patch",
-                "update",
-                "watch"
-            ]
-        ),
+        rule(&[RBAC], &["roles", "rolebindings"], VERBS),
         rule(
             &["authorization.k8s.io"],
             &["localsubjectaccessreviews"],
