@@ -82,7 +82,7 @@ fn rule_matches(rule: &Value, req: &Request) -> bool {
 fn resources_match(m: &Value, req: &Request, namespace: Option<&Value>) -> bool {
     let labels_of = |v: Option<&Value>| v.cloned().unwrap_or(Value::Null);
     if let Some(sel) = m.get("namespaceSelector").filter(|s| s.is_object()) {
-        let subject = if req.res.group.is_empty() && req.res.plural == "namespaces" {
+        let subject = if req.res.builtin.is_some_and(|k| k.is_namespace()) {
             req.object.or(req.old).cloned()
         } else if req.res.namespaced {
             namespace.cloned()
@@ -175,7 +175,7 @@ impl Cluster {
             return Ok(());
         }
         let namespace = (!req.namespace.is_empty())
-            .then(|| inner.get(&ObjKey::new("", "namespaces", "", req.namespace)))
+            .then(|| inner.get(&crate::kinds::namespace::key(req.namespace)))
             .flatten();
         let mut rbac: Option<Arc<Rbac>> = None;
         for binding in bindings {

@@ -14,7 +14,7 @@ use crate::meta;
 use crate::patch::{self, PatchType};
 use crate::resources::ResourceInfo;
 use crate::schema::Validator;
-use crate::store::{Inner, ObjKey, rv_of};
+use crate::store::{Inner, rv_of};
 
 /// The object without the parts that do not count towards `metadata.generation`.
 fn generation_content(res: &ResourceInfo, obj: &Value) -> Value {
@@ -94,7 +94,7 @@ impl Cluster {
         if !res.namespaced {
             return Ok(());
         }
-        match inner.get(&ObjKey::new("", "namespaces", "", ns)) {
+        match inner.get(&crate::kinds::namespace::key(ns)) {
             None => Err(ApiError::not_found("", "namespaces", ns)),
             Some(n) if !n["metadata"]["deletionTimestamp"].is_null() => Err(ApiError::new(
                 403,

@@ -210,6 +210,11 @@ pub trait BuiltinKind: Sync {
     /// Adjusts an object as it is marked for deletion.
     fn on_marked_for_deletion(&self, _obj: &mut Value) {}
 
+    /// Objects of this kind are namespaces: namespace selectors match them by their own labels.
+    fn is_namespace(&self) -> bool {
+        false
+    }
+
     /// Objects of this kind define served resources (CRDs): the registry follows them.
     fn defines_resources(&self) -> bool {
         false

@@ -7,7 +7,13 @@ use serde_json::{Value, json};
 
 use super::{BuiltinKind, Facts, Protobuf, set_default};
 use crate::protobuf::decode_as;
+use crate::store::ObjKey;
 use crate::table::{self, Column, column};
+
+/// Where the namespace `name` is stored.
+pub fn key(name: &str) -> ObjKey {
+    ObjKey::new("", "namespaces", "", name)
+}
 
 pub struct Namespace;
 
@@ -43,6 +49,10 @@ impl BuiltinKind for Namespace {
             kind: "Namespace",
             decode: decode_as::<core::Namespace>,
         }]
+    }
+
+    fn is_namespace(&self) -> bool {
+        true
     }
 
     fn terminates(&self) -> bool {
