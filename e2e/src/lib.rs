@@ -16,6 +16,7 @@ pub mod harness;
 pub mod kinds;
 pub mod kubelet;
 pub mod meta;
+pub mod openapi;
 pub mod patch;
 pub mod protobuf;
 pub mod rbac;

@@ -30,6 +30,8 @@ pub type Body = BoxBody<Bytes, Infallible>;
 pub enum Reply {
     Json(u16, Value),
     Text(String),
+    /// A body of the given media type.
+    Bytes(&'static str, Vec<u8>),
     Stream(watch::Frames),
 }
 
@@ -267,6 +269,10 @@ async fn handle(cluster: Arc<Cluster>, req: Request<Incoming>) -> Response<Body>
         Ok(Reply::Text(t)) => Response::builder()
             .header("content-type", "text/plain")
             .body(full(t))
+            .expect("valid"),
+        Ok(Reply::Bytes(media_type, bytes)) => Response::builder()
+            .header("content-type", media_type)
+            .body(full(bytes))
             .expect("valid"),
         Ok(Reply::Stream(frames)) => Response::builder()
             .header("content-type", "application/json")

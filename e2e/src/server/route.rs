@@ -1,6 +1,6 @@
-//! Routing of Kubernetes API paths: discovery, collections (list, watch, create,
-//! deletecollection), items (get, update, patch, delete) and subresources (`status`, `scale`,
-//! `log`, `token`), plus the create-only review kinds.
+//! Routing of Kubernetes API paths: discovery and the OpenAPI documents, collections (list,
+//! watch, create, deletecollection), items (get, update, patch, delete) and subresources
+//! (`status`, `scale`, `log`, `token`), plus the create-only review kinds.
 
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use super::{Ctx, Reply};
 use crate::api::{DeleteOptions, ListOptions, Part};
 use crate::discovery;
 use crate::error::{ApiError, ApiResult};
+use crate::openapi;
 use crate::patch::PatchType;
 use crate::resources::ResourceInfo;
 use crate::selectors::{FieldSelector, LabelSelector, Selectors};
@@ -55,11 +56,17 @@ pub fn route(ctx: &Ctx) -> ApiResult<Reply> {
         ["apis", g, v] => {
             discovery::resource_list(&registry(), g, v).map_or_else(|| Err(not_found()), ok)
         }
-        ["openapi", "v3"] => ok(discovery::openapi_index(&registry())),
-        ["openapi", "v3", "api", v] => discovery::openapi_group_version(&registry(), "", v)
-            .map_or_else(|| Err(not_found()), ok),
+        ["openapi", "v2"] if ctx.accept.contains("protobuf") => Ok(Reply::Bytes(
+            openapi::v2::PROTOBUF,
+            openapi::v2::protobuf(&registry()),
+        )),
+        ["openapi", "v2"] => ok(openapi::v2::document(&registry())),
+        ["openapi", "v3"] => ok(openapi::v3::index(&registry())),
+        ["openapi", "v3", "api", v] => {
+            openapi::v3::group_version(&registry(), "", v).map_or_else(|| Err(not_found()), ok)
+        }
         ["openapi", "v3", "apis", g, v] => {
-            discovery::openapi_group_version(&registry(), g, v).map_or_else(|| Err(not_found()), ok)
+            openapi::v3::group_version(&registry(), g, v).map_or_else(|| Err(not_found()), ok)
         }
         _ => Err(not_found()),
     }
