@@ -9,7 +9,7 @@ use crate::patch::{self, PatchType};
 use crate::resources::ResourceInfo;
 use crate::selectors::LabelSelector;
 
-/// The Scale of a Deployment or ReplicaSet.
+/// The Scale view of an object.
 fn scale_of(obj: &Value) -> Value {
     let selector = LabelSelector::from_object(&obj["spec"]["selector"]).to_string();
     json!({

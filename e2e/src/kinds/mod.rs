@@ -1,8 +1,9 @@
 //! The built-in kinds, one file each. A kind is its schema facts (names, scope, subresources)
 //! plus whatever it adds to the generic API machinery: defaults, validation, update rules,
-//! `kubectl get` columns, protobuf decoding, deletion and storage quirks. Every hook has a
-//! default, so a kind implements only what it needs; `registry` maps (group, resource) to the
-//! kinds. Custom resources are not kinds here: their rules come from their CRD's schema.
+//! `kubectl get` columns, protobuf decoding, deletion and storage quirks, review answers. Every
+//! hook but the facts has a default, so a kind implements only what it needs; `registry` maps
+//! (group, resource) to the kinds. Custom resources are not kinds here: their rules come from
+//! their CRD's schema.
 
 pub mod admission;
 pub mod config;
@@ -162,6 +163,7 @@ pub trait ReviewContext {
 /// One built-in kind. Only `facts` is required; every other hook defaults to what a kind
 /// without rules of its own gets.
 pub trait BuiltinKind: Sync {
+    /// Names, scope and subresources.
     fn facts(&self) -> Facts;
 
     /// Defaults set only when the object is created (they need its uid, or make its first

@@ -87,6 +87,15 @@ mod tests {
     }
 
     #[test]
+    fn each_kind_is_found_by_its_own_resource() {
+        for kind in all() {
+            let facts = kind.facts();
+            let found = lookup(facts.group, facts.plural).map(|k| k.facts().kind);
+            assert_eq!(found, Some(facts.kind), "{facts:?}");
+        }
+    }
+
+    #[test]
     fn decodes_a_secret_and_a_job() {
         let secret = core::Secret {
             metadata: Some(meta::ObjectMeta {
