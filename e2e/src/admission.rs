@@ -82,7 +82,7 @@ fn rule_matches(rule: &Value, req: &Request) -> bool {
 fn resources_match(m: &Value, req: &Request, namespace: Option<&Value>) -> bool {
     let labels_of = |v: Option<&Value>| v.cloned().unwrap_or(Value::Null);
     if let Some(sel) = m.get("namespaceSelector").filter(|s| s.is_object()) {
-        let subject = if req.res.group.is_empty() && req.res.plural == "namespaces" {
+        let subject = if req.res.builtin.is_some_and(|k| k.is_namespace()) {
             req.object.or(req.old).cloned()
         } else if req.res.namespaced {
             namespace.cloned()
@@ -164,7 +164,7 @@ struct Failure {
 impl Cluster {
     /// Runs every bound ValidatingAdmissionPolicy on `req`; `inner` is the locked store.
     pub fn admit(&self, inner: &Inner, req: &Request, notes: &Notes) -> ApiResult<()> {
-        if req.res.group == GROUP {
+        if req.res.builtin.is_some_and(|k| !k.admitted()) {
             return Ok(());
         }
         let bindings: Vec<&Value> = inner
@@ -175,7 +175,7 @@ impl Cluster {
             return Ok(());
         }
         let namespace = (!req.namespace.is_empty())
-            .then(|| inner.get(&ObjKey::new("", "namespaces", "", req.namespace)))
+            .then(|| inner.get(&crate::kinds::namespace::key(req.namespace)))
             .flatten();
         let mut rbac: Option<Arc<Rbac>> = None;
         for binding in bindings {

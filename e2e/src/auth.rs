@@ -150,19 +150,6 @@ pub struct Authorization {
     pub path: Option<String>,
 }
 
-impl Authorization {
-    pub fn of(a: &crate::rbac::Attributes) -> Authorization {
-        Authorization {
-            verb: a.verb.clone(),
-            group: a.group.clone(),
-            resource: a.resource.clone(),
-            subresource: a.subresource.clone(),
-            namespace: a.namespace.clone(),
-            path: a.path.clone(),
-        }
-    }
-}
-
 /// Token table plus request log.
 #[derive(Debug, Default)]
 pub struct Auth {

@@ -22,6 +22,7 @@ const DEFAULT_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "
 pub struct TestClusterBuilder {
     users: Vec<(String, String, User)>,
     kubelet: KubeletConfig,
+    retry_delay: Duration,
     rbac: bool,
 }
 
@@ -32,6 +33,7 @@ impl Default for TestClusterBuilder {
         let builder = Self {
             users: Vec::new(),
             kubelet: KubeletConfig::default(),
+            retry_delay: crate::controllers::jobs::RETRY_DELAY,
             rbac: false,
         };
         builder
@@ -72,8 +74,10 @@ impl TestClusterBuilder {
         self
     }
 
+    /// How long the Job controller waits before replacing a failed pod (100ms by default;
+    /// the real controller backs off from 10s).
     pub fn retry_delay(mut self, delay: Duration) -> Self {
-        self.kubelet.retry_delay = delay;
+        self.retry_delay = delay;
         self
     }
 
@@ -126,6 +130,10 @@ impl TestClusterBuilder {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             runtime.spawn(crate::server::serve(listener, tls, cluster.clone()));
             runtime.spawn(crate::controllers::run(cluster.clone()));
+            runtime.spawn(crate::controllers::jobs::run(
+                cluster.clone(),
+                self.retry_delay,
+            ));
             runtime.spawn(crate::kubelet::run(
                 cluster.clone(),
                 Arc::new(self.kubelet),

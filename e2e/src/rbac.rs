@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use crate::auth::User;
+use crate::auth::{Authorization, User};
 use crate::error::ApiError;
 use crate::store::Inner;
 
@@ -52,6 +52,18 @@ impl Attributes {
     pub fn subresource(mut self, subresource: &str) -> Self {
         self.subresource = subresource.into();
         self
+    }
+
+    /// What this check asked, for the request log.
+    pub fn authorization(&self) -> Authorization {
+        Authorization {
+            verb: self.verb.clone(),
+            group: self.group.clone(),
+            resource: self.resource.clone(),
+            subresource: self.subresource.clone(),
+            namespace: self.namespace.clone(),
+            path: self.path.clone(),
+        }
     }
 }
 
@@ -297,8 +309,29 @@ fn binding(name: &str, role: &str, groups: &[&str]) -> (&'static str, Value) {
     )
 }
 
+/// The verbs of resource requests, as discovery advertises them for every stored kind.
+pub const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// The verbs that only read.
 const READ: &[&str] = &["get", "list", "watch"];
-const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
+
+/// The verbs that write: every other verb.
+fn write_verbs() -> Vec<&'static str> {
+    VERBS
+        .iter()
+        .copied()
+        .filter(|v| !READ.contains(v))
+        .collect()
+}
 
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
     json!({"apiGroups": groups, "resources": resources, "verbs": verbs})
@@ -363,32 +396,20 @@ pub fn bootstrap() -> Vec<(&'static str, Value)> {
         ),
         rule(&["networking.k8s.io"], &["networkpolicies"], READ),
     ]);
+    let write = &write_verbs();
     let edit = json!([
-        rule(&[""], &workloads, WRITE),
+        rule(&[""], &workloads, write),
         rule(&[""], &["secrets"], READ),
         rule(&[""], &["serviceaccounts/token"], &["create"]),
-        rule(&["apps"], &apps, WRITE),
-        rule(&["batch"], &["jobs"], WRITE),
-        rule(&["events.k8s.io"], &["events"], WRITE),
-        rule(&["coordination.k8s.io"], &["leases"], WRITE),
-        rule(&["policy"], &["poddisruptionbudgets"], WRITE),
-        rule(&["networking.k8s.io"], &["networkpolicies"], WRITE),
+        rule(&["apps"], &apps, write),
+        rule(&["batch"], &["jobs"], write),
+        rule(&["events.k8s.io"], &["events"], write),
+        rule(&["coordination.k8s.io"], &["leases"], write),
+        rule(&["policy"], &["poddisruptionbudgets"], write),
+        rule(&["networking.k8s.io"], &["networkpolicies"], write),
     ]);
     let admin = json!([
-        rule(
-            &[RBAC],
-            &["roles", "rolebindings"],
-            &[
-                "create",
-                "delete",
-                "deletecollection",
-                "get",
-                "list",
-                "patch",
-                "update",
-                "watch"
-            ]
-        ),
+        rule(&[RBAC], &["roles", "rolebindings"], VERBS),
         rule(
             &["authorization.k8s.io"],
             &["localsubjectaccessreviews"],
@@ -452,28 +473,6 @@ pub fn bootstrap() -> Vec<(&'static str, Value)> {
             &["system:authenticated", "system:unauthenticated"],
         ),
     ]
-}
-
-/// The rules an aggregating ClusterRole collects from the ClusterRoles its selectors match.
-pub fn aggregate(role: &Value, all: &[Value]) -> Option<Vec<Value>> {
-    let selectors = role["aggregationRule"]["clusterRoleSelectors"].as_array()?;
-    let mut out: Vec<Value> = Vec::new();
-    for other in all {
-        if other["metadata"]["name"] == role["metadata"]["name"] {
-            continue;
-        }
-        let matched = selectors
-            .iter()
-            .any(|s| crate::selectors::LabelSelector::from_object(s).matches(other));
-        if matched {
-            for r in rules(other) {
-                if !out.contains(&r) {
-                    out.push(r);
-                }
-            }
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! The resource registry: which kinds are served, under which group/version/plural, and with
-//! which behaviour (scope, subresources, generation tracking). Custom resources join it when
-//! their CRD is created and leave it when the CRD is gone.
+//! which behaviour (scope, subresources, generation tracking). The built-in kinds come from
+//! `kinds`; custom resources join when their CRD is created and leave when the CRD is gone.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
+
+use crate::kinds::{BuiltinKind, Facts, registry};
+use crate::table::{self, Column};
 
 /// Everything the server needs to know about one served resource.
 #[derive(Debug, Clone)]
@@ -26,10 +29,14 @@ pub struct ResourceInfo {
     pub log: bool,
     /// Has a `/scale` subresource (`spec.replicas`).
     pub scale: bool,
+    /// Has a `/token` subresource (service accounts).
+    pub token: bool,
     /// A create-only review kind: computed per request, never stored.
     pub review: bool,
     /// Maintains `metadata.generation`.
     pub generation: bool,
+    /// The built-in kind's own rules; `None` for custom resources.
+    pub builtin: Option<&'static dyn BuiltinKind>,
     /// Schemas and printer columns for custom resources, per version.
     pub custom: Option<CustomInfo>,
 }
@@ -65,194 +72,42 @@ impl ResourceInfo {
     pub fn preferred_version(&self) -> &str {
         &self.versions[0]
     }
-}
 
-/// A built-in kind: `(group, version, kind, plural, short names)` plus its behaviour.
-struct Builtin {
-    group: &'static str,
-    version: &'static str,
-    kind: &'static str,
-    plural: &'static str,
-    short: &'static [&'static str],
-    cluster: bool,
-    status: bool,
-    generation: bool,
-    scale: bool,
-    all: bool,
-    /// Create-only reviews (access reviews, token reviews): answered, never stored.
-    review: bool,
-}
+    /// The `kubectl get` columns of `version`: a CRD's printer columns, or the built-in
+    /// kind's.
+    pub fn columns(&self, version: &str) -> Vec<Column> {
+        match (&self.custom, self.builtin) {
+            (Some(custom), _) => {
+                table::printer_columns(custom.columns.get(version).map_or(&[], Vec::as_slice))
+            }
+            (None, Some(kind)) => kind.columns(),
+            (None, None) => table::named(Vec::new()),
+        }
+    }
 
-const fn kind(
-    group: &'static str,
-    version: &'static str,
-    kind: &'static str,
-    plural: &'static str,
-    short: &'static [&'static str],
-) -> Builtin {
-    Builtin {
-        group,
-        version,
-        kind,
-        plural,
-        short,
-        cluster: false,
-        status: false,
-        generation: false,
-        scale: false,
-        all: false,
-        review: false,
+    fn builtin(kind: &'static dyn BuiltinKind) -> Self {
+        let f: Facts = kind.facts();
+        Self {
+            group: f.group.into(),
+            storage_group: f.storage_group.into(),
+            versions: vec![f.version.into()],
+            kind: f.kind.into(),
+            plural: f.plural.into(),
+            singular: f.kind.to_lowercase(),
+            short_names: f.short_names.iter().map(|s| s.to_string()).collect(),
+            categories: if f.all { vec!["all".into()] } else { vec![] },
+            namespaced: f.namespaced,
+            status: f.status,
+            log: f.log,
+            scale: f.scale,
+            token: f.token,
+            review: f.review,
+            generation: f.generation,
+            builtin: Some(kind),
+            custom: None,
+        }
     }
 }
-
-impl Builtin {
-    const fn cluster(mut self) -> Self {
-        self.cluster = true;
-        self
-    }
-    /// A `/status` subresource and `metadata.generation`.
-    const fn status(mut self) -> Self {
-        self.status = true;
-        self.generation = true;
-        self
-    }
-    const fn generation(mut self) -> Self {
-        self.generation = true;
-        self
-    }
-    const fn scale(mut self) -> Self {
-        self.scale = true;
-        self
-    }
-    /// In the `all` category (`kubectl get all`).
-    const fn all(mut self) -> Self {
-        self.all = true;
-        self
-    }
-    const fn review(mut self) -> Self {
-        self.review = true;
-        self
-    }
-}
-
-const RBAC: &str = "rbac.authorization.k8s.io";
-const AUTHZ: &str = "authorization.k8s.io";
-const AUTHN: &str = "authentication.k8s.io";
-const ADMISSION: &str = "admissionregistration.k8s.io";
-
-const BUILTINS: &[Builtin] = &[
-    kind("", "v1", "Namespace", "namespaces", &["ns"])
-        .cluster()
-        .status(),
-    kind("", "v1", "ConfigMap", "configmaps", &["cm"]),
-    kind("", "v1", "Secret", "secrets", &[]),
-    kind("", "v1", "ServiceAccount", "serviceaccounts", &["sa"]),
-    kind("", "v1", "Event", "events", &["ev"]),
-    kind("", "v1", "Pod", "pods", &["po"]).status().all(),
-    kind("", "v1", "Service", "services", &["svc"])
-        .status()
-        .all(),
-    kind("", "v1", "Endpoints", "endpoints", &["ep"]),
-    kind("batch", "v1", "Job", "jobs", &[]).status().all(),
-    kind("apps", "v1", "Deployment", "deployments", &["deploy"])
-        .status()
-        .scale()
-        .all(),
-    kind("apps", "v1", "ReplicaSet", "replicasets", &["rs"])
-        .status()
-        .scale()
-        .all(),
-    kind("coordination.k8s.io", "v1", "Lease", "leases", &[]),
-    kind("events.k8s.io", "v1", "Event", "events", &["ev"]),
-    kind(
-        "apiextensions.k8s.io",
-        "v1",
-        "CustomResourceDefinition",
-        "customresourcedefinitions",
-        &["crd", "crds"],
-    )
-    .cluster()
-    .status(),
-    kind(RBAC, "v1", "Role", "roles", &[]),
-    kind(RBAC, "v1", "RoleBinding", "rolebindings", &[]),
-    kind(RBAC, "v1", "ClusterRole", "clusterroles", &[]).cluster(),
-    kind(RBAC, "v1", "ClusterRoleBinding", "clusterrolebindings", &[]).cluster(),
-    kind(
-        AUTHZ,
-        "v1",
-        "SelfSubjectAccessReview",
-        "selfsubjectaccessreviews",
-        &[],
-    )
-    .cluster()
-    .review(),
-    kind(
-        AUTHZ,
-        "v1",
-        "SelfSubjectRulesReview",
-        "selfsubjectrulesreviews",
-        &[],
-    )
-    .cluster()
-    .review(),
-    kind(
-        AUTHZ,
-        "v1",
-        "SubjectAccessReview",
-        "subjectaccessreviews",
-        &[],
-    )
-    .cluster()
-    .review(),
-    kind(
-        AUTHZ,
-        "v1",
-        "LocalSubjectAccessReview",
-        "localsubjectaccessreviews",
-        &[],
-    )
-    .review(),
-    kind(AUTHN, "v1", "TokenReview", "tokenreviews", &[])
-        .cluster()
-        .review(),
-    kind(AUTHN, "v1", "SelfSubjectReview", "selfsubjectreviews", &[])
-        .cluster()
-        .review(),
-    kind(
-        ADMISSION,
-        "v1",
-        "ValidatingAdmissionPolicy",
-        "validatingadmissionpolicies",
-        &[],
-    )
-    .cluster()
-    .status(),
-    kind(
-        ADMISSION,
-        "v1",
-        "ValidatingAdmissionPolicyBinding",
-        "validatingadmissionpolicybindings",
-        &[],
-    )
-    .cluster()
-    .generation(),
-    kind(
-        "policy",
-        "v1",
-        "PodDisruptionBudget",
-        "poddisruptionbudgets",
-        &["pdb"],
-    )
-    .status(),
-    kind(
-        "networking.k8s.io",
-        "v1",
-        "NetworkPolicy",
-        "networkpolicies",
-        &["netpol"],
-    )
-    .generation(),
-];
 
 /// All served resources.
 #[derive(Debug, Clone)]
@@ -262,25 +117,9 @@ pub struct Registry {
 
 impl Default for Registry {
     fn default() -> Self {
-        let resources = BUILTINS
+        let resources = registry::all()
             .iter()
-            .map(|b| ResourceInfo {
-                group: b.group.into(),
-                storage_group: if b.plural == "events" { "" } else { b.group }.into(),
-                versions: vec![b.version.into()],
-                kind: b.kind.into(),
-                plural: b.plural.into(),
-                singular: b.kind.to_lowercase(),
-                short_names: b.short.iter().map(|s| s.to_string()).collect(),
-                categories: if b.all { vec!["all".into()] } else { vec![] },
-                namespaced: !b.cluster,
-                status: b.status,
-                log: b.plural == "pods",
-                scale: b.scale,
-                review: b.review,
-                generation: b.generation,
-                custom: None,
-            })
+            .map(|k| ResourceInfo::builtin(*k))
             .collect();
         Self { resources }
     }
@@ -344,6 +183,13 @@ impl Registry {
         self.resources
             .retain(|r| !(r.group == group && r.plural == plural));
     }
+
+    /// Stops serving the resource a CRD defines.
+    pub fn unregister_crd(&mut self, crd: &Value) {
+        if let Some((group, plural)) = crate::kinds::crd::defined_resource(crd) {
+            self.unregister(group, plural);
+        }
+    }
 }
 
 /// Builds the registry entry for a CRD object (`apiextensions.k8s.io/v1`).
@@ -403,8 +249,10 @@ pub fn crd_resource(crd: &Value) -> Option<ResourceInfo> {
         status,
         log: false,
         scale: false,
+        token: false,
         review: false,
         generation: true,
+        builtin: None,
         custom: Some(custom),
     })
 }

@@ -3,14 +3,16 @@
 //! account (and the pod) still exist with the same uid and the token has not expired. Pods get
 //! theirs as files plus a kubeconfig (see `pod_identity`).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::api::Cluster;
-use crate::auth::{User, bearer};
+use crate::auth::User;
 use crate::error::{ApiError, ApiResult};
+use crate::store::{ObjKey, Store};
 
 /// The default audience of issued tokens (the API server's issuer).
 pub const AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
@@ -34,18 +36,16 @@ fn b64(v: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
 }
 
-impl Cluster {
-    /// The user behind an `Authorization` header: a static token or an issued one.
-    pub fn authenticate(&self, header: &str) -> Option<User> {
-        self.authenticate_token(bearer(header)?)
-    }
+/// The tokens issued so far, by their text.
+#[derive(Debug, Default)]
+pub struct Tokens(Mutex<HashMap<String, Issued>>);
 
-    pub fn authenticate_token(&self, token: &str) -> Option<User> {
-        if let Some(u) = self.auth.static_user(token) {
-            return Some(u);
-        }
+impl Tokens {
+    /// The service account a token was issued for, while it (and the pod it is bound to) still
+    /// exists with the same uid and the token has not expired.
+    pub fn authenticate(&self, store: &Store, token: &str) -> Option<User> {
         let issued = self
-            .issued
+            .0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(token)
@@ -53,8 +53,8 @@ impl Cluster {
         if issued.expires < jiff::Timestamp::now().as_second() {
             return None;
         }
-        let inner = self.store.lock();
-        let sa = inner.get(&crate::store::ObjKey::new(
+        let inner = store.lock();
+        let sa = inner.get(&ObjKey::new(
             "",
             "serviceaccounts",
             &issued.namespace,
@@ -66,12 +66,7 @@ impl Cluster {
         let mut user =
             User::service_account(&issued.namespace, &issued.name).with_uid(&issued.sa_uid);
         if let Some((pod, uid)) = &issued.pod {
-            let live = inner.get(&crate::store::ObjKey::new(
-                "",
-                "pods",
-                &issued.namespace,
-                pod,
-            ))?;
+            let live = inner.get(&ObjKey::new("", "pods", &issued.namespace, pod))?;
             if live["metadata"]["uid"] != uid.as_str() {
                 return None;
             }
@@ -92,7 +87,7 @@ impl Cluster {
     }
 
     /// Issues a token for a service account; returns it with its expiry (RFC 3339).
-    pub fn issue_token(&self, claims: Issued) -> (String, String) {
+    pub fn issue(&self, claims: Issued) -> (String, String) {
         let now = jiff::Timestamp::now().as_second();
         let mut sa = json!({"name": claims.name, "uid": claims.sa_uid});
         let mut k8s = json!({"namespace": claims.namespace, "serviceaccount": sa.take()});
@@ -113,79 +108,83 @@ impl Cluster {
         let expiry = jiff::Timestamp::from_second(claims.expires)
             .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
             .unwrap_or_default();
-        let mut issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+        let mut issued = self.0.lock().unwrap_or_else(|e| e.into_inner());
         issued.retain(|_, c| c.expires > now);
         issued.insert(token.clone(), claims);
         (token, expiry)
     }
+}
 
-    /// POST `serviceaccounts/{name}/token`: a TokenRequest.
-    pub fn request_token(&self, ns: &str, name: &str, body: Value) -> ApiResult<Value> {
-        let sa = self
-            .store
-            .lock()
-            .get(&crate::store::ObjKey::new("", "serviceaccounts", ns, name))
-            .cloned()
-            .ok_or_else(|| ApiError::not_found("", "serviceaccounts", name))?;
-        let spec = &body["spec"];
-        let seconds = spec["expirationSeconds"].as_i64().unwrap_or(3600);
-        if seconds < 600 {
-            return Err(ApiError::invalid(
-                "authentication.k8s.io",
-                "TokenRequest",
-                name,
-                vec![(
-                    "spec.expirationSeconds".into(),
-                    format!(
-                        "Invalid value: {seconds}: may not specify a duration less than 10 minutes"
-                    ),
-                )],
-            ));
-        }
-        let bound = &spec["boundObjectRef"];
-        let pod = if bound["kind"] == "Pod" {
-            let pod_name = bound["name"].as_str().unwrap_or_default();
-            let live = self
-                .store
-                .lock()
-                .get(&crate::store::ObjKey::new("", "pods", ns, pod_name))
-                .cloned()
-                .ok_or_else(|| ApiError::not_found("", "pods", pod_name))?;
-            Some((
-                pod_name.to_string(),
-                live["metadata"]["uid"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            ))
-        } else {
-            None
-        };
-        let audiences: Vec<String> = spec["audiences"]
-            .as_array()
-            .filter(|a| !a.is_empty())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_else(|| vec![AUDIENCE.to_string()]);
-        let (token, expiry) = self.issue_token(Issued {
-            namespace: ns.into(),
-            name: name.into(),
-            sa_uid: sa["metadata"]["uid"].as_str().unwrap_or_default().into(),
-            pod,
-            expires: jiff::Timestamp::now().as_second() + seconds,
-            audiences: audiences.clone(),
-            id: crate::meta::uid(),
-        });
-        Ok(json!({
-            "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
-            "metadata": {"name": name, "namespace": ns, "creationTimestamp": null},
-            "spec": {"audiences": audiences, "expirationSeconds": seconds, "boundObjectRef": spec.get("boundObjectRef").cloned().unwrap_or(Value::Null)},
-            "status": {"token": token, "expirationTimestamp": expiry},
-        }))
+/// POST `serviceaccounts/{name}/token`: a TokenRequest.
+pub fn request_token(
+    store: &Store,
+    tokens: &Tokens,
+    ns: &str,
+    name: &str,
+    body: Value,
+) -> ApiResult<Value> {
+    let sa = store
+        .lock()
+        .get(&ObjKey::new("", "serviceaccounts", ns, name))
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("", "serviceaccounts", name))?;
+    let spec = &body["spec"];
+    let seconds = spec["expirationSeconds"].as_i64().unwrap_or(3600);
+    if seconds < 600 {
+        return Err(ApiError::invalid(
+            "authentication.k8s.io",
+            "TokenRequest",
+            name,
+            vec![(
+                "spec.expirationSeconds".into(),
+                format!(
+                    "Invalid value: {seconds}: may not specify a duration less than 10 minutes"
+                ),
+            )],
+        ));
     }
+    let bound = &spec["boundObjectRef"];
+    let pod = if bound["kind"] == "Pod" {
+        let pod_name = bound["name"].as_str().unwrap_or_default();
+        let live = store
+            .lock()
+            .get(&ObjKey::new("", "pods", ns, pod_name))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("", "pods", pod_name))?;
+        Some((
+            pod_name.to_string(),
+            live["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ))
+    } else {
+        None
+    };
+    let audiences: Vec<String> = spec["audiences"]
+        .as_array()
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_else(|| vec![AUDIENCE.to_string()]);
+    let (token, expiry) = tokens.issue(Issued {
+        namespace: ns.into(),
+        name: name.into(),
+        sa_uid: sa["metadata"]["uid"].as_str().unwrap_or_default().into(),
+        pod,
+        expires: jiff::Timestamp::now().as_second() + seconds,
+        audiences: audiences.clone(),
+        id: crate::meta::uid(),
+    });
+    Ok(json!({
+        "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"name": name, "namespace": ns, "creationTimestamp": null},
+        "spec": {"audiences": audiences, "expirationSeconds": seconds, "boundObjectRef": spec.get("boundObjectRef").cloned().unwrap_or(Value::Null)},
+        "status": {"token": token, "expirationTimestamp": expiry},
+    }))
 }
 
 /// What a pod's process gets for its service account.
@@ -195,26 +194,23 @@ pub struct PodIdentity {
     pub env: Vec<(String, String)>,
 }
 
-/// Writes a pod's service-account token, CA and namespace, plus a kubeconfig using them, into
-/// `pod_dir`. `Ok(None)` when the pod opts out (`automountServiceAccountToken: false`); an
-/// error while the service account does not exist yet.
+/// Writes a pod's service-account token, CA and namespace, plus a kubeconfig for the API
+/// server at `url` using them, into `pod_dir`. `Ok(None)` when the pod opts out
+/// (`automountServiceAccountToken: false`); an error while the service account does not exist
+/// yet.
 pub fn pod_identity(
-    cluster: &Cluster,
+    store: &Store,
+    tokens: &Tokens,
+    url: &str,
     pod: &Value,
     pod_dir: &Path,
 ) -> Result<Option<PodIdentity>, String> {
     let spec = &pod["spec"];
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
     let sa_name = spec["serviceAccountName"].as_str().unwrap_or("default");
-    let sa = cluster
-        .store
+    let sa = store
         .lock()
-        .get(&crate::store::ObjKey::new(
-            "",
-            "serviceaccounts",
-            ns,
-            sa_name,
-        ))
+        .get(&ObjKey::new("", "serviceaccounts", ns, sa_name))
         .cloned()
         .ok_or_else(|| format!("serviceaccount \"{sa_name}\" not found"))?;
     let automount = spec["automountServiceAccountToken"]
@@ -234,7 +230,7 @@ pub fn pod_identity(
             .unwrap_or_default()
             .to_string(),
     );
-    let (token, _) = cluster.issue_token(Issued {
+    let (token, _) = tokens.issue(Issued {
         namespace: ns.into(),
         name: sa_name.into(),
         sa_uid: sa["metadata"]["uid"].as_str().unwrap_or_default().into(),
@@ -247,7 +243,6 @@ pub fn pod_identity(
     let ca = crate::tls::certs()
         .map(|c| c.ca_pem.clone())
         .unwrap_or_default();
-    let url = cluster.url.get().cloned().unwrap_or_default();
     let write =
         |name: &str, text: &str| std::fs::write(dir.join(name), text).map_err(|e| e.to_string());
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;

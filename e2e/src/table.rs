@@ -1,10 +1,10 @@
 //! Server-side printing: `Table` responses (`Accept: application/json;as=Table;...`) with the
-//! columns `kubectl get` shows, including a CRD's `additionalPrinterColumns`.
+//! columns `kubectl get` shows: each built-in kind's own (`kinds`), or a CRD's
+//! `additionalPrinterColumns` (a JSONPath subset).
 
 use serde_json::{Value, json};
 
 use crate::meta;
-use crate::resources::ResourceInfo;
 
 /// True when the client asked for `as=Table` output.
 pub fn wants_table(accept: &str) -> bool {
@@ -49,7 +49,8 @@ pub fn json_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
-struct Column {
+/// One `kubectl get` column: its definition and how to compute a cell.
+pub struct Column {
     name: String,
     kind: String,
     description: String,
@@ -57,7 +58,8 @@ struct Column {
     cell: Box<dyn Fn(&Value) -> Value>,
 }
 
-fn column(name: &str, kind: &str, cell: impl Fn(&Value) -> Value + 'static) -> Column {
+/// A column of type `kind` (`string`, `integer`, `date`, ...) whose cells `cell` computes.
+pub fn column(name: &str, kind: &str, cell: impl Fn(&Value) -> Value + 'static) -> Column {
     Column {
         name: name.into(),
         kind: kind.into(),
@@ -78,219 +80,49 @@ fn age(obj: &Value) -> Value {
     )
 }
 
-fn job_status(job: &Value) -> String {
-    let conditions = job["status"]["conditions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let has = |t: &str| {
-        conditions
-            .iter()
-            .any(|c| c["type"] == t && c["status"] == "True")
-    };
-    if has("Complete") {
-        "Complete".into()
-    } else if has("Failed") {
-        "Failed".into()
-    } else if !job["metadata"]["deletionTimestamp"].is_null() {
-        "Terminating".into()
-    } else if job["spec"]["suspend"] == true {
-        "Suspended".into()
-    } else {
-        "Running".into()
-    }
+fn name() -> Column {
+    column("Name", "string", |o| o["metadata"]["name"].clone())
 }
 
-fn columns(res: &ResourceInfo, version: &str) -> Vec<Column> {
-    let mut cols = vec![column("Name", "string", |o| o["metadata"]["name"].clone())];
-    if let Some(custom) = &res.custom {
-        let defs = custom.columns.get(version).cloned().unwrap_or_default();
-        if defs.is_empty() {
-            cols.push(column("Age", "date", age));
-        }
-        for def in defs {
-            let path = def["jsonPath"].as_str().unwrap_or_default().to_string();
-            let kind = def["type"].as_str().unwrap_or("string").to_string();
-            let is_date = kind == "date";
-            let mut c =
-                column(
-                    def["name"].as_str().unwrap_or_default(),
-                    &kind,
-                    move |o| match json_path(o, &path) {
-                        Some(Value::String(s)) if is_date => json!(
-                            meta::age_seconds(s)
-                                .map(meta::human_duration)
-                                .unwrap_or_default()
-                        ),
-                        Some(v) => v.clone(),
-                        None => Value::Null,
-                    },
-                );
-            c.description = def["description"].as_str().unwrap_or_default().into();
-            c.priority = def["priority"].as_i64().unwrap_or(0);
-            cols.push(c);
-        }
-        return cols;
+/// NAME, the given columns, then AGE: what most kinds show.
+pub fn named(mut columns: Vec<Column>) -> Vec<Column> {
+    columns.insert(0, name());
+    columns.push(column("Age", "string", age));
+    columns
+}
+
+/// NAME then a CRD's `additionalPrinterColumns` (AGE when it has none).
+pub fn printer_columns(defs: &[Value]) -> Vec<Column> {
+    let mut cols = vec![name()];
+    if defs.is_empty() {
+        cols.push(column("Age", "date", age));
     }
-    match (res.group.as_str(), res.plural.as_str()) {
-        ("", "pods") => {
-            cols.push(column("Ready", "string", |o| {
-                let statuses = o["status"]["containerStatuses"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let ready = statuses.iter().filter(|s| s["ready"] == true).count();
-                json!(format!(
-                    "{ready}/{}",
-                    o["spec"]["containers"].as_array().map_or(0, Vec::len)
-                ))
-            }));
-            // kubectl shows the terminated reason rather than the phase for finished pods.
-            cols.push(column("Status", "string", |o| {
-                let reason = &o["status"]["containerStatuses"][0]["state"]["terminated"]["reason"];
-                if reason.is_string() {
-                    reason.clone()
-                } else {
-                    o["status"]["phase"].clone()
-                }
-            }));
-            cols.push(column("Restarts", "string", |o| {
-                json!(
-                    o["status"]["containerStatuses"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|s| s["restartCount"].as_i64().unwrap_or(0))
-                        .sum::<i64>()
-                        .to_string()
-                )
-            }));
-        }
-        ("batch", "jobs") => {
-            cols.push(column("Status", "string", |o| json!(job_status(o))));
-            cols.push(column("Completions", "string", |o| {
-                json!(format!(
-                    "{}/{}",
-                    o["status"]["succeeded"].as_i64().unwrap_or(0),
-                    o["spec"]["completions"].as_i64().unwrap_or(1)
-                ))
-            }));
-        }
-        ("", "namespaces") => {
-            cols.push(column("Status", "string", |o| o["status"]["phase"].clone()))
-        }
-        ("", "configmaps") => cols.push(column("Data", "integer", |o| {
-            json!(o["data"].as_object().map_or(0, |d| d.len()))
-        })),
-        ("", "events") | ("events.k8s.io", "events") => return event_columns(),
-        ("apps", "deployments") => {
-            cols.push(column("Ready", "string", |o| {
-                json!(format!(
-                    "{}/{}",
-                    int(&o["status"]["readyReplicas"]),
-                    o["spec"]["replicas"].as_i64().unwrap_or(1)
-                ))
-            }));
-            cols.push(column("Up-to-date", "integer", |o| {
-                json!(int(&o["status"]["updatedReplicas"]))
-            }));
-            cols.push(column("Available", "integer", |o| {
-                json!(int(&o["status"]["availableReplicas"]))
-            }));
-        }
-        ("apps", "replicasets") => {
-            cols.push(column("Desired", "integer", |o| {
-                json!(o["spec"]["replicas"].as_i64().unwrap_or(1))
-            }));
-            cols.push(column("Current", "integer", |o| {
-                json!(int(&o["status"]["replicas"]))
-            }));
-            cols.push(column("Ready", "integer", |o| {
-                json!(int(&o["status"]["readyReplicas"]))
-            }));
-        }
-        ("", "services") => {
-            cols.push(column("Type", "string", |o| o["spec"]["type"].clone()));
-            cols.push(column("Cluster-IP", "string", |o| {
-                o["spec"]["clusterIP"].clone()
-            }));
-            cols.push(column("External-IP", "string", |_| json!("<none>")));
-            cols.push(column("Port(s)", "string", |o| {
-                let ports: Vec<String> = o["spec"]["ports"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|p| format!("{}/{}", p["port"], p["protocol"].as_str().unwrap_or("TCP")))
-                    .collect();
-                json!(if ports.is_empty() {
-                    "<none>".to_string()
-                } else {
-                    ports.join(",")
-                })
-            }));
-        }
-        _ => {}
+    for def in defs {
+        let path = def["jsonPath"].as_str().unwrap_or_default().to_string();
+        let kind = def["type"].as_str().unwrap_or("string").to_string();
+        let is_date = kind == "date";
+        let mut c = column(
+            def["name"].as_str().unwrap_or_default(),
+            &kind,
+            move |o| match json_path(o, &path) {
+                Some(Value::String(s)) if is_date => json!(
+                    meta::age_seconds(s)
+                        .map(meta::human_duration)
+                        .unwrap_or_default()
+                ),
+                Some(v) => v.clone(),
+                None => Value::Null,
+            },
+        );
+        c.description = def["description"].as_str().unwrap_or_default().into();
+        c.priority = def["priority"].as_i64().unwrap_or(0);
+        cols.push(c);
     }
-    cols.push(column("Age", "string", age));
     cols
 }
 
-fn int(v: &Value) -> i64 {
-    v.as_i64().unwrap_or(0)
-}
-
-/// `kubectl get events`: when, what kind, why, about what, and the message.
-fn event_columns() -> Vec<Column> {
-    let last_seen = |o: &Value| {
-        let when = ["lastTimestamp", "deprecatedLastTimestamp", "eventTime"]
-            .iter()
-            .find_map(|f| o[*f].as_str())
-            .or(o["series"]["lastObservedTime"].as_str())
-            .or(o["metadata"]["creationTimestamp"].as_str())
-            .unwrap_or_default();
-        json!(
-            meta::age_seconds(when)
-                .map(meta::human_duration)
-                .unwrap_or_else(|| "<unknown>".into())
-        )
-    };
-    let object = |o: &Value| {
-        let r = if o["involvedObject"].is_object() {
-            &o["involvedObject"]
-        } else {
-            &o["regarding"]
-        };
-        json!(format!(
-            "{}/{}",
-            r["kind"].as_str().unwrap_or_default().to_lowercase(),
-            r["name"].as_str().unwrap_or_default()
-        ))
-    };
-    vec![
-        column("Last Seen", "string", last_seen),
-        column("Type", "string", |o| o["type"].clone()),
-        column("Reason", "string", |o| o["reason"].clone()),
-        column("Object", "string", object),
-        column("Message", "string", |o| {
-            if o["message"].is_string() {
-                o["message"].clone()
-            } else {
-                o["note"].clone()
-            }
-        }),
-    ]
-}
-
 /// Renders objects as a `meta.k8s.io/v1` Table; `include` is the `includeObject` parameter.
-pub fn table(
-    res: &ResourceInfo,
-    version: &str,
-    objects: &[Value],
-    rv: &str,
-    include: &str,
-    headers: bool,
-) -> Value {
-    let cols = columns(res, version);
+pub fn table(cols: &[Column], objects: &[Value], rv: &str, include: &str, headers: bool) -> Value {
     let defs: Vec<Value> = cols
         .iter()
         .map(|c| {

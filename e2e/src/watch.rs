@@ -86,7 +86,7 @@ impl WatchRequest {
         obj["apiVersion"] = json!(self.res.api_version(&self.version));
         let object = match &self.table {
             Some(include) if kind != "BOOKMARK" => {
-                table::table(&self.res, &self.version, &[obj], "", include, true)
+                table::table(&self.res.columns(&self.version), &[obj], "", include, true)
             }
             _ => obj,
         };

@@ -66,12 +66,9 @@ impl Cluster {
             dry_run: opts.dry_run,
         };
         self.admit(&inner, &request, &opts.notes)?;
-        // batch/v1 Jobs orphan their pods by default, for backwards compatibility.
-        let default_policy = if res.plural == "jobs" {
-            "Orphan"
-        } else {
-            "Background"
-        };
+        let default_policy = res
+            .builtin
+            .map_or("Background", |k| k.default_propagation());
         let policy = opts.propagation.as_deref().unwrap_or(default_policy);
         let mut fins = finalizers(&obj);
         let extra = match policy {
@@ -92,9 +89,9 @@ impl Cluster {
         {
             fins.push(json!(f));
         }
-        // A namespace always terminates first: its contents must go before it does.
-        let is_namespace = res.group.is_empty() && res.plural == "namespaces";
-        if fins.is_empty() && !is_namespace {
+        // Some kinds (namespaces) always terminate first: their contents must go before they do.
+        let terminates = res.builtin.is_some_and(|k| k.terminates());
+        if fins.is_empty() && !terminates {
             if opts.dry_run {
                 return Ok(Deleted {
                     object: served,
@@ -103,7 +100,7 @@ impl Cluster {
             }
             let object = inner.remove(&k).unwrap_or(obj);
             drop(inner);
-            if res.plural == "customresourcedefinitions" {
+            if res.builtin.is_some_and(|k| k.defines_resources()) {
                 self.unregister_crd(&object);
             }
             return Ok(Deleted {
@@ -120,8 +117,8 @@ impl Cluster {
             if let Some(g) = marked["metadata"]["generation"].as_i64() {
                 marked["metadata"]["generation"] = json!(g + 1);
             }
-            if res.plural == "namespaces" {
-                marked["status"]["phase"] = json!("Terminating");
+            if let Some(kind) = res.builtin {
+                kind.on_marked_for_deletion(&mut marked);
             }
         }
         if opts.dry_run || marked == obj {

@@ -1,24 +1,28 @@
 //! Object semantics shared by HTTP handlers and the built-in controllers. This module holds
 //! the cluster state and its lookups; `write` has create, update and patch (uid /
 //! resourceVersion / generation bookkeeping, optimistic concurrency, status-subresource
-//! separation, dry-run and validation), `delete` has deletion with finalizers and propagation.
+//! separation, dry-run and validation), `delete` has deletion with finalizers and propagation,
+//! `list` paged lists, `scale` the `scale` subresource.
 
 mod delete;
 mod list;
+mod scale;
 mod write;
 
 pub use list::{ListOptions, ListPage};
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use serde_json::Value;
 
-use crate::auth::{Auth, User};
+use crate::auth::{Auth, User, bearer};
 use crate::error::{ApiError, ApiResult};
+use crate::kinds::ReviewContext;
+use crate::rbac::Rbac;
 use crate::resources::{Registry, ResourceInfo};
 use crate::selectors::Selectors;
+use crate::serviceaccounts::Tokens;
 use crate::store::{ObjKey, Store};
 
 /// The whole control plane's state.
@@ -32,8 +36,8 @@ pub struct Cluster {
     pub rbac: bool,
     /// The server's URL, once it listens (for in-pod kubeconfigs).
     pub url: OnceLock<String>,
-    /// Service-account tokens issued by TokenRequest.
-    pub issued: Mutex<HashMap<String, crate::serviceaccounts::Issued>>,
+    /// Service-account tokens issued by TokenRequest and for pods.
+    pub tokens: Tokens,
     /// Compiled CEL programs by source.
     pub cel: crate::celenv::Cache,
 }
@@ -181,7 +185,7 @@ impl Cluster {
             data_dir,
             rbac,
             url: OnceLock::new(),
-            issued: Mutex::default(),
+            tokens: Tokens::default(),
             cel: Default::default(),
         })
     }
@@ -231,16 +235,23 @@ impl Cluster {
         (items, inner.rv())
     }
 
+    /// Stops serving the resource a CRD defines.
     pub fn unregister_crd(&self, crd: &Value) {
-        if let (Some(group), Some(plural)) = (
-            crd["spec"]["group"].as_str(),
-            crd["spec"]["names"]["plural"].as_str(),
-        ) {
-            self.registry
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .unregister(group, plural);
-        }
+        self.registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .unregister_crd(crd);
+    }
+
+    /// The user behind an `Authorization` header: a static token or an issued one.
+    pub fn authenticate(&self, header: &str) -> Option<User> {
+        self.authenticate_token(bearer(header)?)
+    }
+
+    pub fn authenticate_token(&self, token: &str) -> Option<User> {
+        self.auth
+            .static_user(token)
+            .or_else(|| self.tokens.authenticate(&self.store, token))
     }
 
     /// Built-in controllers' shorthand: find the served resource for a stored key.
@@ -251,5 +262,15 @@ impl Cluster {
             .iter()
             .find(|r| key.same_resource(&r.storage_group, &r.plural))
             .cloned()
+    }
+}
+
+impl ReviewContext for Cluster {
+    fn authorizer(&self) -> Rbac {
+        Rbac::snapshot(&self.store.lock(), self.rbac)
+    }
+
+    fn authenticate_token(&self, token: &str) -> Option<User> {
+        Cluster::authenticate_token(self, token)
     }
 }

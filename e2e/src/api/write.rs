@@ -1,21 +1,20 @@
 //! Create, update (PUT) and patch: uid / resourceVersion / generation bookkeeping, optimistic
 //! concurrency, status-subresource separation, finalizers while deleting, dry-run, validation
-//! (metadata, built-in rules and immutability, CRD schemas with defaults and CEL rules),
-//! managed fields, and validating admission.
+//! (metadata, the built-in kinds' rules and immutable fields, CRD schemas with defaults and
+//! CEL rules), managed fields, and validating admission.
 
 use serde_json::{Value, json};
 
 use super::{Cluster, Part, WriteOptions, finalizers, key};
 use crate::admission;
 use crate::convert::{to_served, to_storage};
-use crate::defaults;
 use crate::error::{ApiError, ApiResult};
 use crate::fieldmanager::{self, Manager, Scope, Shape};
 use crate::meta;
 use crate::patch::{self, PatchType};
 use crate::resources::ResourceInfo;
 use crate::schema::Validator;
-use crate::store::{Inner, ObjKey, rv_of};
+use crate::store::{Inner, rv_of};
 
 /// The object without the parts that do not count towards `metadata.generation`.
 fn generation_content(res: &ResourceInfo, obj: &Value) -> Value {
@@ -69,10 +68,10 @@ impl Cluster {
                 invalid.extend(v.out.invalid);
                 unknown = v.out.unknown;
             }
-        } else {
-            invalid.extend(defaults::validate(res, obj));
+        } else if let Some(kind) = res.builtin {
+            invalid.extend(kind.validate(obj));
             if let Some(old) = old {
-                invalid.extend(defaults::validate_update(res, old, obj));
+                invalid.extend(kind.validate_update(old, obj));
             }
         }
         if !invalid.is_empty() {
@@ -95,7 +94,7 @@ impl Cluster {
         if !res.namespaced {
             return Ok(());
         }
-        match inner.get(&ObjKey::new("", "namespaces", "", ns)) {
+        match inner.get(&crate::kinds::namespace::key(ns)) {
             None => Err(ApiError::not_found("", "namespaces", ns)),
             Some(n) if !n["metadata"]["deletionTimestamp"].is_null() => Err(ApiError::new(
                 403,
@@ -186,10 +185,9 @@ impl Cluster {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let invalid = if res.group == "rbac.authorization.k8s.io" {
-            meta::invalid_path_segment(&name)
-        } else {
-            meta::invalid_name(&name, res.plural == "namespaces")
+        let invalid = match res.builtin {
+            Some(kind) => kind.invalid_name(&name),
+            None => meta::invalid_name(&name, false),
         };
         if let Some(msg) = invalid {
             return Err(ApiError::invalid(
@@ -215,8 +213,10 @@ impl Cluster {
         {
             m.remove("status");
         }
-        defaults::on_create(res, &mut obj);
-        defaults::on_write(res, &mut obj);
+        if let Some(kind) = res.builtin {
+            kind.on_create(&mut obj);
+            kind.on_write(&mut obj);
+        }
         self.check(res, &mut obj, None, opts)?;
         if !applied
             && obj["metadata"]["managedFields"].is_null()
@@ -259,10 +259,9 @@ impl Cluster {
         Ok(to_served(res, &stored))
     }
 
-    /// Keeps the registry in step with CRD objects.
+    /// Keeps the registry in step with the objects that define resources (CRDs).
     fn after_commit(&self, res: &ResourceInfo, obj: &Value) {
-        if res.group == "apiextensions.k8s.io"
-            && res.plural == "customresourcedefinitions"
+        if res.builtin.is_some_and(|k| k.defines_resources())
             && obj["metadata"]["deletionTimestamp"].is_null()
         {
             self.registry
@@ -298,8 +297,7 @@ impl Cluster {
         if !decision.allowed {
             return Err(crate::rbac::forbidden(&attrs, &decision.reason));
         }
-        opts.notes
-            .authorized(crate::auth::Authorization::of(&attrs));
+        opts.notes.authorized(attrs.authorization());
         Ok(())
     }
 
@@ -413,7 +411,9 @@ impl Cluster {
                 }
             }
         }
-        defaults::on_write(res, &mut new);
+        if let Some(kind) = res.builtin {
+            kind.on_write(&mut new);
+        }
         self.check(res, &mut new, Some(&served_old), opts)?;
         let deleting = !old["metadata"]["deletionTimestamp"].is_null();
         if deleting

@@ -1,9 +1,8 @@
-//! A tiny kubelet plus the Job controller: Jobs become Pods, and each Pod's first container
-//! runs as a local process (images map to executables through `ImageRule`s), with its env,
-//! ConfigMap/Secret volumes and logs.
+//! A tiny kubelet: each Pod's first container runs as a local process (images map to
+//! executables through `ImageRule`s), with its env, ConfigMap/Secret volumes, service-account
+//! identity and logs.
 
 pub mod env;
-pub mod jobs;
 pub mod logs;
 pub mod pods;
 
@@ -60,13 +59,11 @@ pub fn repository(image: &str) -> &str {
     }
 }
 
-/// Kubelet and Job controller settings.
+/// Kubelet settings.
 #[derive(Debug, Clone)]
 pub struct KubeletConfig {
     /// First match wins.
     pub images: Vec<ImageRule>,
-    /// Delay before a failed Job pod is replaced (the real controller backs off from 10s).
-    pub retry_delay: Duration,
 }
 
 impl Default for KubeletConfig {
@@ -93,10 +90,7 @@ impl Default for KubeletConfig {
                 ImageTarget::Executable(bin.into()),
             ));
         }
-        Self {
-            images,
-            retry_delay: Duration::from_millis(100),
-        }
+        Self { images }
     }
 }
 
@@ -110,14 +104,13 @@ impl KubeletConfig {
     }
 }
 
-/// How often time-based rules (deadlines, TTLs, retry delays) are re-checked.
+/// How often pods are re-checked without a change (a missing ConfigMap may have appeared).
 const TICK: Duration = Duration::from_millis(100);
 
-/// Runs the Job controller and kubelet until the task is dropped.
+/// Runs the kubelet until the task is dropped.
 pub async fn run(cluster: Arc<Cluster>, config: Arc<KubeletConfig>, kubelet: Arc<pods::Kubelet>) {
     let mut changes = cluster.store.subscribe();
     loop {
-        jobs::reconcile(&cluster, &config);
         kubelet.reconcile(&cluster, &config);
         tokio::select! {
             _ = changes.recv() => {}
@@ -141,7 +134,6 @@ mod tests {
                 ImageRule::new("*sluice", ImageTarget::Executable("/bin/true".into())),
                 ImageRule::new("busybox", ImageTarget::Host),
             ],
-            retry_delay: Duration::ZERO,
         };
         assert_eq!(
             cfg.resolve("ghcr.io/acme/sluice:dev"),

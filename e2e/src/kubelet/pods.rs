@@ -184,8 +184,10 @@ impl Kubelet {
         let mut mounts = env::volumes(cluster, pod, container, &dir.join("volumes"))
             .map_err(|e| ("CreateContainerConfigError", e))?;
         // Last, so a pod waiting for something else does not get a token per attempt.
-        let identity = crate::serviceaccounts::pod_identity(cluster, pod, &dir)
-            .map_err(|e| ("CreateContainerConfigError", e))?;
+        let url = cluster.url.get().map(String::as_str).unwrap_or_default();
+        let identity =
+            crate::serviceaccounts::pod_identity(&cluster.store, &cluster.tokens, url, pod, &dir)
+                .map_err(|e| ("CreateContainerConfigError", e))?;
         // The identity's variables already hold host paths: only the container's are rewritten.
         let mut vars = identity.as_ref().map(|i| i.env.clone()).unwrap_or_default();
         let own = vars.len();

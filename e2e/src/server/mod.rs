@@ -30,6 +30,8 @@ pub type Body = BoxBody<Bytes, Infallible>;
 pub enum Reply {
     Json(u16, Value),
     Text(String),
+    /// A body of the given media type.
+    Bytes(&'static str, Vec<u8>),
     Stream(watch::Frames),
 }
 
@@ -232,7 +234,7 @@ async fn handle(cluster: Arc<Cluster>, req: Request<Incoming>) -> Response<Body>
         let attrs = info.attributes(&user);
         let decision = Rbac::snapshot(&cluster.store.lock(), true).authorize(&attrs);
         if decision.allowed {
-            notes.authorized(crate::auth::Authorization::of(&attrs));
+            notes.authorized(attrs.authorization());
             None
         } else {
             Some(Err(forbidden(&attrs, &decision.reason)))
@@ -267,6 +269,10 @@ async fn handle(cluster: Arc<Cluster>, req: Request<Incoming>) -> Response<Body>
         Ok(Reply::Text(t)) => Response::builder()
             .header("content-type", "text/plain")
             .body(full(t))
+            .expect("valid"),
+        Ok(Reply::Bytes(media_type, bytes)) => Response::builder()
+            .header("content-type", media_type)
+            .body(full(bytes))
             .expect("valid"),
         Ok(Reply::Stream(frames)) => Response::builder()
             .header("content-type", "application/json")
@@ -336,7 +342,7 @@ impl Ctx<'_> {
             return Ok(Value::Null);
         }
         if self.content_type.contains("protobuf") {
-            return crate::protobuf::decode(self.body);
+            return crate::protobuf::decode(self.body, crate::kinds::registry::protobuf_decoder);
         }
         if self.content_type.contains("cbor") {
             return Err(ApiError::new(

@@ -1,6 +1,6 @@
-//! Routing of Kubernetes API paths: discovery, collections (list, watch, create,
-//! deletecollection), items (get, update, patch, delete) and subresources (`status`, `scale`,
-//! `log`, `token`), plus the create-only review kinds.
+//! Routing of Kubernetes API paths: discovery and the OpenAPI documents, collections (list,
+//! watch, create, deletecollection), items (get, update, patch, delete) and subresources
+//! (`status`, `scale`, `log`, `token`), plus the create-only review kinds.
 
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use super::{Ctx, Reply};
 use crate::api::{DeleteOptions, ListOptions, Part};
 use crate::discovery;
 use crate::error::{ApiError, ApiResult};
+use crate::openapi;
 use crate::patch::PatchType;
 use crate::resources::ResourceInfo;
 use crate::selectors::{FieldSelector, LabelSelector, Selectors};
@@ -55,11 +56,17 @@ pub fn route(ctx: &Ctx) -> ApiResult<Reply> {
         ["apis", g, v] => {
             discovery::resource_list(&registry(), g, v).map_or_else(|| Err(not_found()), ok)
         }
-        ["openapi", "v3"] => ok(discovery::openapi_index(&registry())),
-        ["openapi", "v3", "api", v] => discovery::openapi_group_version(&registry(), "", v)
-            .map_or_else(|| Err(not_found()), ok),
+        ["openapi", "v2"] if ctx.accept.contains("protobuf") => Ok(Reply::Bytes(
+            openapi::v2::PROTOBUF,
+            openapi::v2::protobuf(&registry()),
+        )),
+        ["openapi", "v2"] => ok(openapi::v2::document(&registry())),
+        ["openapi", "v3"] => ok(openapi::v3::index(&registry())),
+        ["openapi", "v3", "api", v] => {
+            openapi::v3::group_version(&registry(), "", v).map_or_else(|| Err(not_found()), ok)
+        }
         ["openapi", "v3", "apis", g, v] => {
-            discovery::openapi_group_version(&registry(), g, v).map_or_else(|| Err(not_found()), ok)
+            openapi::v3::group_version(&registry(), g, v).map_or_else(|| Err(not_found()), ok)
         }
         _ => Err(not_found()),
     }
@@ -87,12 +94,12 @@ fn resource_request(ctx: &Ctx) -> ApiResult<Reply> {
         res,
         version: info.version.clone(),
     };
-    if target.res.review {
+    if let Some(kind) = target.res.builtin.filter(|_| target.res.review) {
         return match (ctx.method.clone(), &target.name) {
             (Method::POST, None) => {
                 let body = ctx.body_value()?;
                 let ns = target.namespace.as_deref().unwrap_or_default();
-                crate::reviews::create(ctx.cluster, &target.res, ns, ctx.user, body)
+                kind.review(ctx.cluster.as_ref(), ns, ctx.user, body)
                     .map(|v| Reply::Json(201, v))
             }
             _ => Err(ApiError::method_not_allowed()),
@@ -113,15 +120,9 @@ fn resource_request(ctx: &Ctx) -> ApiResult<Reply> {
                 )),
                 _ => return Err(ApiError::method_not_allowed()),
             };
-            crate::workloads::scale(
-                ctx.cluster,
-                &target.res,
-                ns,
-                name,
-                body,
-                &ctx.update_options(),
-            )
-            .map(|v| Reply::Json(200, v))
+            ctx.cluster
+                .scale(&target.res, ns, name, body, &ctx.update_options())
+                .map(|v| Reply::Json(200, v))
         }
         (Some(name), "log") if target.res.log && ctx.method == Method::GET => {
             let ns = target.namespace.as_deref().unwrap_or("default");
@@ -131,15 +132,17 @@ fn resource_request(ctx: &Ctx) -> ApiResult<Reply> {
                 crate::kubelet::logs::LogReply::Follow(f) => Reply::Stream(f),
             })
         }
-        (Some(name), "token")
-            if target.res.plural == "serviceaccounts"
-                && target.res.group.is_empty()
-                && ctx.method == Method::POST =>
-        {
+        (Some(name), "token") if target.res.token && ctx.method == Method::POST => {
             let ns = target.namespace.as_deref().unwrap_or_default();
-            ctx.cluster
-                .request_token(ns, name, ctx.body_value()?)
-                .map(|v| Reply::Json(201, v))
+            let cluster = ctx.cluster;
+            crate::serviceaccounts::request_token(
+                &cluster.store,
+                &cluster.tokens,
+                ns,
+                name,
+                ctx.body_value()?,
+            )
+            .map(|v| Reply::Json(201, v))
         }
         _ => Err(not_found()),
     }
@@ -215,8 +218,7 @@ fn collection(ctx: &Ctx, t: &Target) -> ApiResult<Reply> {
             let items: Vec<Value> = page.items.into_iter().map(|o| present(t, o)).collect();
             if table::wants_table(ctx.accept) {
                 let mut table = table::table(
-                    &t.res,
-                    &t.version,
+                    &t.res.columns(&t.version),
                     &items,
                     &page.rv.to_string(),
                     table_include(ctx),
@@ -344,8 +346,7 @@ fn item(ctx: &Ctx, t: &Target, part: Part) -> ApiResult<Reply> {
         return Ok(Reply::Json(
             200,
             table::table(
-                &t.res,
-                &t.version,
+                &t.res.columns(&t.version),
                 &[present(t, obj)],
                 &rv,
                 table_include(ctx),

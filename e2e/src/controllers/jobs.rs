@@ -4,9 +4,11 @@
 //! deletes finished Jobs after `ttlSecondsAfterFinished`. Like upstream, it keeps a tracking
 //! finalizer on its pods so that a pod deleted before it finished counts as a failure.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
-use super::KubeletConfig;
 use crate::api::{Cluster, DeleteOptions, Part, WriteOptions};
 use crate::auth::User;
 use crate::meta;
@@ -16,6 +18,25 @@ use crate::selectors::Selectors;
 
 /// Upstream's finalizer: a pod keeps it until the Job controller has counted it.
 const TRACKING: &str = "batch.kubernetes.io/job-tracking";
+
+/// How long a failed pod waits to be replaced (the real controller backs off from 10s).
+pub const RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// How often time-based rules (deadlines, TTLs, retry delays) are re-checked.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Runs the Job controller until the task is dropped.
+pub async fn run(cluster: Arc<Cluster>, retry_delay: Duration) {
+    let mut changes = cluster.store.subscribe();
+    loop {
+        reconcile(&cluster, retry_delay);
+        tokio::select! {
+            _ = changes.recv() => {}
+            _ = tokio::time::sleep(TICK) => {}
+        }
+        while changes.try_recv().is_ok() {}
+    }
+}
 
 fn int(v: &Value, default: i64) -> i64 {
     v.as_i64().unwrap_or(default)
@@ -33,7 +54,8 @@ fn condition(kind: &str, reason: &str, message: &str) -> Value {
     json!({"type": kind, "status": "True", "reason": reason, "message": message, "lastProbeTime": now, "lastTransitionTime": now})
 }
 
-pub fn reconcile(cluster: &Cluster, config: &KubeletConfig) {
+/// One pass over every Job; failed pods are replaced after `retry_delay`.
+pub fn reconcile(cluster: &Cluster, retry_delay: Duration) {
     let (Ok(jobs_res), Ok(pods_res)) = (
         cluster.resource("batch", "v1", "jobs"),
         cluster.resource("", "v1", "pods"),
@@ -64,7 +86,7 @@ pub fn reconcile(cluster: &Cluster, config: &KubeletConfig) {
                     .is_some_and(|r| r.iter().any(|o| &o["uid"] == uid))
             })
             .collect();
-        reconcile_job(cluster, config, &jobs_res, &pods_res, job, &owned);
+        reconcile_job(cluster, retry_delay, &jobs_res, &pods_res, job, &owned);
         // Their failure is in the status now (or the Job finished): let the deleted pods go.
         for pod in owned.iter().filter(|p| is_uncounted(p)) {
             release_pod(cluster, &pods_res, pod);
@@ -105,7 +127,7 @@ fn release_pod(cluster: &Cluster, pods_res: &ResourceInfo, pod: &Value) {
 
 fn reconcile_job(
     cluster: &Cluster,
-    config: &KubeletConfig,
+    retry_delay: Duration,
     jobs_res: &ResourceInfo,
     pods_res: &ResourceInfo,
     job: &Value,
@@ -234,7 +256,7 @@ fn reconcile_job(
         .filter_map(meta::age_seconds)
         .min();
     let backing_off =
-        last_failure.is_some_and(|age| (age as u128) * 1000 < config.retry_delay.as_millis());
+        last_failure.is_some_and(|age| (age as u128) * 1000 < retry_delay.as_millis());
     let want = parallelism.min(completions - succeeded) - active.len() as i64;
     if !backing_off {
         for _ in 0..want.max(0) {

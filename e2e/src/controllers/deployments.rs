@@ -1,17 +1,16 @@
-//! `apps/v1` workloads: the Deployment controller (a ReplicaSet per pod template, named by its
+//! The `apps/v1` controllers: Deployments (a ReplicaSet per pod template, named by its
 //! `pod-template-hash`, revisions, RollingUpdate and Recreate, history limit, upstream's status
-//! and conditions so `kubectl rollout status` returns), the ReplicaSet controller (keeps
-//! `replicas` pods, replaces deleted or failed ones) and the `scale` subresource.
+//! and conditions so `kubectl rollout status` returns) and ReplicaSets (keep `replicas` pods,
+//! replacing deleted or failed ones).
 
 use serde_json::{Value, json};
 
 use crate::api::{Cluster, DeleteOptions, Part, WriteOptions};
 use crate::auth::User;
-use crate::error::{ApiError, ApiResult};
 use crate::meta;
 use crate::patch::{self, PatchType};
 use crate::resources::ResourceInfo;
-use crate::selectors::{LabelSelector, Selectors};
+use crate::selectors::Selectors;
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const HASH: &str = "pod-template-hash";
@@ -462,66 +461,6 @@ fn create_pod(cluster: &Cluster, pods_res: &ResourceInfo, rs: &Value) {
         pod["metadata"]["annotations"] = template["metadata"]["annotations"].clone();
     }
     let _ = cluster.create(pods_res, ns_of(rs), pod, &opts("replicaset-controller"));
-}
-
-/// The `autoscaling/v1` Scale of a Deployment or ReplicaSet.
-fn scale_of(obj: &Value) -> Value {
-    let selector = LabelSelector::from_object(&obj["spec"]["selector"]).to_string();
-    json!({
-        "kind": "Scale", "apiVersion": "autoscaling/v1",
-        "metadata": {"name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"], "uid": obj["metadata"]["uid"], "resourceVersion": obj["metadata"]["resourceVersion"], "creationTimestamp": obj["metadata"]["creationTimestamp"]},
-        "spec": {"replicas": int(&obj["spec"]["replicas"], 1)},
-        "status": {"replicas": int(&obj["status"]["replicas"], 0), "selector": selector},
-    })
-}
-
-/// GET, PUT or PATCH `{deployments,replicasets}/{name}/scale`.
-pub fn scale(
-    cluster: &Cluster,
-    res: &ResourceInfo,
-    ns: &str,
-    name: &str,
-    change: Option<(Option<PatchType>, Value)>,
-    opts: &WriteOptions,
-) -> ApiResult<Value> {
-    let obj = cluster.get(res, ns, name)?;
-    let Some((kind, body)) = change else {
-        return Ok(scale_of(&obj));
-    };
-    let mut scale = scale_of(&obj);
-    match kind {
-        None => scale = body,
-        Some(PatchType::Json) => patch::json_patch(&mut scale, &body)?,
-        Some(PatchType::Apply) => {
-            return Err(ApiError::unsupported_media("application/apply-patch+yaml"));
-        }
-        Some(_) => patch::merge_patch(&mut scale, &body),
-    }
-    let replicas = scale["spec"]["replicas"].as_i64().ok_or_else(|| {
-        ApiError::invalid(
-            "autoscaling",
-            "Scale",
-            name,
-            vec![("spec.replicas".into(), "Required value".into())],
-        )
-    })?;
-    if replicas < 0 {
-        return Err(ApiError::invalid(
-            "autoscaling",
-            "Scale",
-            name,
-            vec![(
-                "spec.replicas".into(),
-                format!("Invalid value: {replicas}: must be greater than or equal to 0"),
-            )],
-        ));
-    }
-    let mut body = json!({"spec": {"replicas": replicas}});
-    if let Some(rv) = scale["metadata"]["resourceVersion"].as_str() {
-        body["metadata"] = json!({"resourceVersion": rv});
-    }
-    let updated = cluster.patch(res, ns, name, PatchType::Merge, body, Part::Main, opts)?;
-    Ok(scale_of(&updated))
 }
 
 #[cfg(test)]
