@@ -8,6 +8,11 @@
 //! and Promotions across many environments at once — every one converges, reconcile latency
 //! p99, and the request rate once nothing changes (no hot loop).
 //!
+//! Then, per size, flips of the live prod while a short reader queries it every 20 ms: a
+//! promotion that changes every view (a project-wide `grants` default: no backfill) and the
+//! rollback from it, each with its total time, the time it held locks readers can notice (as
+//! `sluice` reports it), and the reader's worst latency meanwhile.
+//!
 //! `SLUICE_BENCH_SIZES=1000,10000` picks sizes; `SLUICE_BENCH_FLEET=100x20` the fleet.
 
 #[path = "../../operator/cli/benches/support/layered.rs"]
@@ -135,7 +140,7 @@ fn promotion(name: &str, plan: &str) -> String {
 }
 
 /// One size: prod already built, then a no-change plan of prod and a promotion into a new one.
-fn size(models: usize) {
+fn size(models: usize) -> (tempfile::TempDir, String) {
     let project = tempfile::tempdir().unwrap();
     layered::generate(project.path(), models);
     let url = support::postgres::postgres_url();
@@ -153,7 +158,7 @@ fn size(models: usize) {
     );
     let prod_apply = started.elapsed();
 
-    let b = Bench::start(url);
+    let b = Bench::start(url.clone());
     for env in ["prod", "preview"] {
         b.s.apply(&environment(env)).unwrap();
     }
@@ -213,6 +218,76 @@ fn size(models: usize) {
         kib(largest_object),
         b.peak_rss() as f64 / 1_048_576.0,
     );
+    (project, url)
+}
+
+/// One live flip: `sluice ARGS` on prod while a reader queries it. Returns the flip's total
+/// and lock-holding time (milliseconds, from `sluice`'s report) and the reader's worst latency.
+fn flip_while_read(project: &std::path::Path, url: &str, args: &[&str]) -> (f64, f64, Duration) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (stop, url) = (stop.clone(), url.to_string());
+        std::thread::spawn(move || {
+            let mut wh = sluice_warehouse::warehouse::connect(&url).unwrap();
+            let mut worst = Duration::ZERO;
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                wh.query("SELECT (SELECT count(*) FROM l0.m0), (SELECT count(*) FROM l1.m1)")
+                    .unwrap();
+                worst = worst.max(started.elapsed());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            worst
+        })
+    };
+    let out = Command::new(support::sluice_bin())
+        .arg("--project")
+        .arg(project)
+        .args(["--warehouse", url])
+        .args(args)
+        .output()
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let worst = reader.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let number_after = |label: &str| -> f64 {
+        stderr
+            .split(label)
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {label:?} in: {stderr}"))
+    };
+    (
+        number_after("flipped in "),
+        number_after("exclusive locks held "),
+        worst,
+    )
+}
+
+/// Flips of the live prod of `project` (already built) while it is read.
+fn live_flips(project: &std::path::Path, url: &str, models: usize) {
+    sluice_warehouse::warehouse::connect(url)
+        .unwrap()
+        .execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_reader') \
+             THEN CREATE ROLE bench_reader; END IF; END $$",
+        )
+        .unwrap();
+    let config = project.join("config.yaml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("  grants:\n    select: [bench_reader]\n");
+    std::fs::write(&config, text).unwrap();
+    let (total, held, worst) = flip_while_read(project, url, &["apply", "prod", "--yes"]);
+    let (r_total, r_held, r_worst) = flip_while_read(project, url, &["rollback", "prod"]);
+    println!(
+        "| {models} | {total:.0} ms | {held:.0} ms | {:.0} ms | {r_total:.0} ms | {r_held:.0} ms | {:.0} ms |",
+        worst.as_secs_f64() * 1000.0,
+        r_worst.as_secs_f64() * 1000.0,
+    );
 }
 
 /// Many Plans and Promotions across many environments at once.
@@ -220,7 +295,7 @@ fn fleet(plans: usize, environments: usize) {
     let project = tempfile::tempdir().unwrap();
     layered::generate(project.path(), 20);
     let url = support::postgres::postgres_url();
-    let b = Bench::start(url);
+    let b = Bench::start(url.clone());
     for e in 0..environments {
         b.s.apply(&environment(&format!("env-{e}"))).unwrap();
     }
@@ -336,8 +411,16 @@ fn main() {
         "| models | prod built by `sluice apply` | Plan created → Ready (nothing to backfill) | flip of a new environment (to Promoted) | largest status | largest object written | operator peak RSS | API requests per Plan |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for models in sizes {
-        size(models);
+    let mut built = Vec::new();
+    for &models in &sizes {
+        built.push((models, size(models)));
+    }
+    println!(
+        "\n| models | promotion of live prod: flip | locks held | reader's worst latency | rollback: flip | locks held | reader's worst latency |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for (models, (project, url)) in &built {
+        live_flips(project.path(), url, *models);
     }
     println!("\n| fleet | all converged | reconcile p99 | idle request rate | operator peak RSS |");
     println!("|---|---:|---:|---:|---:|");

@@ -30,8 +30,9 @@ pub struct EnvironmentSpec {
     #[schemars(regex(pattern = r"^[a-z]([a-z0-9]|[-_][a-z0-9])*$"), length(max = 48))]
     pub name: Option<String>,
     pub warehouse: WarehouseSpec,
-    /// An ephemeral (PR) environment: after this long without a promotion (`7d`, `12h`) the
-    /// operator deletes the Environment, dropping its views and state.
+    /// An ephemeral (PR) environment: after this long without activity (a promotion or a
+    /// scheduled run; `7d`, `12h`) the operator deletes the Environment, dropping its views
+    /// and state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[0-9]+[smhdw]?$"))]
     pub ttl: Option<String>,
@@ -50,6 +51,26 @@ pub struct EnvironmentSpec {
     /// operator's defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jobs: Option<JobsSpec>,
+    /// How a flip treats the warehouse's readers (PostgreSQL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flip: Option<FlipSpec>,
+}
+
+/// A flip's patience with readers: it never makes a reader wait longer than `lockTimeout`,
+/// and waits for a long query at most `maxWaitForReaders` before failing with nothing changed.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FlipSpec {
+    /// The longest a flip's lock request waits (and a reader behind it): `500ms`, `2s`.
+    /// Default 1s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m)?$"))]
+    pub lock_timeout: Option<String>,
+    /// How long a Promotion keeps retrying while a query holds the environment's views
+    /// (condition `WaitingForReaders`) before it fails: `30m`. Default 10m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+[smhd]?$"))]
+    pub max_wait_for_readers: Option<String>,
 }
 
 /// What each backfill or run Job of an environment may use.
@@ -188,6 +209,22 @@ pub struct EnvironmentStatus {
     /// The data products of the live release and whether they keep their freshness promise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub products: Vec<ProductStatus>,
+    /// The newest releases, and whether each can still be rolled back to (the janitor drops
+    /// the tables of releases past the retention).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<ReleaseAvailability>,
+}
+
+/// Whether a release can be rolled back to.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseAvailability {
+    /// `prod-r3`.
+    pub id: String,
+    pub restorable: bool,
+    /// Why not, when it is not.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
 }
 
 /// One data product's freshness, checked continuously for the promoted state.

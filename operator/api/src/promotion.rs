@@ -160,9 +160,29 @@ pub struct PromotionStatus {
     /// Delivery of the release's OpenLineage event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage: Option<LineageStatus>,
+    /// A query holding the environment's views, which the flip is waiting out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for_readers: Option<ReadersWait>,
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+/// A flip waiting for a long query to finish.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadersWait {
+    /// When the flip first found the views held (RFC 3339).
+    pub since: String,
+    /// The view held (`schema.view`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<String>,
+    /// How long the holding query's transaction had been running (seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_age_seconds: Option<u64>,
+    /// The start of the holding query.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub query: String,
 }
 
 /// A rejection, and where it comes from.

@@ -41,6 +41,8 @@ pub struct Settings {
     pub approval_policy: String,
     /// Count approvals even when the approval policy is missing (`--accept-unverified-approvals`).
     pub accept_unverified_approvals: bool,
+    /// The scheduled janitor.
+    pub janitor: super::janitor::JanitorSettings,
 }
 
 /// Shared by every reconcile.

@@ -14,7 +14,8 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use sluice_api::conditions::{Conditions, now_rfc3339};
 use sluice_api::environment::{
-    EnvironmentStatus, MAX_RELEASE_MODELS, ReleaseModel, ReleaseStatus, RunStatus,
+    EnvironmentStatus, MAX_RELEASE_MODELS, ReleaseAvailability, ReleaseModel, ReleaseStatus,
+    RunStatus,
 };
 use sluice_api::jobs::{JobState, state_of};
 use sluice_api::labels::{job_name, label_value};
@@ -128,12 +129,42 @@ async fn step(env: &Environment, ctx: &Context, status: &mut EnvironmentStatus) 
         });
     }
     status.products = super::evidence::product_freshness(ctx, env, &url, &name, status).await?;
+    status.releases = release_availability(ctx, &url, &name).await?;
     if let Some(expired) = expiry(env, status, record.as_ref().map(|r| r.updated_at)) {
         return expired_now(env, ctx, expired).await;
     }
     auto_promote(env, ctx).await?;
     let next = schedule(env, ctx, status, &name, &url).await?;
     Ok(Action::requeue(next))
+}
+
+/// Releases listed in the status with whether they can be rolled back to.
+const MAX_RELEASES_SHOWN: usize = 20;
+
+/// The newest releases of warehouse environment `name`, and whether each can be rolled back to.
+pub async fn release_availability(
+    ctx: &Context,
+    url: &str,
+    name: &str,
+) -> Result<Vec<ReleaseAvailability>> {
+    let env_name = name.to_string();
+    let releases = ctx
+        .with_warehouse(url, move |wh| {
+            Ok(sluice_warehouse::janitor::restorable_releases(
+                wh,
+                &env_name,
+                MAX_RELEASES_SHOWN,
+            )?)
+        })
+        .await?;
+    Ok(releases
+        .into_iter()
+        .map(|(id, verdict)| ReleaseAvailability {
+            id,
+            restorable: verdict.is_ok(),
+            reason: verdict.err().unwrap_or_default(),
+        })
+        .collect())
 }
 
 fn release_status(_ctx: &Context, release: &sluice_engine::snapshot::Release) -> ReleaseStatus {
@@ -406,6 +437,14 @@ async fn continue_run(
     if progress.done() {
         run.result = "Succeeded".into();
         run.finished_at = Some(now_rfc3339());
+        // A scheduled run is activity: an ephemeral environment's ttl counts from it.
+        if let Some(name) = status.warehouse_name.clone() {
+            let now = chrono::Utc::now().timestamp();
+            ctx.with_warehouse(url, move |wh| {
+                Ok(StateStore::new(wh).touch_environment(&name, now)?)
+            })
+            .await?;
+        }
         ctx.event(
             env,
             false,

@@ -14,6 +14,7 @@ pub mod error;
 pub mod evidence;
 mod frame;
 mod http;
+pub mod janitor;
 pub mod jobs;
 pub mod metrics;
 pub mod plan;
@@ -188,6 +189,7 @@ async fn controllers(ctx: Arc<Context>, namespaces: &[String]) -> anyhow::Result
         namespaces.iter().cloned().map(Some).collect()
     };
     let mut all = Vec::new();
+    tokio::spawn(janitor::run(ctx.clone(), scopes.clone()));
     for scope in scopes {
         let ns = scope.as_deref();
         all.push(tokio::spawn(plan_controller(

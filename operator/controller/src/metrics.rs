@@ -48,6 +48,12 @@ pub struct Metrics {
     pub jobs_created: Counter,
     pub flips: Counter,
     pub flip_seconds: Histogram,
+    /// How long a flip held the locks readers can notice.
+    pub flip_lock_seconds: Histogram,
+    /// Flips that found the views held by a query and waited.
+    pub flip_waits: Counter,
+    /// Janitor runs' drops: tables and schemas.
+    pub janitor_dropped: Counter,
     pub freshness: Family<ProductLabels, Gauge>,
     /// 1 while the approval policy is verified where the operator last looked, else 0.
     pub approval_policy: Family<NamespaceLabels, Gauge>,
@@ -68,6 +74,9 @@ impl Default for Metrics {
         let jobs_created = Counter::default();
         let flips = Counter::default();
         let flip_seconds = histogram();
+        let flip_lock_seconds = histogram();
+        let flip_waits = Counter::default();
+        let janitor_dropped = Counter::default();
         registry.register("reconciles", "Reconciles by kind", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -95,6 +104,22 @@ impl Default for Metrics {
             "Time to flip an environment's views in one transaction",
             flip_seconds.clone(),
         );
+        registry.register(
+            "flip_lock_seconds",
+            "Time a flip held exclusive locks on views readers use (the longest a reader could \
+             wait behind it)",
+            flip_lock_seconds.clone(),
+        );
+        registry.register(
+            "flip_reader_waits",
+            "Times a flip found the environment's views held by a query and waited",
+            flip_waits.clone(),
+        );
+        registry.register(
+            "janitor_dropped",
+            "Tables, views and schemas the scheduled janitor dropped",
+            janitor_dropped.clone(),
+        );
         let freshness = Family::<ProductLabels, Gauge>::default();
         registry.register(
             "product_freshness_seconds",
@@ -119,6 +144,9 @@ impl Default for Metrics {
             jobs_created,
             flips,
             flip_seconds,
+            flip_lock_seconds,
+            flip_waits,
+            janitor_dropped,
         }
     }
 }

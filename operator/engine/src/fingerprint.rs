@@ -5,7 +5,7 @@
 //! never change it), the kind and its data-affecting arguments (incremental kinds: dialect,
 //! time column or unique key, lookback), the interval unit the cron implies, declared column
 //! types and a seed's contents. Everything else a header says (owner, description, cron, start,
-//! end, tags, grains, audits, dialect, batch size, forward-only) goes into the metadata hash —
+//! end, tags, grains, audits, dialect, batch size, forward-only, grants) goes into the metadata hash —
 //! property by property as SQLMesh 0.236 splits them.
 
 use std::collections::HashMap;
@@ -119,6 +119,7 @@ pub fn metadata_hash(
     audits: &std::collections::BTreeMap<String, CustomAudit>,
 ) -> String {
     let m = &node.model;
+    let (tags, grains) = (m.tags.join(","), m.grains.join(","));
     let audit_text: Vec<String> = m
         .audits
         .iter()
@@ -130,18 +131,32 @@ pub fn metadata_hash(
             format!("{}{:?}{body}", a.name, a.args)
         })
         .collect();
-    short_hash(&[
+    let dialect = m.dialect.to_string();
+    let audit_text = audit_text.join(";");
+    let kind = kind_metadata(&m.kind);
+    let mut parts = vec![
         m.owner.as_deref().unwrap_or(""),
         m.description.as_deref().unwrap_or(""),
         &m.cron,
-        &m.dialect.to_string(),
+        &dialect,
         m.start.as_deref().unwrap_or(""),
         m.end.as_deref().unwrap_or(""),
-        &m.tags.join(","),
-        &m.grains.join(","),
-        &audit_text.join(";"),
-        &kind_metadata(&m.kind),
-    ])
+        &tags,
+        &grains,
+        &audit_text,
+        &kind,
+    ];
+    // Only hashed when declared, so models without grants keep the fingerprints they had
+    // before grants existed (an upgrade is not a metadata change of every model).
+    let grants = if m.grants.is_empty() && m.grants_target_layer.is_default() {
+        String::new()
+    } else {
+        format!("grants={:?};layer={}", m.grants, m.grants_target_layer)
+    };
+    if !grants.is_empty() {
+        parts.push(&grants);
+    }
+    short_hash(&parts)
 }
 
 /// Fingerprints of every node, keyed by model key, computed parents first.

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod categorize;
 pub mod evidence;
 pub mod fingerprint;
+pub mod grants;
 pub mod graph;
 pub mod intervals;
 pub mod model;

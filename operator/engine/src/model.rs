@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::grants::{Grants, GrantsLayer};
+
 /// The SQL dialect a project's models are written in (and the warehouse speaks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -180,6 +182,12 @@ pub struct Model {
     /// For SEED models: the CSV file's content, so that a changed seed changes the fingerprint
     /// and a task can load it without the project directory.
     pub seed_content: Option<String>,
+    /// `grants (...)`, or `model_defaults.grants` when the model declares none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grants: Grants,
+    /// `grants_target_layer`: the views (default), the physical table, or both.
+    #[serde(default, skip_serializing_if = "GrantsLayer::is_default")]
+    pub grants_target_layer: GrantsLayer,
 }
 
 /// Splits `schema.table` into its parts; `None` when the name is not two-part.
@@ -232,6 +240,12 @@ pub struct ProjectConfig {
     pub warehouse: Option<String>,
     /// `before_all` / `after_all`: run in every promotion's transaction.
     pub statements: Statements,
+    /// `model_defaults.grants`: what a model without `grants` is granted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grants: Grants,
+    /// `model_defaults.grants_target_layer`.
+    #[serde(default, skip_serializing_if = "GrantsLayer::is_default")]
+    pub grants_target_layer: GrantsLayer,
 }
 
 impl Model {
@@ -256,6 +270,8 @@ impl Model {
             query: Some(query.to_string()),
             query_line: 3,
             seed_content: None,
+            grants: Grants::new(),
+            grants_target_layer: GrantsLayer::Virtual,
         }
     }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::grants::{Grants, GrantsLayer};
 use crate::intervals::Interval;
 use crate::model::{CustomAudit, Model, Statements, split_name};
 
@@ -80,6 +81,8 @@ impl Snapshot {
             fingerprint: self.fingerprint.id(),
             version: self.version.clone(),
             kind: self.model.kind.name().to_string(),
+            grants: self.model.grants.clone(),
+            grants_target_layer: self.model.grants_target_layer,
         }
     }
 }
@@ -129,6 +132,12 @@ pub struct SnapshotRef {
     pub fingerprint: String,
     pub version: String,
     pub kind: String,
+    /// The model's declared grants, applied where `grants_target_layer` says: a release
+    /// carries them, so a rollback restores the grants along with the tables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grants: Grants,
+    #[serde(default, skip_serializing_if = "GrantsLayer::is_default")]
+    pub grants_target_layer: GrantsLayer,
 }
 
 impl SnapshotRef {
@@ -146,6 +155,16 @@ impl SnapshotRef {
     /// Embedded and external models have no table and get no view.
     pub fn is_symbolic(&self) -> bool {
         self.kind == "EMBEDDED" || self.kind == "EXTERNAL"
+    }
+
+    /// What the environment's view of this model is granted (empty: nothing declared).
+    pub fn view_grants(&self) -> &Grants {
+        static NONE: Grants = Grants::new();
+        if self.grants_target_layer.views() {
+            &self.grants
+        } else {
+            &NONE
+        }
     }
 }
 

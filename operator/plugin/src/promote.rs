@@ -168,6 +168,22 @@ pub async fn run_rollback(s: &Session, args: &RollbackArgs) -> Result<u8> {
     if args.to.as_deref() == Some(current.as_str()) {
         bail!("environment {} is already at {current}", args.environment);
     }
+    let cleaned = env.status.as_ref().and_then(|st| {
+        st.releases
+            .iter()
+            .find(|r| Some(r.id.as_str()) == args.to.as_deref() && !r.restorable)
+    });
+    if let Some(release) = cleaned {
+        bail!(
+            "release {} of environment {} can no longer be restored ({}): plan and promote a \
+             change that rebuilds it instead (`kubectl sluice releases {}` shows which releases \
+             can be rolled back to)",
+            release.id,
+            args.environment,
+            release.reason,
+            args.environment
+        );
+    }
     let spec = PromotionSpec {
         plan: None,
         rollback: Some(RollbackSpec {

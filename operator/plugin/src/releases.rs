@@ -41,6 +41,9 @@ pub struct ReleaseRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
     pub approved_by: Vec<String>,
+    /// Whether a rollback to it is still possible (`None`: the operator has not said).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restorable: Option<bool>,
 }
 
 /// The releases of `env`, newest first.
@@ -66,6 +69,7 @@ pub fn releases(env: &Environment, promotions: &[Promotion]) -> Vec<ReleaseRow> 
                     .filter(|a| a.counted)
                     .map(|a| a.user.clone())
                     .collect(),
+                restorable: None,
             })
         })
         .collect();
@@ -80,7 +84,19 @@ pub fn releases(env: &Environment, promotions: &[Promotion]) -> Vec<ReleaseRow> 
             what: l.plan.map(|p| format!("plan {p}")).unwrap_or_default(),
             created_by: None,
             approved_by: l.approved_by.clone(),
+            restorable: None,
         });
+    }
+    let availability = env
+        .status
+        .as_ref()
+        .map(|s| s.releases.clone())
+        .unwrap_or_default();
+    for row in &mut rows {
+        row.restorable = availability
+            .iter()
+            .find(|a| a.id == row.id)
+            .map(|a| a.restorable);
     }
     rows.sort_by_key(|r| std::cmp::Reverse((number(&r.id), r.promoted_at.clone())));
     rows
@@ -97,6 +113,7 @@ pub fn table(rows: &[ReleaseRow], now: i64, color: bool) -> String {
     let header = [
         "RELEASE",
         "STATUS",
+        "ROLLBACK",
         "PROMOTED",
         "AGE",
         "PROMOTION",
@@ -120,9 +137,18 @@ pub fn table(rows: &[ReleaseRow], now: i64, color: bool) -> String {
             } else {
                 status(Tone::Neutral, "Earlier")
             };
+            // Whether `rollback --to` this release can still work.
+            let rollback = match (r.live, r.restorable) {
+                (true, _) | (false, None) => None,
+                (false, Some(true)) => Some(status(Tone::Good, "yes")),
+                (false, Some(false)) => Some(status(Tone::Bad, "cleaned")),
+            };
             vec![
                 Cell::from(r.id.as_str()),
                 Cell::from(&live),
+                rollback
+                    .as_ref()
+                    .map_or_else(|| Cell::from("-"), Cell::from),
                 Cell::from(r.promoted_at.as_str()),
                 Cell::from(
                     output::epoch(&r.promoted_at)
@@ -168,12 +194,27 @@ mod tests {
             id: "prod-r3".into(),
             promoted_at: "2024-02-20T10:00:00Z".into(),
         });
-        let rows = releases(
-            &fixtures::prod(),
-            &[promoted, fixtures::promotion_rejected()],
-        );
+        let mut prod = fixtures::prod();
+        prod.status.as_mut().unwrap().releases = vec![
+            sluice_api::environment::ReleaseAvailability {
+                id: "prod-r4".into(),
+                restorable: true,
+                reason: String::new(),
+            },
+            sluice_api::environment::ReleaseAvailability {
+                id: "prod-r3".into(),
+                restorable: false,
+                reason: "tables dropped by the janitor: stg.orders".into(),
+            },
+        ];
+        let rows = releases(&prod, &[promoted, fixtures::promotion_rejected()]);
         fixtures::golden("releases.txt", &table(&rows, fixtures::NOW, false));
         assert!(rows[0].live && rows[0].id == "prod-r4");
         assert!(!rows[1].live && rows[1].id == "prod-r3");
+        assert_eq!(
+            rows[1].restorable,
+            Some(false),
+            "the janitor cleaned prod-r3"
+        );
     }
 }

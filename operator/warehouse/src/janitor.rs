@@ -5,16 +5,24 @@
 //! building it, or a kept view reads it. Everything else under `sluice__*` schemas —
 //! including tables left behind by an interrupted apply — is dropped, with its intervals.
 //! A table the database refuses to drop (something outside Sluice depends on it) is reported
-//! and skipped; the janitor goes on with the rest.
+//! and skipped; the janitor goes on with the rest. It keeps the flip's lock discipline: on
+//! PostgreSQL each drop waits at most the flip's lock timeout, so a table a reader is in is
+//! skipped until the next run instead of queueing readers behind the drop. It also removes
+//! what interrupted flips left: retired schemas, and stages older than an hour.
 
 use std::collections::{BTreeSet, HashMap};
 
 use sluice_engine::snapshot::{PhysicalTable, SnapshotRef};
 
+use sluice_engine::model::Dialect;
+use sluice_engine::snapshot::quote_literal;
+
+use crate::promote::flip::{RETIRED_PREFIX, STAGE_PREFIX};
+use crate::promote::readers::DEFAULT_LOCK_TIMEOUT;
 use crate::promote::{PromoteError, drop_environment};
 use crate::state::StateStore;
-use crate::warehouse::Warehouse;
 use crate::warehouse::existing_physical_tables;
+use crate::warehouse::{Warehouse, WarehouseError};
 
 /// What the janitor removed, and what it could not.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -23,7 +31,14 @@ pub struct JanitorReport {
     pub dropped_tables: Vec<PhysicalTable>,
     /// Tables it meant to drop but the database refused, with the reason.
     pub skipped_tables: Vec<(PhysicalTable, String)>,
+    /// Schemas interrupted flips left behind.
+    pub dropped_schemas: Vec<String>,
+    /// Environments it could not drop now (a reader held a view), with the reason.
+    pub skipped_environments: Vec<(String, String)>,
 }
+
+/// How old a flip's stage must be before the janitor takes it for abandoned (seconds).
+pub const STAGE_GRACE: i64 = 3_600;
 
 /// How long a plan without a heartbeat still protects its tables (seconds).
 pub const PLAN_LEASE: i64 = 15 * 60;
@@ -37,15 +52,47 @@ pub fn janitor(
     keep_releases: usize,
     grace: i64,
 ) -> Result<JanitorReport, PromoteError> {
+    let postgres = warehouse.dialect() == Dialect::Postgres;
+    if postgres {
+        let ms = DEFAULT_LOCK_TIMEOUT.as_millis();
+        warehouse
+            .execute(&format!("SET lock_timeout = '{ms}ms'"))
+            .map_err(PromoteError::Janitor)?;
+    }
+    let result = clean(warehouse, now, keep_releases, grace);
+    if postgres {
+        let _ = warehouse.execute("RESET lock_timeout");
+    }
+    result
+}
+
+fn clean(
+    warehouse: &mut dyn Warehouse,
+    now: i64,
+    keep_releases: usize,
+    grace: i64,
+) -> Result<JanitorReport, PromoteError> {
     let mut report = JanitorReport::default();
+    if warehouse.dialect() == Dialect::Postgres {
+        report.dropped_schemas =
+            drop_flip_leftovers(warehouse, now).map_err(PromoteError::Janitor)?;
+    }
     let mut state = StateStore::new(warehouse);
     state.init()?;
     let environments = state.environments()?;
     let mut live = Vec::new();
     for env in environments {
         if env.expires_at.is_some_and(|at| at <= now) && env.name != "prod" {
-            drop_environment(warehouse, &env)?;
-            report.dropped_environments.push(env.name.clone());
+            match drop_environment(warehouse, &env) {
+                Ok(()) => report.dropped_environments.push(env.name.clone()),
+                Err(PromoteError::Warehouse { error, .. }) if error.is_busy() => {
+                    report
+                        .skipped_environments
+                        .push((env.name.clone(), first_line(&error.to_string())));
+                    live.push(env);
+                }
+                Err(e) => return Err(e),
+            }
         } else {
             live.push(env);
         }
@@ -167,6 +214,97 @@ fn keep_what_kept_views_read(
         }
     }
     Ok(())
+}
+
+/// Drops retired schemas (a flip committed but could not drop them at once) and stages older
+/// than [`STAGE_GRACE`] (a flip that died before its swap). Returns their names.
+fn drop_flip_leftovers(
+    warehouse: &mut dyn Warehouse,
+    now: i64,
+) -> Result<Vec<String>, WarehouseError> {
+    let rows = warehouse.query(&format!(
+        "SELECT n.nspname, coalesce(obj_description(n.oid, 'pg_namespace'), '')          FROM pg_namespace n WHERE starts_with(n.nspname, {}) OR starts_with(n.nspname, {})",
+        quote_literal(RETIRED_PREFIX),
+        quote_literal(STAGE_PREFIX)
+    ))?;
+    let mut dropped = Vec::new();
+    for row in rows {
+        let (Some(Some(name)), comment) = (row.first(), row.get(1).cloned().flatten()) else {
+            continue;
+        };
+        let built = comment
+            .as_deref()
+            .and_then(|c| c.split("built at ").nth(1))
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|digits| digits.parse::<i64>().ok());
+        let abandoned =
+            name.starts_with(RETIRED_PREFIX) || built.is_none_or(|at| at + STAGE_GRACE <= now);
+        if !abandoned {
+            continue;
+        }
+        let sql = format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            sluice_engine::snapshot::quote_ident(name)
+        );
+        if warehouse.execute(&sql).is_ok() {
+            dropped.push(name.clone());
+        }
+    }
+    Ok(dropped)
+}
+
+/// Tables of `release` that no longer exist, as `model (schema.table)`: empty while the release
+/// can be rolled back to.
+pub fn missing_tables(
+    warehouse: &mut dyn Warehouse,
+    release: &str,
+) -> Result<Vec<String>, PromoteError> {
+    let Some(release) = StateStore::new(warehouse).release(release)? else {
+        return Ok(Vec::new());
+    };
+    let existing = existing_physical_tables(warehouse).map_err(PromoteError::Janitor)?;
+    Ok(gone(&release.snapshots, &existing)
+        .map(|s| format!("{} ({})", s.name, s.table()))
+        .collect())
+}
+
+/// `Ok` when a release can be rolled back to; otherwise why not.
+pub type Restorable = Result<(), String>;
+
+/// Whether each of the newest `limit` releases of `environment` (newest first) can still be
+/// rolled back to; if not, why.
+pub fn restorable_releases(
+    warehouse: &mut dyn Warehouse,
+    environment: &str,
+    limit: usize,
+) -> Result<Vec<(String, Restorable)>, PromoteError> {
+    let releases = StateStore::new(warehouse).latest_releases(environment, limit as i64)?;
+    let existing = existing_physical_tables(warehouse).map_err(PromoteError::Janitor)?;
+    Ok(releases
+        .into_iter()
+        .map(|r| {
+            let names: Vec<&str> = gone(&r.snapshots, &existing)
+                .map(|s| s.name.as_str())
+                .collect();
+            let verdict = match names.is_empty() {
+                true => Ok(()),
+                false => Err(format!(
+                    "tables dropped by the janitor: {}",
+                    names.join(", ")
+                )),
+            };
+            (r.id, verdict)
+        })
+        .collect())
+}
+
+/// The snapshots among `refs` whose table is not in `existing`.
+fn gone<'a>(
+    refs: &'a [SnapshotRef],
+    existing: &'a BTreeSet<PhysicalTable>,
+) -> impl Iterator<Item = &'a SnapshotRef> {
+    refs.iter()
+        .filter(|s| !s.is_symbolic() && !existing.contains(&s.table()))
 }
 
 fn first_line(message: &str) -> String {

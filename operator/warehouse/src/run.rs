@@ -138,5 +138,11 @@ pub fn run_environment(
             report.failures.extend(outcome.failures);
         }
     }
+    if !work.is_empty() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        StateStore::new(warehouse).touch_environment(environment, now)?;
+    }
     Ok(report)
 }

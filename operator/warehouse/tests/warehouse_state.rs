@@ -344,6 +344,8 @@ fn snapshot(name: &str, data_hash: &str) -> Snapshot {
             query: Some("SELECT 1 AS id -- it's".to_string()),
             query_line: 3,
             seed_content: None,
+            grants: Default::default(),
+            grants_target_layer: Default::default(),
         },
         fingerprint: Fingerprint {
             data_hash: data_hash.to_string(),
@@ -489,6 +491,8 @@ fn environment(name: &str, revision: i64) -> EnvironmentRecord {
             fingerprint: "f1".to_string(),
             version: "v1".to_string(),
             kind: "FULL".to_string(),
+            grants: Default::default(),
+            grants_target_layer: Default::default(),
         }],
         plan_id: format!("plan-{revision}"),
         revision,

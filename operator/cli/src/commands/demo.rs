@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use sluice_warehouse::workspace::Workspace;
 
+use super::flip::FlipArgs;
 use super::{ApplyFlags, LineageArgs, PlanArgs, apply_command, plan_command, rollback_command};
 
 /// The example project, compiled in so the demo needs nothing on disk.
@@ -93,7 +94,7 @@ fn args(environment: &str) -> PlanArgs {
     }
 }
 
-/// `--yes`, the default ttl, no lineage.
+/// `--yes`, the default ttl, no lineage, the default flip policy.
 fn quiet() -> ApplyFlags<'static> {
     static NO_LINEAGE: LineageArgs = LineageArgs {
         lineage_url: None,
@@ -103,7 +104,16 @@ fn quiet() -> ApplyFlags<'static> {
         yes: true,
         ttl: "7d",
         lineage: &NO_LINEAGE,
+        flip: default_flip(),
     }
+}
+
+fn default_flip() -> &'static FlipArgs {
+    static FLIP: std::sync::OnceLock<FlipArgs> = std::sync::OnceLock::new();
+    FLIP.get_or_init(|| FlipArgs {
+        lock_timeout: "1s".into(),
+        wait_for_readers: "10m".into(),
+    })
 }
 
 /// Prints a query's rows as a small table.
@@ -227,7 +237,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         "Roll back prod: an instant re-point to the previous release's tables",
         "sluice rollback prod",
     );
-    rollback_command(p, None, "prod", None)?;
+    rollback_command(p, None, "prod", None, default_flip())?;
     show(
         p,
         "prod is back",

@@ -1,6 +1,7 @@
 //! The `sluice` command line: plan, apply, rollback, releases, envs, janitor, demo, job.
 
 mod demo;
+mod flip;
 mod impact;
 mod output;
 mod release;
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use flip::FlipArgs;
 use release::{evidence_command, publish_lineage, source_info};
 use sluice_engine::evidence::gates::local_approval_gates;
 use sluice_engine::intervals::{parse_end, parse_time};
@@ -63,6 +65,8 @@ enum Command {
         ttl: String,
         #[command(flatten)]
         lineage: LineageArgs,
+        #[command(flatten)]
+        flip: FlipArgs,
     },
     /// Process the intervals that became complete since the last run, for the environment's
     /// current snapshots: no plan, no promotion (like `sqlmesh run`).
@@ -80,6 +84,8 @@ enum Command {
         /// each rollback steps back one release).
         #[arg(long)]
         to: Option<String>,
+        #[command(flatten)]
+        flip: FlipArgs,
     },
     /// List an environment's releases, newest first.
     Releases {
@@ -153,6 +159,16 @@ enum Command {
 
 #[derive(Args)]
 struct OperatorArgs {
+    /// How often the janitor runs for each warehouse the Environments use (`1h`, `30m`; `0`:
+    /// never, run `sluice janitor` yourself).
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    janitor_interval: String,
+    /// Releases per environment the janitor keeps restorable (their tables stay).
+    #[arg(long, default_value_t = 5)]
+    keep_releases: usize,
+    /// The janitor spares tables of snapshots recorded this recently.
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    janitor_grace: String,
     /// The image backfill and run Jobs use (the operator's own image).
     #[arg(
         long,
@@ -323,6 +339,7 @@ pub fn run(cli: Cli) -> Result<()> {
             yes,
             ttl,
             lineage,
+            flip,
         } => apply_command(
             &cli.project,
             cli.warehouse.as_deref(),
@@ -331,6 +348,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 yes: *yes,
                 ttl,
                 lineage,
+                flip,
             },
         )?,
         Command::Run {
@@ -342,11 +360,16 @@ pub fn run(cli: Cli) -> Result<()> {
             environment,
             at.as_deref(),
         )?,
-        Command::Rollback { environment, to } => rollback_command(
+        Command::Rollback {
+            environment,
+            to,
+            flip,
+        } => rollback_command(
             &cli.project,
             cli.warehouse.as_deref(),
             environment,
             to.as_deref(),
+            flip,
         )?,
         Command::Releases { environment, json } => {
             let mut wh = Workspace::warehouse_only(&cli.project, cli.warehouse.as_deref())?;
@@ -484,6 +507,7 @@ struct ApplyFlags<'a> {
     yes: bool,
     ttl: &'a str,
     lineage: &'a LineageArgs,
+    flip: &'a FlipArgs,
 }
 
 fn apply_command(
@@ -494,6 +518,7 @@ fn apply_command(
 ) -> Result<()> {
     let options = args.options()?;
     let ttl = parse_duration(flags.ttl)?;
+    let flip = flags.flip.policy()?;
     let yes = flags.yes;
     let mut ws = Workspace::open(project, warehouse)?;
     let (mut plan, base) = ws.plan(&options)?;
@@ -517,6 +542,7 @@ fn apply_command(
         // as not enforced, and freshness is measured at the plan's execution time ("now").
         gates: local_approval_gates(&plan.basis.impact, &plan.basis.products),
         at_ms: Some(plan.basis.execution_time),
+        flip,
         ..Default::default()
     };
     let audits = ws.project.audits.clone();
@@ -553,13 +579,16 @@ fn rollback_command(
     warehouse: Option<&str>,
     environment: &str,
     to: Option<&str>,
+    flip: &FlipArgs,
 ) -> Result<()> {
     let environment = &environment_name(environment)?;
+    let flip = flip.policy()?;
     let mut wh = Workspace::warehouse_only(project, warehouse)?;
     StateStore::new(wh.as_mut()).init()?;
     let meta = PromoteMeta {
         created_by: current_user(),
         now: now_secs(),
+        flip,
         ..Default::default()
     };
     let release = rollback(wh.as_mut(), environment, to, meta)?;
@@ -684,6 +713,19 @@ fn operator_command(args: &OperatorArgs) -> Result<()> {
             },
             approval_policy: args.approval_policy.clone(),
             accept_unverified_approvals: args.accept_unverified_approvals,
+            janitor: sluice_controller::janitor::JanitorSettings {
+                interval: Some(
+                    parse_duration(&args.janitor_interval).context("--janitor-interval")?,
+                )
+                .filter(|secs| *secs > 0)
+                .map(|secs| std::time::Duration::from_secs(secs as u64)),
+                keep_releases: args.keep_releases,
+                grace: std::time::Duration::from_secs(
+                    parse_duration(&args.janitor_grace)
+                        .context("--janitor-grace")?
+                        .max(0) as u64,
+                ),
+            },
         },
         namespaces: args.namespaces.clone(),
         leader_elect: args.leader_elect,

@@ -127,6 +127,21 @@ pub fn plan_summary(plan: &Plan, base: Option<&str>) -> String {
             let _ = writeln!(out, "  {branch} {}{category}", c.model);
         }
     }
+    if !plan.basis.grants.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nGrants (applied to the environment's views when it is flipped; DuckDB has no \
+             roles, so there they are only recorded in the release):"
+        );
+        for (i, g) in plan.basis.grants.iter().enumerate() {
+            let branch = if i + 1 == plan.basis.grants.len() {
+                "└──"
+            } else {
+                "├──"
+            };
+            let _ = writeln!(out, "  {branch} {}: {}", g.model, g.describe());
+        }
+    }
     let work: Vec<_> = plan
         .backfill
         .iter()

@@ -75,6 +75,9 @@ pub fn decide(inputs: &Inputs) -> Decision {
             plan_gates(inputs, plan)
         }
         Target::Rollback { release } => {
+            if let Some(cleaned) = cleaned(inputs) {
+                return cleaned;
+            }
             rollback_gates(inputs, release.as_deref(), distrust(inputs).as_deref())
         }
     };
@@ -218,6 +221,40 @@ pub fn decide(inputs: &Inputs) -> Decision {
         }
     }
     decision
+}
+
+/// A rollback to a release whose tables the janitor dropped can never happen: it fails now,
+/// rather than wait for approvals of something impossible.
+fn cleaned(inputs: &Inputs) -> Option<Decision> {
+    let facts = inputs.warehouse.rollback.as_ref()?;
+    let target = facts.target.as_ref()?;
+    if facts.missing.is_empty() {
+        return None;
+    }
+    Some(Decision {
+        phase: PromotionPhase::Failed,
+        gates: vec![gate(
+            "rollback-target",
+            GateState::Failed,
+            format!(
+                "release {target} can no longer be restored: the janitor dropped its tables ({}); \
+                 promote a plan that rebuilds them instead",
+                facts.missing.join(", ")
+            ),
+        )],
+        digest: Some(facts.digest.clone()),
+        approvals: inputs.promotion.seen.clone(),
+        approval_count: String::new(),
+        rejection: None,
+        message: format!(
+            "release {target} can no longer be restored: the janitor dropped its tables ({})",
+            facts.missing.join(", ")
+        ),
+        reason: None,
+        flip: None,
+        record: None,
+        lift: None,
+    })
 }
 
 fn superseded(inputs: &Inputs, plan: &PlanFacts) -> Decision {

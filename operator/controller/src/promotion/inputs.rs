@@ -34,6 +34,8 @@ pub struct Inputs {
     pub env_name: String,
     pub policy: PromotionPolicy,
     pub ttl: Option<String>,
+    /// The Environment's patience with readers during the flip.
+    pub flip: Option<sluice_api::environment::FlipSpec>,
     /// Where the release's OpenLineage event goes.
     pub lineage: Option<LineageSpec>,
     pub trust: Trust,
@@ -108,6 +110,8 @@ pub struct RollbackFacts {
     pub current: Option<String>,
     pub target: Option<String>,
     pub digest: String,
+    /// Tables of the target that no longer exist (the janitor cleaned the release).
+    pub missing: Vec<String>,
 }
 
 impl Inputs {
@@ -197,6 +201,7 @@ pub async fn gather(ctx: &Context, promotion: &Promotion, fresh: bool) -> Result
         env_name,
         policy: env.spec.promotion.clone(),
         ttl: env.spec.ttl.clone(),
+        flip: env.spec.flip.clone(),
         lineage: env.spec.lineage.clone(),
         trust,
         warehouse,
@@ -314,6 +319,10 @@ fn rollback_facts(
         None => false,
     };
     let target = target.filter(|_| exists);
+    let missing = match &target {
+        Some(id) => sluice_warehouse::janitor::missing_tables(wh, id)?,
+        None => Vec::new(),
+    };
     let digest = format!(
         "sha256:{}",
         hex::encode(Sha256::digest(format!(
@@ -324,6 +333,7 @@ fn rollback_facts(
         current,
         target,
         digest,
+        missing,
     })
 }
 

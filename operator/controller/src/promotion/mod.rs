@@ -9,6 +9,7 @@ mod decide;
 mod inputs;
 mod publish;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -18,11 +19,14 @@ use kube::{Resource, ResourceExt};
 use sluice_api::Environment;
 use sluice_api::conditions::Conditions;
 use sluice_api::promotion::{
-    GateState, PromotedRelease, Promotion, PromotionPhase, PromotionStatus,
+    GateState, PromotedRelease, Promotion, PromotionPhase, PromotionStatus, ReadersWait,
 };
 use sluice_engine::intervals::parse_duration;
 use sluice_engine::snapshot::Release;
-use sluice_warehouse::promote::{PromoteError, PromoteMeta, promote_plan, rollback};
+use sluice_warehouse::promote::readers;
+use sluice_warehouse::promote::{
+    Blocker, FlipEvent, FlipPolicy, PromoteError, PromoteMeta, promote_plan, rollback,
+};
 use sluice_warehouse::state::{StateError, StateStore};
 
 use super::context::{Context, MANAGER};
@@ -121,7 +125,19 @@ fn set_conditions(c: &mut Conditions, status: &PromotionStatus, reason: Option<&
             c.mark_reconciling(reason.unwrap_or("AwaitingApproval"), &waiting())
         }
         PromotionPhase::Promoting => c.mark_reconciling("Promoting", "flipping the environment"),
+        PromotionPhase::Pending if status.waiting_for_readers.is_some() => {
+            c.mark_reconciling("WaitingForReaders", &status.message)
+        }
         PromotionPhase::Pending => c.mark_reconciling(reason.unwrap_or("GatesPending"), &waiting()),
+    }
+    match &status.waiting_for_readers {
+        Some(_) => c.set(
+            "WaitingForReaders",
+            true,
+            "ReadersHoldViews",
+            &status.message,
+        ),
+        None => c.remove("WaitingForReaders"),
     }
 }
 
@@ -249,6 +265,37 @@ async fn commit(ctx: &Context, fresh: &Promotion, status: &PromotionStatus) -> R
     Ok(())
 }
 
+/// How long one reconcile may wait for readers before requeueing (the Promotion's own ceiling,
+/// `spec.flip.maxWaitForReaders`, spans reconciles).
+const READERS_WAIT_PER_RECONCILE: Duration = Duration::from_secs(20);
+
+/// The Environment's flip settings as a policy for one attempt, and its overall ceiling.
+fn flip_policy(
+    spec: Option<&sluice_api::environment::FlipSpec>,
+    seen: Arc<Mutex<Option<FlipEvent>>>,
+) -> (FlipPolicy, Duration) {
+    let parse = |text: Option<&String>, default: Duration| {
+        text.and_then(|t| sluice_engine::intervals::parse_duration_ms(t).ok())
+            .map_or(default, Duration::from_millis)
+    };
+    let lock_timeout = parse(
+        spec.and_then(|s| s.lock_timeout.as_ref()),
+        readers::DEFAULT_LOCK_TIMEOUT,
+    );
+    let ceiling = parse(
+        spec.and_then(|s| s.max_wait_for_readers.as_ref()),
+        readers::DEFAULT_WAIT_FOR_READERS,
+    );
+    let policy = FlipPolicy {
+        lock_timeout,
+        wait_for_readers: READERS_WAIT_PER_RECONCILE.min(ceiling),
+        observer: Some(Arc::new(move |event: &FlipEvent| {
+            *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(event.clone());
+        })),
+    };
+    (policy, ceiling)
+}
+
 /// Flips the environment with the engine and records the outcome in `status`.
 async fn flip(
     p: &Promotion,
@@ -258,6 +305,8 @@ async fn flip(
     url: &str,
     status: &mut PromotionStatus,
 ) -> Result<Action> {
+    let seen = Arc::new(Mutex::new(None));
+    let (policy, ceiling) = flip_policy(inputs.flip.as_ref(), seen.clone());
     let meta = PromoteMeta {
         created_by: inputs.promotion.created_by.clone().unwrap_or_else(|| {
             format!(
@@ -271,6 +320,7 @@ async fn flip(
         request_id: Some(inputs.promotion.uid.clone()),
         gates: plan.gates,
         at_ms: None,
+        flip: policy,
     };
     sluice_warehouse::promote::failpoint("operator-before-flip");
     let started = Instant::now();
@@ -286,6 +336,9 @@ async fn flip(
             })
         })
         .await?;
+    if !matches!(flipped, Err(PromoteError::ReadersBlocking { .. })) {
+        status.waiting_for_readers = None;
+    }
     match flipped {
         Ok(release) => {
             sluice_warehouse::promote::failpoint("operator-after-flip");
@@ -293,8 +346,17 @@ async fn flip(
             ctx.metrics
                 .flip_seconds
                 .observe(started.elapsed().as_secs_f64());
+            if let Some(FlipEvent::Flipped(report)) = seen.lock().ok().and_then(|s| s.clone()) {
+                ctx.metrics
+                    .flip_lock_seconds
+                    .observe(report.lock_held.as_secs_f64());
+            }
             promoted(status, &release);
             publish::after_promotion(p, ctx, inputs.lineage.as_ref(), url, status).await
+        }
+        Err(PromoteError::ReadersBlocking { blocker, .. }) => {
+            ctx.metrics.flip_waits.inc();
+            Ok(waiting_for_readers(status, blocker, ceiling))
         }
         Err(PromoteError::Gates { gates, .. }) => {
             // Checked moments ago and failed since (a product went stale): wait again.
@@ -355,6 +417,44 @@ async fn environment_of(
         .warehouse_url(&namespace, &env.spec.warehouse.secret_ref)
         .await?;
     Ok((env, url))
+}
+
+/// A query holds the views: the Promotion stays Pending (nothing changed) and says whom it
+/// waits for, until the Environment's ceiling, after which it fails.
+fn waiting_for_readers(
+    status: &mut PromotionStatus,
+    blocker: Option<Blocker>,
+    ceiling: Duration,
+) -> Action {
+    let now = chrono::Utc::now();
+    let since = status
+        .waiting_for_readers
+        .as_ref()
+        .and_then(|w| chrono::DateTime::parse_from_rfc3339(&w.since).ok())
+        .map_or(now, |t| t.with_timezone(&chrono::Utc));
+    let waited = (now - since).to_std().unwrap_or_default();
+    let held = blocker
+        .as_ref()
+        .map_or_else(|| "a view was locked".to_string(), |b| b.to_string());
+    if waited >= ceiling {
+        status.phase = PromotionPhase::Failed;
+        status.waiting_for_readers = None;
+        status.message = format!(
+            "gave up waiting for readers after {}s (spec.flip.maxWaitForReaders of the \
+             Environment): {held}; nothing was changed — create a new Promotion to try again",
+            waited.as_secs()
+        );
+        return Action::await_change();
+    }
+    status.phase = PromotionPhase::Pending;
+    status.message = format!("waiting for readers: {held}");
+    status.waiting_for_readers = Some(ReadersWait {
+        since: since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        view: blocker.as_ref().map(|b| b.view.clone()),
+        query_age_seconds: blocker.as_ref().map(|b| b.age.as_secs()),
+        query: blocker.map(|b| b.query).unwrap_or_default(),
+    });
+    Action::requeue(Duration::from_secs(5))
 }
 
 fn promoted(status: &mut PromotionStatus, release: &Release) {
@@ -440,6 +540,11 @@ async fn announce(p: &Promotion, ctx: &Context, old: &PromotionStatus, new: &Pro
             ),
         )
         .await;
+    }
+    let wait = |s: &PromotionStatus| s.waiting_for_readers.as_ref().map(|w| w.view.clone());
+    if new.waiting_for_readers.is_some() && wait(new) != wait(old) {
+        ctx.event(p, true, "WaitingForReaders", new.message.clone())
+            .await;
     }
     if old.phase == new.phase {
         return;

@@ -47,6 +47,9 @@ pub struct Evidence {
     pub products: Vec<ProductEvidence>,
     pub backfill: BackfillSummary,
     pub rollback: RollbackEvidence,
+    /// How declared grants on the environment's views changed with this release.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<crate::grants::GrantChange>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -303,6 +306,7 @@ pub fn assemble(release: &Release, input: &EvidenceInput) -> Evidence {
         products,
         backfill: input.backfill.clone(),
         rollback: input.rollback.clone(),
+        grants: crate::grants::changes(&release.previous, &release.snapshots),
     }
 }
 

@@ -398,6 +398,18 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
     n.checked_mul(factor).ok_or_else(invalid)
 }
 
+/// A short duration, in milliseconds: `500ms`, or anything [`parse_duration`] reads.
+pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let ms = match t.strip_suffix("ms") {
+        Some(digits) => digits
+            .parse::<i64>()
+            .map_err(|_| format!("invalid duration {t:?} (use e.g. 500ms, 2s, 10m)"))?,
+        None => parse_duration(t)?.saturating_mul(1000),
+    };
+    u64::try_from(ms).map_err(|_| format!("invalid duration {t:?}: it cannot be negative"))
+}
+
 /// Parses an *end*: a bare date includes that whole day.
 pub fn parse_end(s: &str, now: i64) -> Result<i64, String> {
     let (ms, is_date) = parse_time(s, now)?;

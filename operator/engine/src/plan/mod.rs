@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use versions::{Versioner, change_of};
 
 use crate::fingerprint::fingerprint_all;
+use crate::grants::GrantChange;
 use crate::graph::{Dag, Node, model_key};
 use crate::intervals::{self, Cron, Interval, IntervalUnit};
 use crate::model::{CustomAudit, ModelKind, Statements};
@@ -113,6 +114,9 @@ pub struct PlanBasis {
     /// What was planned: the project files' digest and the source revision, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceInfo>,
+    /// Models whose declared grants change (applied when the environment is flipped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<GrantChange>,
 }
 
 impl PlanBasis {
@@ -136,6 +140,7 @@ impl PlanBasis {
             products: Vec::new(),
             impact: Impact::default(),
             source: None,
+            grants: Vec::new(),
         }
     }
 }
@@ -236,6 +241,23 @@ impl Plan {
             statements: statements.clone(),
         }
     }
+}
+
+/// How each model's declared grants differ from the base environment's.
+fn grant_changes(
+    base_refs: &HashMap<String, &SnapshotRef>,
+    snapshots: &[Snapshot],
+) -> Vec<GrantChange> {
+    let none = Default::default();
+    snapshots
+        .iter()
+        .filter_map(|s| {
+            let old = base_refs
+                .get(&model_key(&s.model.name))
+                .map_or(&none, |r| &r.grants);
+            GrantChange::between(&s.model.name, old, &s.model.grants)
+        })
+        .collect()
 }
 
 /// Whether `environment` is production, whose views carry no suffix.
@@ -354,6 +376,7 @@ pub fn build(inputs: &PlanInputs, options: &PlanOptions) -> Result<Plan, PlanErr
         }
     }
     drop(decide);
+    let grants = grant_changes(&base_refs, &snapshots);
 
     let mut plan = Plan::new(
         PlanBasis::new(
@@ -369,6 +392,7 @@ pub fn build(inputs: &PlanInputs, options: &PlanOptions) -> Result<Plan, PlanErr
         snapshots,
         dev_tables,
     );
+    plan.basis.grants = grants;
     tracing::debug_span!("intervals").in_scope(|| plan_backfill(&mut plan, inputs, options))?;
     let _digest = tracing::debug_span!("digest").entered();
     plan.basis

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::Diagnostic;
+use crate::grants::{Grants, GrantsLayer, add_grant};
 use crate::model::{Dialect, ProjectConfig};
 
 const DEFAULT_CRON: &str = "@daily";
@@ -34,6 +35,8 @@ fn default_config() -> ProjectConfig {
         cron: DEFAULT_CRON.to_string(),
         warehouse: None,
         statements: Default::default(),
+        grants: Grants::new(),
+        grants_target_layer: GrantsLayer::Virtual,
     }
 }
 
@@ -78,6 +81,17 @@ pub(crate) fn parse_config(
         config.start = walker.opt_str(defaults, &path, "start")?;
         if let Some(cron) = walker.opt_str(defaults, &path, "cron")? {
             config.cron = cron;
+        }
+        if let Some(grants) = defaults.get("grants") {
+            config.grants = walker.grants(grants)?;
+        }
+        if let Some(layer) = walker.opt_str(defaults, &path, "grants_target_layer")? {
+            config.grants_target_layer = GrantsLayer::parse(&layer).ok_or_else(|| {
+                walker.error(
+                    &["model_defaults", "grants_target_layer"],
+                    format!("'{layer}': expected virtual, physical or all"),
+                )
+            })?;
         }
     }
 
@@ -292,6 +306,39 @@ impl Walker<'_> {
                 ),
             )),
         }
+    }
+}
+
+impl Walker<'_> {
+    /// `model_defaults.grants`: `{select: [bi, analyst], insert: [etl]}`.
+    fn grants(&self, value: &Value) -> Result<Grants, Diagnostic> {
+        let path = ["model_defaults", "grants"];
+        let map = self.object(value, &path)?;
+        let mut grants = Grants::new();
+        for (privilege, roles) in map {
+            let key_path = ["model_defaults", "grants", privilege.as_str()];
+            let roles: Vec<String> = match roles {
+                Value::String(role) => vec![role.clone()],
+                Value::Array(items) => items
+                    .iter()
+                    .map(|item| match item {
+                        Value::String(role) => Ok(role.clone()),
+                        other => Err(self.error(
+                            &key_path,
+                            format!("expected role names, found {}", describe(other)),
+                        )),
+                    })
+                    .collect::<Result<_, _>>()?,
+                other => {
+                    return Err(self.error(
+                        &key_path,
+                        format!("expected a list of role names, found {}", describe(other)),
+                    ));
+                }
+            };
+            add_grant(&mut grants, privilege, &roles).map_err(|m| self.error(&path, m))?;
+        }
+        Ok(grants)
     }
 }
 

@@ -7,8 +7,9 @@ use super::audit_call::audit_calls;
 use super::header::{Lexer, Located, Node, Pos, TokenKind, parse_block, pos_at, source_text};
 use super::kind::parse_kind;
 use super::values::{
-    date_value, list_value, normalize_name, split_property, text_value, type_error,
+    date_value, element_text, list_value, normalize_name, split_property, text_value, type_error,
 };
+use crate::grants::{Grants, GrantsLayer, add_grant};
 use crate::model::{AuditCall, Dialect, Model, ModelKind, ProjectConfig};
 
 /// SQLMesh header properties we accept and deliberately ignore: physical-layout hints for
@@ -145,6 +146,10 @@ pub(crate) fn parse(
         query,
         query_line,
         seed_content,
+        grants: header.grants.unwrap_or_else(|| config.grants.clone()),
+        grants_target_layer: header
+            .grants_target_layer
+            .unwrap_or(config.grants_target_layer),
     };
     Ok(ParsedModel {
         model,
@@ -168,6 +173,8 @@ struct Header {
     audits: Vec<AuditCall>,
     depends_on: Vec<String>,
     columns: Vec<(String, String)>,
+    grants: Option<Grants>,
+    grants_target_layer: Option<GrantsLayer>,
 }
 
 impl Header {
@@ -200,6 +207,18 @@ impl Header {
                     .collect::<Result<_, _>>()?
             }
             "columns" => self.columns = columns(src, pos, value)?,
+            "grants" => self.grants = Some(grants(src, pos, value)?),
+            "grants_target_layer" => {
+                let text = text_value(src, key, pos, value)?;
+                self.grants_target_layer = Some(GrantsLayer::parse(&text).ok_or_else(|| {
+                    Located::new(
+                        pos,
+                        format!(
+                            "'grants_target_layer' is '{text}'; expected virtual, physical or all"
+                        ),
+                    )
+                })?);
+            }
             "forward_only" => {
                 return Err(Located::new(
                     pos,
@@ -278,6 +297,35 @@ fn columns(src: &str, pos: Pos, value: &[Node]) -> Result<Vec<(String, String)>,
             Ok((name, source_text(src, &item.nodes[1..]).to_string()))
         })
         .collect()
+}
+
+/// `grants ('select' = ['bi', 'analyst'], 'insert' = ['etl'])`, as SQLMesh writes it.
+fn grants(src: &str, pos: Pos, value: &[Node]) -> Result<Grants, Located> {
+    let expected = "('select' = ['role', ...], ...)";
+    let [group @ Node::Group { .. }] = value else {
+        return Err(type_error(src, "grants", pos, value, expected));
+    };
+    let mut out = Grants::new();
+    for item in group.group_items().unwrap_or_default() {
+        let [privilege, Node::Token(op), roles] = item.nodes.as_slice() else {
+            return Err(type_error(src, "grants", item.pos(), &item.nodes, expected));
+        };
+        let privilege_text = element_text(src, std::slice::from_ref(privilege));
+        let is_name = matches!(privilege, Node::Token(t) if matches!(t.kind, TokenKind::Str(_) | TokenKind::Word));
+        if !is_name || !(op.text(src) == "=" || op.kind == TokenKind::Assign) {
+            return Err(type_error(src, "grants", item.pos(), &item.nodes, expected));
+        }
+        let roles = match roles {
+            Node::Group { .. } => list_value(src, std::slice::from_ref(roles)),
+            Node::Token(t) if matches!(t.kind, TokenKind::Str(_)) => {
+                vec![element_text(src, std::slice::from_ref(roles))]
+            }
+            _ => return Err(type_error(src, "grants", item.pos(), &item.nodes, expected)),
+        };
+        add_grant(&mut out, &privilege_text, &roles)
+            .map_err(|m| Located::new(item.pos(), format!("grants: {m}")))?;
+    }
+    Ok(out)
 }
 
 /// Reads a seed the way SQLMesh resolves its path: relative to the model file's directory,

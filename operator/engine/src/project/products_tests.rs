@@ -27,6 +27,8 @@ fn model(name: &str, tags: &[&str], audits: &[&str]) -> Model {
         query: Some("SELECT 1 AS x".into()),
         query_line: 1,
         seed_content: None,
+        grants: Default::default(),
+        grants_target_layer: Default::default(),
     }
 }
 

@@ -4,9 +4,7 @@
 
 use sluice_engine::evidence::{BackfillSummary, EvidenceInput, GateResult, assemble};
 use sluice_engine::plan::{ChangeType, PreparedPlan};
-use sluice_engine::snapshot::{
-    AuditResult, Release, ReleaseKind, SnapshotRef, environment_view, quote_ident, quote_literal,
-};
+use sluice_engine::snapshot::{AuditResult, Release, ReleaseKind, quote_literal};
 
 use super::checks::{EngineChecks, engine_checks};
 use super::{PromoteError, PromoteMeta};
@@ -40,27 +38,16 @@ pub(super) fn record_evidence(
     Ok(())
 }
 
-/// `COMMENT ON VIEW` for every view of the environment: a consumer reading one learns the
-/// release behind it (`sluice.current_release` has the rest).
-pub(super) fn comment_statements(
-    environment: &str,
-    refs: &[SnapshotRef],
-    release: &Release,
-) -> Vec<String> {
+/// `COMMENT ON VIEW` for `views` (quoted names): a consumer reading one learns the release
+/// behind it (`sluice.current_release` has the rest).
+pub(super) fn comment_statements(views: &[String], release: &Release) -> Vec<String> {
     let comment = quote_literal(&format!(
         "sluice release {} of environment {} (plan {}); see sluice.current_release",
-        release.id, environment, release.plan_id
+        release.id, release.environment, release.plan_id
     ));
-    refs.iter()
-        .filter(|r| !r.is_symbolic())
-        .map(|r| {
-            let (schema, table) = environment_view(environment, &r.name);
-            format!(
-                "COMMENT ON VIEW {}.{} IS {comment}",
-                quote_ident(&schema),
-                quote_ident(&table)
-            )
-        })
+    views
+        .iter()
+        .map(|view| format!("COMMENT ON VIEW {view} IS {comment}"))
         .collect()
 }
 

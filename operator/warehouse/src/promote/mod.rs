@@ -5,29 +5,37 @@
 //! environment's revision is checked in the same transaction, so two promotions computed
 //! against the same revision cannot both land.
 //!
-//! `evidence` gathers what the release records beyond itself (product checks, the evidence
-//! document, the current-release row, view comments).
+//! `flip` is how the views move (schemas swapped whole, or changed in place), `readers` how
+//! the flip waits for the warehouse's readers, `acl` the privileges carried to new views,
+//! `evidence` what the release records beyond itself, `targets` what is promoted (a plan, or
+//! a rollback).
 
+mod acl;
 pub mod checks;
 mod evidence;
+pub mod flip;
+pub mod readers;
+mod targets;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
-use evidence::{comment_statements, plan_evidence, record_evidence, rollback_evidence};
+use evidence::{comment_statements, record_evidence};
 use sluice_engine::evidence::{EvidenceInput, GateResult};
-use sluice_engine::intervals::Interval;
-use sluice_engine::model::Statements;
-use sluice_engine::plan::PreparedPlan;
+use sluice_engine::model::{Dialect, Statements};
 use sluice_engine::plan::is_prod;
 use sluice_engine::snapshot::{
     Approval, AuditResult, EnvironmentRecord, Release, ReleaseKind, SnapshotRef, environment_view,
     quote_ident, quote_literal,
 };
 
-use crate::state::{StateError, StateStore, Tables};
+use crate::state::{StateError, StateStore};
 use crate::warehouse::{Warehouse, WarehouseError};
+use readers::{Backoff, oldest_reader};
+pub use readers::{Blocker, FlipEvent, FlipPolicy, FlipReport};
 
 pub use evidence::product_checks;
+pub use targets::{check_plan, promote_plan, rollback};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromoteError {
@@ -42,6 +50,17 @@ pub enum PromoteError {
     State(#[from] StateError),
     #[error("{0}")]
     Refused(String),
+    #[error(
+        "gave up flipping environment {environment:?} after waiting {}s for readers{}; nothing \
+         was changed (raise the wait, or retry when the reader is done)",
+        waited.as_secs(),
+        blocker.as_ref().map(|b| format!(": {b}")).unwrap_or_default()
+    )]
+    ReadersBlocking {
+        environment: String,
+        waited: Duration,
+        blocker: Option<Blocker>,
+    },
     #[error(
         "cannot promote {environment:?}: these tables do not exist (never built, or dropped by \
          the janitor): {}", tables.join(", ")
@@ -107,6 +126,8 @@ pub struct PromoteMeta {
     /// When freshness is measured (epoch ms); default: `now`. `sluice apply` uses the plan's
     /// execution time, the operator the wall clock.
     pub at_ms: Option<i64>,
+    /// Lock timeout and patience with readers.
+    pub flip: FlipPolicy,
 }
 
 impl PromoteMeta {
@@ -115,7 +136,7 @@ impl PromoteMeta {
     }
 }
 
-/// View statements sent to the warehouse at once during a flip.
+/// Statements sent to the warehouse at once during a flip.
 const FLIP_BATCH: usize = 500;
 
 /// Test hook: `SLUICE_FAILPOINT=<name>` aborts the process at that point, simulating a crash
@@ -146,22 +167,139 @@ pub fn release_id(environment: &str, number: i64) -> String {
     format!("{environment}-r{number}")
 }
 
-/// Swaps the environment's views to `promotion.snapshots` and records environment and release,
-/// all in one transaction. Returns the release.
+/// Moves the environment's views to `promotion.snapshots` and records environment and release
+/// in one transaction (see [`flip`] for how the views move without stalling readers). Returns
+/// the release.
 pub fn promote(
     warehouse: &mut dyn Warehouse,
     promotion: Promotion,
 ) -> Result<Release, PromoteError> {
-    let env = promotion.environment.clone();
+    let started = Instant::now();
+    let p = &promotion;
     let wh_err = |error| PromoteError::Warehouse {
-        environment: env.clone(),
+        environment: p.environment.clone(),
+        error,
+    };
+    let mut state = StateStore::new(warehouse);
+    if let Some(request) = &p.meta.request_id
+        && let Some(done) = state.release_for_request(request)?
+    {
+        return Ok(done);
+    }
+    // What changes, read ahead of the flip's transaction: if the environment moves meanwhile,
+    // the revision check inside it refuses the flip.
+    let old_refs = state
+        .environment(&p.environment)?
+        .map(|e| e.snapshots)
+        .unwrap_or_default();
+    // Checked again in the flip's transaction; here so that no stage is built on a missing table.
+    ensure_tables_exist(warehouse, &p.environment, &p.snapshots)?;
+    let mut flips = flip::changed_schemas(&p.environment, &old_refs, &p.snapshots);
+    flip::choose_swaps(warehouse, &p.environment, &mut flips).map_err(wh_err)?;
+    flip::prepare_stages(warehouse, &p.environment, &mut flips, p.meta.now).map_err(wh_err)?;
+    let stages: Vec<&str> = flips
+        .iter()
+        .filter_map(|f| f.stage.as_ref().map(|s| s.next.as_str()))
+        .collect();
+    let policy = &p.meta.flip;
+    let timeout = readers::lock_timeout_statement(policy);
+    let outcome = flip_with_retries(warehouse, p, &old_refs, &flips);
+    match outcome {
+        Ok((release, lock_held, attempts)) => {
+            let retired: Vec<&str> = flips
+                .iter()
+                .filter_map(|f| f.stage.as_ref().filter(|s| s.exists))
+                .map(|s| s.retired.as_str())
+                .collect();
+            flip::drop_schemas(warehouse, &retired, &timeout);
+            policy.tell(FlipEvent::Flipped(FlipReport {
+                lock_held,
+                total: started.elapsed(),
+                attempts,
+                swapped_schemas: stages.len(),
+                in_place_schemas: flips.len() - stages.len(),
+            }));
+            Ok(release)
+        }
+        Err(e) => {
+            flip::drop_schemas(warehouse, &stages, &timeout);
+            Err(e)
+        }
+    }
+}
+
+/// Runs the flip's transaction until it commits, backing off while readers hold the views and
+/// giving up at the policy's ceiling. Returns the release, how long the reader-visible locks
+/// were held, and the number of attempts.
+fn flip_with_retries(
+    warehouse: &mut dyn Warehouse,
+    p: &Promotion,
+    old_refs: &[SnapshotRef],
+    flips: &[flip::SchemaFlip],
+) -> Result<(Release, Duration, u32), PromoteError> {
+    let policy = &p.meta.flip;
+    let postgres = warehouse.dialect() == Dialect::Postgres;
+    let schemas: Vec<String> = flips.iter().map(|f| f.schema.clone()).collect();
+    let mut backoff = Backoff::new();
+    loop {
+        backoff.next_attempt();
+        // A reader already inside a view for longer than we would wait: do not queue behind it.
+        let holder = if postgres {
+            oldest_reader(warehouse, &schemas, policy.lock_timeout).map_err(|error| {
+                PromoteError::Warehouse {
+                    environment: p.environment.clone(),
+                    error,
+                }
+            })?
+        } else {
+            None
+        };
+        let blocker = match holder {
+            Some(blocker) => Some(blocker),
+            None => match flip_once(warehouse, p, old_refs, flips) {
+                Ok((release, held)) => return Ok((release, held, backoff.attempt())),
+                Err(PromoteError::Warehouse { error, .. }) if error.is_busy() => {
+                    oldest_reader(warehouse, &schemas, Duration::ZERO).unwrap_or(None)
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        policy.tell(FlipEvent::Waiting {
+            attempt: backoff.attempt(),
+            waited: backoff.waited(),
+            blocker: blocker.clone(),
+        });
+        if !backoff.sleep(policy.wait_for_readers) {
+            return Err(PromoteError::ReadersBlocking {
+                environment: p.environment.clone(),
+                waited: backoff.waited(),
+                blocker,
+            });
+        }
+    }
+}
+
+/// One attempt at the flip's transaction. Returns the release and how long the locks readers
+/// can notice were held (from asking for them to the commit).
+fn flip_once(
+    warehouse: &mut dyn Warehouse,
+    p: &Promotion,
+    old_refs: &[SnapshotRef],
+    flips: &[flip::SchemaFlip],
+) -> Result<(Release, Duration), PromoteError> {
+    let wh_err = |error| PromoteError::Warehouse {
+        environment: p.environment.clone(),
         error,
     };
     warehouse.begin().map_err(wh_err)?;
-    match promote_in_transaction(warehouse, &promotion) {
+    let mut lock_started = None;
+    match promote_in_transaction(warehouse, p, old_refs, flips, &mut lock_started) {
         Ok(release) => {
             warehouse.commit().map_err(wh_err)?;
-            Ok(release)
+            let held = lock_started
+                .map(|t: Instant| t.elapsed())
+                .unwrap_or_default();
+            Ok((release, held))
         }
         Err(e) => {
             let _ = warehouse.rollback();
@@ -173,11 +311,19 @@ pub fn promote(
 fn promote_in_transaction(
     warehouse: &mut dyn Warehouse,
     p: &Promotion,
+    old_refs: &[SnapshotRef],
+    flips: &[flip::SchemaFlip],
+    lock_started: &mut Option<Instant>,
 ) -> Result<Release, PromoteError> {
     let wh_err = |error| PromoteError::Warehouse {
         environment: p.environment.clone(),
         error,
     };
+    if warehouse.dialect() == Dialect::Postgres {
+        warehouse
+            .execute(&readers::lock_timeout_statement(&p.meta.flip))
+            .map_err(wh_err)?;
+    }
     let mut state = StateStore::new(warehouse);
     if let Some(request) = &p.meta.request_id
         && let Some(done) = state.release_for_request(request)?
@@ -195,22 +341,11 @@ fn promote_in_transaction(
         .into());
     }
     ensure_tables_exist(warehouse, &p.environment, &p.snapshots)?;
-    let old_refs = previous
-        .as_ref()
-        .map(|e| e.snapshots.clone())
-        .unwrap_or_default();
-    let statements = view_statements(&p.environment, &old_refs, &p.snapshots);
     let (before, after) = expand_statements(&p.environment, &p.statements, &p.snapshots);
     for sql in &before {
         warehouse
             .execute(sql)
             .map_err(|e| statement_error(&p.environment, "before_all", e))?;
-    }
-    execute_batched(warehouse, &statements, Some("promote-midway")).map_err(wh_err)?;
-    for sql in &after {
-        warehouse
-            .execute(sql)
-            .map_err(|e| statement_error(&p.environment, "after_all", e))?;
     }
     let revision = found.unwrap_or(0) + 1;
     let mut state = StateStore::new(warehouse);
@@ -228,7 +363,7 @@ fn promote_in_transaction(
             ReleaseKind::Rollback => p.rollback_base.clone(),
         },
         previous_release,
-        previous: old_refs,
+        previous: old_refs.to_vec(),
         snapshots: p.snapshots.clone(),
         restored_release: p.restored_release.clone(),
         audits: p.audits.clone(),
@@ -255,16 +390,60 @@ fn promote_in_transaction(
     state.insert_release(&release)?;
     record_evidence(&mut state, &release, &p.evidence)?;
     state.finish_plan(&p.plan_id, p.meta.now)?;
-    let comments = comment_statements(&p.environment, &p.snapshots, &release);
-    execute_batched(warehouse, &comments, None).map_err(wh_err)?;
+    // Comments on views nobody reads yet (stages) or that do not change: no reader waits.
+    let in_place: BTreeSet<&str> = flips
+        .iter()
+        .filter(|f| f.stage.is_none())
+        .map(|f| f.schema.as_str())
+        .collect();
+    let flipped: BTreeSet<&str> = flips.iter().map(|f| f.schema.as_str()).collect();
+    let mut ahead: Vec<String> = flips
+        .iter()
+        .filter(|f| f.stage.is_some())
+        .flat_map(|f| f.new_views(&p.environment))
+        .collect();
+    let mut later = Vec::new();
+    for r in p.snapshots.iter().filter(|r| !r.is_symbolic()) {
+        let (schema, view) = environment_view(&p.environment, &r.name);
+        let quoted = format!("{}.{}", quote_ident(&schema), quote_ident(&view));
+        if !flipped.contains(schema.as_str()) {
+            ahead.push(quoted);
+        } else if in_place.contains(schema.as_str()) {
+            later.push(quoted);
+        }
+    }
+    execute_batched(warehouse, &comment_statements(&ahead, &release), None).map_err(wh_err)?;
+    sql_tables_grants(warehouse, &p.snapshots).map_err(wh_err)?;
+    *lock_started = Some(Instant::now());
+    flip::swap(warehouse, &p.environment, flips, &|| {
+        failpoint("promote-midway")
+    })
+    .map_err(wh_err)?;
+    execute_batched(warehouse, &comment_statements(&later, &release), None).map_err(wh_err)?;
+    for sql in &after {
+        warehouse
+            .execute(sql)
+            .map_err(|e| statement_error(&p.environment, "after_all", e))?;
+    }
     failpoint("promote-before-commit");
     Ok(release)
+}
+
+/// Declared grants on physical tables (PostgreSQL; DuckDB has no roles).
+fn sql_tables_grants(
+    warehouse: &mut dyn Warehouse,
+    refs: &[SnapshotRef],
+) -> Result<(), WarehouseError> {
+    if warehouse.dialect() != Dialect::Postgres {
+        return Ok(());
+    }
+    execute_batched(warehouse, &acl::table_statements(refs), None)
 }
 
 /// Runs `statements` in batches of [`FLIP_BATCH`], one round trip each, inside the caller's
 /// transaction: a 10,000-view flip is a few round trips, not 10,000. `midway` names a
 /// failpoint reached after the middle batch.
-fn execute_batched(
+pub(crate) fn execute_batched(
     warehouse: &mut dyn Warehouse,
     statements: &[String],
     midway: Option<&str>,
@@ -420,6 +599,11 @@ pub fn drop_environment(
     let statements = view_statements(&env.name, &env.snapshots, &[]);
     warehouse.begin().map_err(wh_err)?;
     let result = (|| -> Result<(), PromoteError> {
+        if warehouse.dialect() == Dialect::Postgres {
+            // The janitor's lock discipline is the flip's: never queue readers for long.
+            let timeout = readers::lock_timeout_statement(&FlipPolicy::default());
+            warehouse.execute(&timeout).map_err(wh_err)?;
+        }
         for sql in &statements {
             warehouse.execute(sql).map_err(wh_err)?;
         }
@@ -435,165 +619,4 @@ pub fn drop_environment(
             Err(e)
         }
     }
-}
-
-/// Re-points an environment at an earlier release's tables: no backfill, one transaction.
-/// `to` defaults to the release the current one was made from (its base), so successive
-/// rollbacks step back one release each. Refuses when a table is gone.
-pub fn rollback(
-    warehouse: &mut dyn Warehouse,
-    environment: &str,
-    to: Option<&str>,
-    meta: PromoteMeta,
-) -> Result<Release, PromoteError> {
-    let mut state = StateStore::new(warehouse);
-    let env = state.environment(environment)?.ok_or_else(|| {
-        PromoteError::Refused(format!("environment {environment:?} does not exist"))
-    })?;
-    let target_id = match to {
-        Some(id) => id.to_string(),
-        None => {
-            let current = match &env.release_id {
-                Some(id) => state.release(id)?,
-                None => None,
-            };
-            current.and_then(|r| r.base_release).ok_or_else(|| {
-                PromoteError::Refused(format!(
-                    "environment {environment:?} has no release before {}",
-                    env.release_id.as_deref().unwrap_or("its first")
-                ))
-            })?
-        }
-    };
-    let target = state
-        .release(&target_id)?
-        .filter(|r| r.environment == environment)
-        .ok_or_else(|| {
-            PromoteError::Refused(format!(
-                "release {target_id:?} is not a release of environment {environment:?} (see `sluice releases {environment}`)"
-            ))
-        })?;
-    let ttl = env.expires_at.map(|at| at - env.updated_at);
-    let evidence = rollback_evidence(&mut state, &target, &meta)?;
-    promote(
-        warehouse,
-        Promotion {
-            environment: environment.to_string(),
-            plan_id: target.plan_id.clone(),
-            digest: target.digest.clone(),
-            snapshots: target.snapshots.clone(),
-            expected_revision: Some(env.revision),
-            kind: ReleaseKind::Rollback,
-            restored_release: Some(target.id.clone()),
-            rollback_base: target.base_release.clone(),
-            audits: target.audits.clone(),
-            statements: target.statements.clone(),
-            meta: PromoteMeta {
-                ttl: meta.ttl.or(ttl),
-                ..meta
-            },
-            evidence,
-        },
-    )
-    .map_err(|e| match e {
-        PromoteError::MissingTables { tables, .. } => PromoteError::Refused(format!(
-            "cannot roll back {environment:?} to {}: its tables are gone (dropped by the \
-             janitor?): {}; re-apply a plan to rebuild them instead",
-            target.id,
-            tables.join(", ")
-        )),
-        other => other,
-    })
-}
-
-/// Whether a prepared plan can be promoted: every batch it needs is recorded (built, and its
-/// blocking audits passed). Returns the plan and the audit results of its batches (the
-/// evidence), or [`PromoteError::Incomplete`] naming what is missing.
-pub fn check_plan(
-    warehouse: &mut dyn Warehouse,
-    plan_id: &str,
-) -> Result<(PreparedPlan, Vec<AuditResult>), PromoteError> {
-    let mut state = StateStore::new(warehouse);
-    let plan = state
-        .prepared_plan(plan_id)?
-        .ok_or_else(|| PromoteError::UnknownPlan(plan_id.to_string()))?;
-    // Two queries for the whole plan, not two per model.
-    let tables: Tables = plan
-        .backfill
-        .iter()
-        .map(|b| (b.model.clone(), b.version.clone()))
-        .collect();
-    let recorded = state.intervals_of(&tables)?;
-    let evidence = state.audit_results_of(&tables)?;
-    let mut missing = Vec::new();
-    let mut audits = Vec::new();
-    for backfill in &plan.backfill {
-        let table = (backfill.model.clone(), backfill.version.clone());
-        let done = recorded.get(&table).cloned().unwrap_or_default();
-        let open: Vec<&Interval> = backfill
-            .batches
-            .iter()
-            .filter(|b| !done.iter().any(|d| d.start <= b.start && b.end <= d.end))
-            .collect();
-        if let Some(first) = open.first() {
-            missing.push(format!(
-                "{} has {} of {} batch(es) to go (first: {first})",
-                backfill.model,
-                open.len(),
-                backfill.batches.len()
-            ));
-        }
-        audits.extend(
-            evidence
-                .get(&table)
-                .into_iter()
-                .flatten()
-                .filter(|a| {
-                    a.interval.is_some_and(|i| {
-                        backfill
-                            .batches
-                            .iter()
-                            .any(|b| b.start <= i.start && i.end <= b.end)
-                    })
-                })
-                .cloned(),
-        );
-    }
-    if !missing.is_empty() {
-        return Err(PromoteError::Incomplete {
-            plan: plan.basis.id.clone(),
-            environment: plan.basis.environment.clone(),
-            missing,
-        });
-    }
-    Ok((plan, audits))
-}
-
-/// Promotes a prepared plan: checks it ([`check_plan`]) and that every table exists, then flips
-/// the environment in one transaction, recording the audits of the plan's batches as the
-/// release's evidence.
-pub fn promote_plan(
-    warehouse: &mut dyn Warehouse,
-    plan_id: &str,
-    meta: PromoteMeta,
-) -> Result<Release, PromoteError> {
-    let (plan, audits) = check_plan(warehouse, plan_id)?;
-    let evidence = plan_evidence(warehouse, &plan, &audits, &meta)?;
-    promote(
-        warehouse,
-        Promotion {
-            environment: plan.basis.environment.clone(),
-            plan_id: plan.basis.id.clone(),
-            digest: Some(plan.basis.digest.clone()),
-            snapshots: plan.references.clone(),
-            expected_revision: plan.basis.base_revision,
-            kind: ReleaseKind::Promotion,
-            restored_release: None,
-            rollback_base: None,
-            audits,
-            statements: plan.statements.clone(),
-            meta,
-            evidence,
-        },
-    )
 }

@@ -79,6 +79,28 @@ impl StateStore<'_> {
         })
     }
 
+    /// Marks activity on an environment (a scheduled run finished): an ephemeral one expires
+    /// its ttl after this, not after its last promotion. What it serves is unchanged, so its
+    /// revision stays; if a promotion moved it meanwhile, that promotion already counted.
+    pub fn touch_environment(&mut self, name: &str, now: i64) -> Result<()> {
+        let Some(mut record) = self.environment(name)? else {
+            return Ok(());
+        };
+        if now <= record.updated_at {
+            return Ok(());
+        }
+        let ttl = record.expires_at.map(|at| at - record.updated_at);
+        record.updated_at = now;
+        record.expires_at = ttl.map(|ttl| now + ttl);
+        let json = quote_literal(&encode("environment", name, &record)?);
+        self.warehouse.execute(&format!(
+            "UPDATE sluice.environments SET record = {json} WHERE name = {} AND revision = {}",
+            quote_literal(name),
+            record.revision
+        ))?;
+        Ok(())
+    }
+
     // ---- owners ----
 
     /// Claims `environment` for `owner` (the operator: `<namespace>/<Environment name>`) unless
@@ -144,9 +166,14 @@ impl StateStore<'_> {
 
     /// An environment's releases, newest first.
     pub fn releases(&mut self, environment: &str) -> Result<Vec<Release>> {
+        self.latest_releases(environment, i64::MAX)
+    }
+
+    /// The newest `limit` releases of `environment`, newest first.
+    pub fn latest_releases(&mut self, environment: &str, limit: i64) -> Result<Vec<Release>> {
         let rows = self.warehouse.query(&format!(
             "SELECT id, record FROM sluice.releases WHERE environment = {}
-             ORDER BY seq DESC, created_at DESC, id DESC",
+             ORDER BY seq DESC, created_at DESC, id DESC LIMIT {limit}",
             quote_literal(environment)
         ))?;
         rows.iter()

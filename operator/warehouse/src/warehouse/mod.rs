@@ -25,6 +25,10 @@ pub enum WarehouseError {
     /// up): retrying later on a new connection can succeed, unlike a failed statement.
     #[error("lost the warehouse connection: {message}\n  while running: {sql}")]
     Lost { sql: String, message: String },
+    /// A lock was not granted within the session's `lock_timeout` (or a deadlock was broken):
+    /// someone else holds the object; the same statement can succeed a moment later.
+    #[error("{message}\n  while running: {sql}")]
+    Busy { sql: String, message: String },
 }
 
 impl WarehouseError {
@@ -35,6 +39,11 @@ impl WarehouseError {
             self,
             WarehouseError::Connect { .. } | WarehouseError::Lost { .. }
         )
+    }
+
+    /// Whether a lock could not be had in time: another session holds it.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, WarehouseError::Busy { .. })
     }
 }
 

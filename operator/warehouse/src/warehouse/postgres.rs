@@ -111,9 +111,19 @@ fn sql_error(sql: &str, error: &postgres::Error) -> WarehouseError {
     let (sql, message) = (sql.to_string(), describe(error));
     if lost(error) {
         WarehouseError::Lost { sql, message }
+    } else if busy(error) {
+        WarehouseError::Busy { sql, message }
     } else {
         WarehouseError::Sql { sql, message }
     }
+}
+
+/// Whether a lock was not granted in time (`lock_not_available`, 55P03) or a deadlock was
+/// broken (40P01): the statement was fine, the moment was not.
+fn busy(error: &postgres::Error) -> bool {
+    error
+        .as_db_error()
+        .is_some_and(|db| matches!(db.code().code(), "55P03" | "40P01"))
 }
 
 /// Whether the connection, not the statement, failed: the client saw it closed, the socket

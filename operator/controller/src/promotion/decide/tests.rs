@@ -62,6 +62,7 @@ fn inputs() -> Inputs {
             ..Default::default()
         },
         ttl: None,
+        flip: None,
         lineage: None,
         trust: Trust::Verified,
         warehouse: WarehouseFacts {
@@ -93,6 +94,7 @@ fn rollback(mut i: Inputs) -> Inputs {
         current: Some("prod-r2".into()),
         target: Some("prod-r1".into()),
         digest: D.into(),
+        missing: vec![],
     });
     i
 }
@@ -273,6 +275,20 @@ fn cases() -> Vec<Case> {
             flips: false,
             phase: PromotionPhase::AwaitingApproval,
             says: "0 of 1 required approval(s)",
+        },
+        Case {
+            name: "a rollback to a release the janitor cleaned fails at once",
+            inputs: {
+                let mut i = rollback(inputs());
+                i.policy.rollback_approvals = 1;
+                if let Some(r) = i.warehouse.rollback.as_mut() {
+                    r.missing = vec!["s.orders (sluice__s.s__orders__1)".into()];
+                }
+                i
+            },
+            flips: false,
+            phase: PromotionPhase::Failed,
+            says: "can no longer be restored",
         },
         Case {
             name: "a rollback with the policy in place and no extra approvals flips",

@@ -1,0 +1,291 @@
+//! Releasing into a warehouse people are reading (PostgreSQL): a long query on prod neither
+//! stalls the short ones behind the flip nor sees a mix; privileges on prod's views survive
+//! promotions and rollbacks; declared `grants` reach an environment when it is flipped.
+
+#![cfg(feature = "postgres")]
+
+mod fixture;
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fixture::{Backend, Fixture, model};
+use sluice_warehouse::promote::{FlipEvent, FlipPolicy, PromoteError, PromoteMeta, rollback};
+use sluice_warehouse::warehouse::{Warehouse, connect};
+
+const MODELS: usize = 6;
+const LONG_READ: Duration = Duration::from_secs(20);
+const LOCK_TIMEOUT: Duration = Duration::from_secs(1);
+/// What a short reader may wait beyond the lock timeout on a loaded test machine.
+const MARGIN: Duration = Duration::from_millis(1500);
+
+fn write_models(f: &Fixture, marker: &str, header: &str) {
+    for i in 0..MODELS {
+        f.write(
+            &format!("models/m{i}.sql"),
+            &model(
+                &format!("s.m{i}"),
+                &format!("kind FULL{header}"),
+                &format!("SELECT '{marker}' AS release"),
+            ),
+        );
+    }
+}
+
+/// One statement reading every view: a consistent snapshot of the environment.
+fn sample_sql(schema: &str) -> String {
+    let columns: Vec<String> = (0..MODELS)
+        .map(|i| format!("(SELECT release FROM {schema}.m{i})"))
+        .collect();
+    format!("SELECT {}", columns.join(", "))
+}
+
+fn markers(wh: &mut dyn Warehouse, schema: &str) -> Result<Vec<String>, String> {
+    let rows = wh.query(&sample_sql(schema)).map_err(|e| e.to_string())?;
+    let set: std::collections::BTreeSet<String> = rows[0]
+        .iter()
+        .map(|v| v.clone().unwrap_or_default())
+        .collect();
+    Ok(set.into_iter().collect())
+}
+
+/// What the short readers saw while they ran.
+#[derive(Default)]
+struct ShortReaders {
+    samples: usize,
+    mixed: usize,
+    worst: Duration,
+}
+
+/// Reads every view in a loop until `stop`, timing each read.
+fn short_readers(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<ShortReaders> {
+    std::thread::spawn(move || {
+        let mut wh = connect(&url).unwrap();
+        let mut seen = ShortReaders::default();
+        while !stop.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            let values = markers(wh.as_mut(), "s")
+                .unwrap_or_else(|e| panic!("a short reader failed mid-flip: {e}"));
+            seen.worst = seen.worst.max(started.elapsed());
+            seen.samples += 1;
+            if values.len() != 1 {
+                seen.mixed += 1;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        seen
+    })
+}
+
+/// Starts a query reading `s.m0` that takes [`LONG_READ`], as an analyst's would; returns what
+/// it read and when it finished.
+fn long_reader(url: String) -> std::thread::JoinHandle<(String, Instant)> {
+    let handle = std::thread::spawn(move || {
+        let mut wh = connect(&url).unwrap();
+        let rows = wh
+            .query(&format!(
+                "SELECT release, pg_sleep({}) FROM s.m0",
+                LONG_READ.as_secs()
+            ))
+            .unwrap();
+        (rows[0][0].clone().unwrap(), Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    handle
+}
+
+fn meta(wait_for_readers: Duration, waits: Arc<Mutex<Vec<FlipEvent>>>) -> PromoteMeta {
+    PromoteMeta {
+        flip: FlipPolicy {
+            lock_timeout: LOCK_TIMEOUT,
+            wait_for_readers,
+            observer: Some(Arc::new(move |e: &FlipEvent| {
+                waits.lock().unwrap().push(e.clone())
+            })),
+        },
+        ..fixture::tester(0)
+    }
+}
+
+#[test]
+fn a_long_reader_delays_the_flip_but_stalls_no_short_reader() {
+    let f = Fixture::new(Backend::Postgres, &[]);
+    write_models(&f, "A", "");
+    f.apply("prod", "2024-01-02");
+    write_models(&f, "B", "");
+    let plan = f.plan("prod", "2024-01-02");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers = short_readers(f.url.clone(), stop.clone());
+
+    // A promotion while an analyst's query reads prod: it waits for the query, not the
+    // readers behind it.
+    let long = long_reader(f.url.clone());
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let mut ws = f.workspace();
+    let (audits, statements) = (
+        ws.project.audits.clone(),
+        ws.project.config.statements.clone(),
+    );
+    sluice_warehouse::apply::apply(
+        ws.warehouse.as_mut(),
+        &plan,
+        &audits,
+        &statements,
+        meta(Duration::from_secs(120), events.clone()),
+        &mut |_| {},
+    )
+    .unwrap();
+    let flipped = Instant::now();
+    let (read, finished) = long.join().unwrap();
+    assert_eq!(read, "A", "the long query kept the release it started with");
+    assert!(
+        flipped + Duration::from_millis(50) >= finished,
+        "the promotion completed only after the long query finished"
+    );
+    let waits = events.lock().unwrap().clone();
+    assert!(
+        waits.iter().any(|e| matches!(
+            e,
+            FlipEvent::Waiting { blocker: Some(b), .. } if b.view == "s.m0" && b.query.contains("pg_sleep")
+        )),
+        "the flip reported the query it waited for: {waits:?}"
+    );
+    assert!(
+        waits.iter().any(|e| matches!(
+            e,
+            FlipEvent::Flipped(r) if r.swapped_schemas == 1 && r.in_place_schemas == 0
+        )),
+        "the schema was swapped whole: {waits:?}"
+    );
+
+    // A rollback that may not wait that long gives up, and nothing changes.
+    let long = long_reader(f.url.clone());
+    let mut wh = f.warehouse();
+    let refused = rollback(
+        wh.as_mut(),
+        "prod",
+        Some("prod-r1"),
+        meta(Duration::from_secs(3), Default::default()),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(refused, PromoteError::ReadersBlocking { .. }),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("nothing was changed"),
+        "{refused}"
+    );
+    assert_eq!(markers(wh.as_mut(), "s").unwrap(), ["B"]);
+    let leftovers = f.rows(
+        "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'sluice\\_next\\_\\_%' \
+         OR nspname LIKE 'sluice\\_prev\\_\\_%'",
+    );
+    assert_eq!(
+        leftovers,
+        ["0"],
+        "a flip that gave up leaves no stage behind"
+    );
+    // One that may wait completes once the reader is done.
+    let release = rollback(
+        wh.as_mut(),
+        "prod",
+        Some("prod-r1"),
+        meta(Duration::from_secs(120), Default::default()),
+    )
+    .unwrap();
+    let (read, _) = long.join().unwrap();
+    assert_eq!(read, "B");
+    assert_eq!(release.restored_release.as_deref(), Some("prod-r1"));
+    assert_eq!(markers(wh.as_mut(), "s").unwrap(), ["A"]);
+
+    stop.store(true, Ordering::Relaxed);
+    let seen = readers.join().unwrap();
+    assert_eq!(
+        seen.mixed, 0,
+        "{} of {} reads saw a mix",
+        seen.mixed, seen.samples
+    );
+    assert!(
+        seen.worst < LOCK_TIMEOUT + MARGIN,
+        "a short reader waited {:?} behind a flip (lock timeout {LOCK_TIMEOUT:?})",
+        seen.worst
+    );
+}
+
+/// A login role of this test's own (roles are cluster-wide), and a URL connecting as it.
+fn login_role(f: &Fixture, prefix: &str) -> (String, String) {
+    let database = f.url.rsplit('/').next().unwrap().to_string();
+    let role = format!("{prefix}_{}", &database["sluice_test_".len()..]);
+    f.warehouse()
+        .execute(&format!("CREATE ROLE {role} LOGIN"))
+        .unwrap();
+    let url = f.url.replacen("postgres@", &format!("{role}@"), 1);
+    (role, url)
+}
+
+fn read_as(url: &str, schema: &str) -> Result<Vec<String>, String> {
+    markers(connect(url).unwrap().as_mut(), schema)
+}
+
+#[test]
+fn a_bi_role_keeps_reading_prod_across_promotions_and_rollbacks() {
+    let f = Fixture::new(Backend::Postgres, &[]);
+    write_models(&f, "A", "");
+    f.apply("prod", "2024-01-02");
+    let (bi, url) = login_role(&f, "bi");
+    // The usual way a BI tool is let in: grants on the schema and its views.
+    f.warehouse()
+        .execute(&format!(
+            "GRANT USAGE ON SCHEMA s TO {bi}; GRANT SELECT ON ALL TABLES IN SCHEMA s TO {bi}"
+        ))
+        .unwrap();
+    assert_eq!(read_as(&url, "s").unwrap(), ["A"]);
+
+    write_models(&f, "B", "");
+    f.apply("prod", "2024-01-02");
+    assert_eq!(read_as(&url, "s").unwrap(), ["B"], "after a promotion");
+
+    let mut wh = f.warehouse();
+    rollback(wh.as_mut(), "prod", Some("prod-r1"), fixture::tester(0)).unwrap();
+    assert_eq!(read_as(&url, "s").unwrap(), ["A"], "after a rollback");
+
+    // A schema holding something of a user's is changed in place: the grants survive too, and
+    // so does the user's table.
+    wh.execute("CREATE TABLE s.notes (note text)").unwrap();
+    rollback(wh.as_mut(), "prod", Some("prod-r2"), fixture::tester(0)).unwrap();
+    assert_eq!(read_as(&url, "s").unwrap(), ["B"], "after an in-place flip");
+    assert_eq!(f.rows("SELECT count(*) FROM s.notes"), ["0"]);
+}
+
+#[test]
+fn declared_grants_reach_dev_first_and_prod_at_promotion() {
+    let f = Fixture::new(Backend::Postgres, &[]);
+    write_models(&f, "A", "");
+    f.apply("prod", "2024-01-02");
+    let (analyst, url) = login_role(&f, "analyst");
+
+    write_models(&f, "A", &format!(",\n  grants ('select' = ['{analyst}'])"));
+    let plan = f.plan("dev", "2024-01-02");
+    assert!(plan.backfill.is_empty(), "a grant never rebuilds a table");
+    f.try_apply_plan(&plan).unwrap();
+    assert_eq!(read_as(&url, "s__dev").unwrap(), ["A"], "granted in dev");
+    let denied = read_as(&url, "s").unwrap_err();
+    assert!(denied.contains("permission denied"), "{denied}");
+
+    f.apply("prod", "2024-01-02");
+    assert_eq!(
+        read_as(&url, "s").unwrap(),
+        ["A"],
+        "granted in prod at promotion"
+    );
+
+    // Removing the declaration takes the grant away at the next promotion.
+    write_models(&f, "A", "");
+    f.apply("prod", "2024-01-02");
+    let denied = read_as(&url, "s").unwrap_err();
+    assert!(denied.contains("permission denied"), "{denied}");
+}

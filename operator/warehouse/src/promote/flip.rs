@@ -1,0 +1,398 @@
+//! How an environment's views move to a new release, schema by schema.
+//!
+//! On PostgreSQL a schema whose every object is one of the environment's views is *swapped*:
+//! its new views are built ahead, in a stage schema nobody reads, and the flip itself is two
+//! `ALTER SCHEMA ... RENAME`s per schema — so the time it holds exclusive locks does not grow
+//! with the number of views. Before renaming, the flip locks the old views: a reader already
+//! inside one finishes on the release it started with, and one arriving meanwhile waits at
+//! most the flip's `lock_timeout`. A schema that holds anything else (a user's table, a view
+//! Sluice does not manage, something depending on it from outside) is changed *in place*, view
+//! by view, as DuckDB always is.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sluice_engine::fingerprint::short_hash;
+use sluice_engine::model::Dialect;
+use sluice_engine::snapshot::{SnapshotRef, environment_view, quote_ident, quote_literal};
+
+use super::acl::{self, Privilege};
+use super::view_statements;
+use crate::warehouse::{Warehouse, WarehouseError};
+
+/// Prefixes of the schemas a flip works in; the janitor removes leftovers of both.
+pub const STAGE_PREFIX: &str = "sluice_next__";
+pub const RETIRED_PREFIX: &str = "sluice_prev__";
+
+/// One schema of the environment that the flip changes.
+#[derive(Debug, Clone)]
+pub(super) struct SchemaFlip {
+    pub schema: String,
+    /// The environment's snapshots with a view in this schema, before and after.
+    pub old: Vec<SnapshotRef>,
+    pub new: Vec<SnapshotRef>,
+    /// `Some` when the schema is swapped whole.
+    pub stage: Option<Stage>,
+}
+
+/// The schemas a swap goes through, and the privileges it carried when preparing.
+#[derive(Debug, Clone)]
+pub(super) struct Stage {
+    /// Where the new views are built: renamed to the schema at the flip.
+    pub next: String,
+    /// What the old schema is renamed to, and dropped after the commit.
+    pub retired: String,
+    /// Whether the schema exists now (if not, the stage is simply renamed into place).
+    pub exists: bool,
+    /// The old views' privileges when the stage was built; compared again under lock.
+    pub carried: BTreeSet<Privilege>,
+}
+
+impl SchemaFlip {
+    fn views(refs: &[SnapshotRef], environment: &str) -> BTreeMap<String, SnapshotRef> {
+        refs.iter()
+            .map(|r| (environment_view(environment, &r.name).1, r.clone()))
+            .collect()
+    }
+
+    /// Views of the schema before the flip, as `"schema"."view"`.
+    pub fn old_views(&self, environment: &str) -> Vec<String> {
+        Self::views(&self.old, environment)
+            .into_keys()
+            .map(|v| format!("{}.{}", quote_ident(&self.schema), quote_ident(&v)))
+            .collect()
+    }
+
+    /// Views of the schema after the flip (in the stage when swapped), as `"schema"."view"`.
+    pub fn new_views(&self, environment: &str) -> Vec<String> {
+        let schema = self.stage.as_ref().map_or(&self.schema, |s| &s.next);
+        Self::views(&self.new, environment)
+            .into_keys()
+            .map(|v| format!("{}.{}", quote_ident(schema), quote_ident(&v)))
+            .collect()
+    }
+}
+
+/// The schemas whose views change between `old` and `new` (a new snapshot, a view added or
+/// removed, different declared grants).
+pub(super) fn changed_schemas(
+    environment: &str,
+    old: &[SnapshotRef],
+    new: &[SnapshotRef],
+) -> Vec<SchemaFlip> {
+    let mut by_schema: BTreeMap<String, (Vec<SnapshotRef>, Vec<SnapshotRef>)> = BTreeMap::new();
+    for r in old.iter().filter(|r| !r.is_symbolic()) {
+        let schema = environment_view(environment, &r.name).0;
+        by_schema.entry(schema).or_default().0.push(r.clone());
+    }
+    for r in new.iter().filter(|r| !r.is_symbolic()) {
+        let schema = environment_view(environment, &r.name).0;
+        by_schema.entry(schema).or_default().1.push(r.clone());
+    }
+    by_schema
+        .into_iter()
+        .filter(|(_, (old, new))| {
+            let key = |refs: &Vec<SnapshotRef>| -> BTreeMap<String, SnapshotRef> {
+                refs.iter().map(|r| (r.name.clone(), r.clone())).collect()
+            };
+            key(old) != key(new)
+        })
+        .map(|(schema, (old, new))| SchemaFlip {
+            schema,
+            old,
+            new,
+            stage: None,
+        })
+        .collect()
+}
+
+/// Decides which schemas are swapped (PostgreSQL only; see the module documentation) and
+/// names their stage schemas after what they will hold, so a retried flip finds its own.
+pub(super) fn choose_swaps(
+    warehouse: &mut dyn Warehouse,
+    environment: &str,
+    flips: &mut [SchemaFlip],
+) -> Result<(), WarehouseError> {
+    if warehouse.dialect() != Dialect::Postgres || flips.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = flips.iter().map(|f| quote_literal(&f.schema)).collect();
+    let rows = warehouse.query(&format!(
+        "SELECT n.nspname, n.nspowner = me.oid, \
+           (SELECT count(*) FROM pg_class c WHERE c.relnamespace = n.oid \
+              AND (c.relkind <> 'v' OR c.relowner <> me.oid)), \
+           (SELECT count(*) FROM pg_depend d WHERE d.refclassid = 'pg_namespace'::regclass \
+              AND d.refobjid = n.oid AND d.classid <> 'pg_class'::regclass), \
+           (SELECT count(*) FROM pg_depend d \
+              JOIN pg_rewrite w ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid \
+              JOIN pg_class reader ON reader.oid = w.ev_class \
+              JOIN pg_class c ON d.refclassid = 'pg_class'::regclass AND c.oid = d.refobjid \
+              WHERE c.relnamespace = n.oid AND reader.relnamespace <> n.oid), \
+           (SELECT count(*) FROM pg_default_acl a WHERE a.defaclnamespace = n.oid \
+              AND (a.defaclrole <> me.oid OR a.defaclobjtype <> 'r')), \
+           coalesce((SELECT json_agg(c.relname)::text FROM pg_class c \
+              WHERE c.relnamespace = n.oid AND c.relkind = 'v'), '[]') \
+         FROM pg_namespace n, pg_roles me \
+         WHERE me.rolname = current_user AND n.nspname IN ({})",
+        names.join(", ")
+    ))?;
+    let mut existing: BTreeMap<String, bool> = BTreeMap::new();
+    for row in rows {
+        let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+        let views: BTreeSet<String> = serde_json::from_str(&text(6)).unwrap_or_default();
+        let Some(flip) = flips.iter().find(|f| f.schema == text(0)) else {
+            continue;
+        };
+        let managed: BTreeSet<String> = SchemaFlip::views(&flip.old, environment)
+            .into_keys()
+            .collect();
+        let only_ours =
+            text(1) == "t" && (2..=5).all(|i| text(i) == "0") && views.is_subset(&managed);
+        existing.insert(text(0), only_ours);
+    }
+    for flip in flips.iter_mut() {
+        let exists = existing.contains_key(&flip.schema);
+        if exists && !existing[&flip.schema] {
+            continue;
+        }
+        let content: Vec<String> = flip
+            .new
+            .iter()
+            .map(|r| format!("{}={}:{:?}", r.name, r.table().quoted(), r.view_grants()))
+            .collect();
+        let hash = short_hash(&[environment, &flip.schema, &content.join("\n")]);
+        flip.stage = Some(Stage {
+            next: format!("{STAGE_PREFIX}{hash}"),
+            retired: format!("{RETIRED_PREFIX}{hash}"),
+            exists,
+            carried: BTreeSet::new(),
+        });
+    }
+    Ok(())
+}
+
+/// Builds every swapped schema's stage, in its own transaction (committed: readers never see
+/// it, and a crash leaves only a stage that the next attempt or the janitor removes).
+pub(super) fn prepare_stages(
+    warehouse: &mut dyn Warehouse,
+    environment: &str,
+    flips: &mut [SchemaFlip],
+    now: i64,
+) -> Result<(), WarehouseError> {
+    if flips.iter().all(|f| f.stage.is_none()) {
+        return Ok(());
+    }
+    warehouse.begin()?;
+    let result = (|| {
+        for flip in flips.iter_mut() {
+            let Some(stage) = flip.stage.as_mut() else {
+                continue;
+            };
+            let mut sql = vec![
+                format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(&stage.next)),
+                format!("CREATE SCHEMA {}", quote_ident(&stage.next)),
+                format!(
+                    "COMMENT ON SCHEMA {} IS {}",
+                    quote_ident(&stage.next),
+                    quote_literal(&format!(
+                        "sluice: the next views of schema {} of environment {environment}, \
+                         built at {now}; renamed into place by the flip",
+                        flip.schema
+                    ))
+                ),
+            ];
+            if stage.exists {
+                sql.extend(acl::schema_privileges(
+                    warehouse,
+                    &flip.schema,
+                    &stage.next,
+                )?);
+                let before = acl::declared(environment, &flip.old);
+                stage.carried = acl::carried(warehouse, &flip.schema, &before)?;
+            }
+            for (view, r) in SchemaFlip::views(&flip.new, environment) {
+                sql.push(format!(
+                    "CREATE VIEW {}.{} AS SELECT * FROM {}",
+                    quote_ident(&stage.next),
+                    quote_ident(&view),
+                    r.table().quoted()
+                ));
+            }
+            let declared = acl::declared(environment, &flip.new);
+            let carried = kept_views(&stage.carried, &flip.new, environment);
+            sql.extend(acl::statements(&stage.next, &carried, true));
+            sql.extend(acl::statements(&stage.next, &declared, true));
+            sql.extend(acl::usage_statements(&stage.next, &declared));
+            super::execute_batched(warehouse, &sql, None)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => warehouse.commit(),
+        Err(e) => {
+            let _ = warehouse.rollback();
+            Err(e)
+        }
+    }
+}
+
+/// The carried privileges whose view is still there after the flip.
+fn kept_views(
+    carried: &BTreeSet<Privilege>,
+    new: &[SnapshotRef],
+    environment: &str,
+) -> BTreeSet<Privilege> {
+    let views = SchemaFlip::views(new, environment);
+    carried
+        .iter()
+        .filter(|p| views.contains_key(&p.view))
+        .cloned()
+        .collect()
+}
+
+/// The flip's reader-visible part, inside the caller's transaction: locks the old views of the
+/// swapped schemas, brings over any privilege granted since the stage was built, renames, and
+/// changes the other schemas in place (with their privileges carried). `midway` is reached
+/// between the two halves.
+pub(super) fn swap(
+    warehouse: &mut dyn Warehouse,
+    environment: &str,
+    flips: &[SchemaFlip],
+    midway: &dyn Fn(),
+) -> Result<(), WarehouseError> {
+    let locks: Vec<String> = flips
+        .iter()
+        .filter(|f| f.stage.as_ref().is_some_and(|s| s.exists))
+        .flat_map(|f| f.old_views(environment))
+        .collect::<Vec<_>>()
+        .chunks(500)
+        .map(|views| format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", views.join(", ")))
+        .collect();
+    if !locks.is_empty() {
+        warehouse.execute(&locks.join(";\n"))?;
+    }
+    let mut sql = Vec::new();
+    for flip in flips {
+        let Some(stage) = &flip.stage else {
+            continue;
+        };
+        if stage.exists {
+            let before = acl::declared(environment, &flip.old);
+            let now = acl::carried(warehouse, &flip.schema, &before)?;
+            let added = kept_views(&now, &flip.new, environment);
+            let removed = kept_views(&stage.carried, &flip.new, environment);
+            let grant: BTreeSet<_> = added.difference(&removed).cloned().collect();
+            let revoke: BTreeSet<_> = removed.difference(&added).cloned().collect();
+            sql.extend(acl::statements(&stage.next, &revoke, false));
+            sql.extend(acl::statements(&stage.next, &grant, true));
+            sql.push(format!(
+                "ALTER SCHEMA {} RENAME TO {}",
+                quote_ident(&flip.schema),
+                quote_ident(&stage.retired)
+            ));
+        }
+        sql.push(format!(
+            "ALTER SCHEMA {} RENAME TO {}",
+            quote_ident(&stage.next),
+            quote_ident(&flip.schema)
+        ));
+    }
+    let in_place: Vec<&SchemaFlip> = flips.iter().filter(|f| f.stage.is_none()).collect();
+    let half = sql.len() / 2;
+    warehouse.execute(&sql[..half].join(";\n"))?;
+    midway();
+    if half < sql.len() {
+        warehouse.execute(&sql[half..].join(";\n"))?;
+    }
+    for flip in in_place {
+        change_in_place(warehouse, environment, flip)?;
+    }
+    Ok(())
+}
+
+/// A schema changed view by view: replaced views get the privileges their old selves had.
+fn change_in_place(
+    warehouse: &mut dyn Warehouse,
+    environment: &str,
+    flip: &SchemaFlip,
+) -> Result<(), WarehouseError> {
+    let postgres = warehouse.dialect() == Dialect::Postgres;
+    let carried = if postgres {
+        let before = acl::declared(environment, &flip.old);
+        acl::carried(warehouse, &flip.schema, &before)?
+    } else {
+        BTreeSet::new()
+    };
+    let mut sql = view_statements(environment, &flip.old, &flip.new);
+    if postgres {
+        let old = SchemaFlip::views(&flip.old, environment);
+        let replaced: BTreeSet<String> = SchemaFlip::views(&flip.new, environment)
+            .into_iter()
+            .filter(|(view, r)| old.get(view) != Some(r))
+            .map(|(view, _)| view)
+            .collect();
+        let restore: BTreeSet<Privilege> = kept_views(&carried, &flip.new, environment)
+            .into_iter()
+            .filter(|p| replaced.contains(&p.view))
+            .collect();
+        let declared = acl::declared(environment, &flip.new);
+        sql.extend(acl::statements(&flip.schema, &restore, true));
+        sql.extend(acl::statements(&flip.schema, &declared, true));
+        sql.extend(acl::usage_statements(&flip.schema, &declared));
+    }
+    super::execute_batched(warehouse, &sql, None)
+}
+
+/// Drops what a flip leaves behind: the retired schemas after a commit, the stages after a
+/// flip that gave up. Waits at most `lock_timeout` for each (a reader still inside a retired
+/// view keeps it); what cannot be dropped now is left for the janitor.
+pub(super) fn drop_schemas(
+    warehouse: &mut dyn Warehouse,
+    schemas: &[&str],
+    lock_timeout: &str,
+) -> Vec<String> {
+    let mut left = Vec::new();
+    for schema in schemas {
+        let sql = format!(
+            "BEGIN; {lock_timeout}; DROP SCHEMA IF EXISTS {} CASCADE; COMMIT",
+            quote_ident(schema)
+        );
+        if warehouse.execute(&sql).is_err() {
+            let _ = warehouse.rollback();
+            left.push(schema.to_string());
+        }
+    }
+    left
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(name: &str, fingerprint: &str) -> SnapshotRef {
+        SnapshotRef {
+            name: name.into(),
+            fingerprint: fingerprint.into(),
+            version: fingerprint.into(),
+            kind: "FULL".into(),
+            grants: Default::default(),
+            grants_target_layer: Default::default(),
+        }
+    }
+
+    #[test]
+    fn only_schemas_whose_views_change_are_flipped() {
+        let old = vec![r("stg.a", "1"), r("stg.b", "1"), r("mart.c", "1")];
+        let new = vec![
+            r("stg.a", "1"),
+            r("stg.b", "2"),
+            r("mart.c", "1"),
+            r("raw.d", "1"),
+        ];
+        let flips = changed_schemas("prod", &old, &new);
+        let names: Vec<&str> = flips.iter().map(|f| f.schema.as_str()).collect();
+        assert_eq!(names, ["raw", "stg"]);
+        let dev = changed_schemas("dev", &old, &[]);
+        let names: Vec<&str> = dev.iter().map(|f| f.schema.as_str()).collect();
+        assert_eq!(names, ["mart__dev", "stg__dev"]);
+    }
+}
