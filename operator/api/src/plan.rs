@@ -189,10 +189,37 @@ pub struct PlanStatus {
     /// When the operator last computed the plan (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned_at: Option<String>,
+    /// The project's unit tests (`tests/*.yaml`), run when the plan was computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_tests: Option<UnitTestsStatus>,
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }
+
+/// How the project's unit tests went.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnitTestsStatus {
+    pub passed: u32,
+    pub failed: u32,
+    /// The failed tests (the first 10), with the rows that differ.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<UnitTestFailure>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnitTestFailure {
+    pub name: String,
+    /// The test file, relative to the project.
+    pub file: String,
+    pub model: String,
+    pub message: String,
+}
+
+/// Failures listed in a Plan's status; the count says how many there were.
+pub const MAX_UNIT_TEST_FAILURES: usize = 10;
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -234,6 +234,7 @@ async fn replan(
     status.impact = super::evidence::impact_status(engine_plan);
     status.warnings.extend(engine_plan.warnings.iter().cloned());
     status.planned_at = Some(now_rfc3339());
+    status.unit_tests = Some(computed.unit_tests.clone());
     status.failure = None;
     status.plan_config_map = Some(planning::write_config_map(ctx, plan, engine_plan).await?);
     status.phase = PlanPhase::Backfilling;

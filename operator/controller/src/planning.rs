@@ -10,7 +10,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
 use sluice_api::plan::{
-    BasedOn, ChangeStatus, Plan as PlanObject, PlanOptionsSpec, PlanSummary, SourceStatus,
+    BasedOn, ChangeStatus, MAX_UNIT_TEST_FAILURES, Plan as PlanObject, PlanOptionsSpec,
+    PlanSummary, SourceStatus, UnitTestFailure, UnitTestsStatus,
 };
 use sluice_api::{MANAGED_BY, PLAN_LABEL};
 use sluice_engine::graph::Dag;
@@ -63,6 +64,7 @@ pub fn based_on(
 /// The result of computing a plan.
 pub struct Computed {
     pub plan: Plan,
+    pub unit_tests: UnitTestsStatus,
     pub based_on: BasedOn,
     pub source: SourceStatus,
 }
@@ -104,21 +106,62 @@ pub async fn compute(
             });
             let now = chrono::Utc::now().timestamp();
             prepare(wh, &plan, &project.config.statements, now)?;
+            let tests = unit_tests(wh, &project, &dag, plan.basis.execution_time);
             Ok(Ok((
                 plan,
+                tests,
                 based_on,
                 fetched.digest.clone(),
                 fetched.revision.clone(),
             )))
         })
         .await?;
-    let (plan, based_on, digest, revision) =
+    let (plan, unit_tests, based_on, digest, revision) =
         planned.map_err(|message| Error::stalled("InvalidPlan", message))?;
     Ok(Computed {
         plan,
+        unit_tests,
         based_on,
         source: SourceStatus { digest, revision },
     })
+}
+
+/// Runs the project's unit tests (each in a rolled-back transaction); a test file that cannot
+/// be read counts as a failed test naming the file.
+fn unit_tests(
+    wh: &mut dyn sluice_warehouse::warehouse::Warehouse,
+    project: &Project,
+    dag: &Dag,
+    now: i64,
+) -> UnitTestsStatus {
+    let outcomes = match sluice_engine::unit_test::load_tests(&project.root) {
+        Ok(tests) => sluice_warehouse::unit_tests::run_unit_tests(wh, dag, &tests, now),
+        Err(problems) => problems
+            .iter()
+            .map(|p| sluice_warehouse::unit_tests::TestOutcome {
+                name: "(unreadable)".into(),
+                file: p.path.clone(),
+                model: String::new(),
+                failure: Some(p.to_string()),
+            })
+            .collect(),
+    };
+    let failures: Vec<UnitTestFailure> = outcomes
+        .iter()
+        .filter_map(|o| {
+            Some(UnitTestFailure {
+                name: o.name.clone(),
+                file: o.file.display().to_string(),
+                model: o.model.clone(),
+                message: o.failure.clone()?.chars().take(2000).collect(),
+            })
+        })
+        .collect();
+    UnitTestsStatus {
+        passed: (outcomes.len() - failures.len()) as u32,
+        failed: failures.len() as u32,
+        failures: failures.into_iter().take(MAX_UNIT_TEST_FAILURES).collect(),
+    }
 }
 
 fn load(root: &std::path::Path) -> Result<(Project, Dag)> {

@@ -18,3 +18,4 @@ pub mod project;
 pub mod seed;
 pub mod snapshot;
 pub mod sql;
+pub mod unit_test;

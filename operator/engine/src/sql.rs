@@ -69,7 +69,7 @@ pub struct ParsedQuery {
     pub macros: BTreeSet<String>,
 }
 
-fn sql_dialect(dialect: Dialect) -> Box<dyn SqlDialect> {
+pub(crate) fn sql_dialect(dialect: Dialect) -> Box<dyn SqlDialect> {
     match dialect {
         Dialect::Duckdb => Box::new(DuckDbDialect {}),
         Dialect::Postgres => Box::new(PostgreSqlDialect {}),

@@ -11,6 +11,7 @@ pub mod promote;
 pub mod run;
 pub mod state;
 pub mod state_cache;
+pub mod unit_tests;
 pub mod warehouse;
 pub mod workspace;
 

@@ -5,6 +5,7 @@ mod flip;
 mod impact;
 mod output;
 mod release;
+mod unit_tests;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -86,6 +87,16 @@ enum Command {
         to: Option<String>,
         #[command(flatten)]
         flip: FlipArgs,
+    },
+    /// Run the project's unit tests (`tests/*.yaml`, SQLMesh's format) against the warehouse,
+    /// each in a transaction that is rolled back.
+    Test {
+        /// Run only tests whose name contains this (repeatable).
+        #[arg(long = "match", short = 'k', value_name = "TEXT")]
+        only: Vec<String>,
+        /// Treat "now" as this time (tests without `vars.execution_time`).
+        #[arg(long, env = "SLUICE_EXECUTION_TIME")]
+        execution_time: Option<String>,
     },
     /// List an environment's releases, newest first.
     Releases {
@@ -370,6 +381,15 @@ pub fn run(cli: Cli) -> Result<()> {
             environment,
             to.as_deref(),
             flip,
+        )?,
+        Command::Test {
+            only,
+            execution_time,
+        } => unit_tests::test_command(
+            &cli.project,
+            cli.warehouse.as_deref(),
+            only,
+            execution_time.as_deref(),
         )?,
         Command::Releases { environment, json } => {
             let mut wh = Workspace::warehouse_only(&cli.project, cli.warehouse.as_deref())?;

@@ -207,7 +207,8 @@ pub fn decide(inputs: &Inputs) -> Decision {
                 gates: decision
                     .gates
                     .iter()
-                    .filter(|g| is_approval_gate(&g.name))
+                    // The evidence records the people's gates and the unit tests.
+                    .filter(|g| is_approval_gate(&g.name) || g.name == "unit-tests")
                     .map(as_result)
                     .collect(),
             });
@@ -387,6 +388,7 @@ fn plan_gates(inputs: &Inputs, plan: &PlanFacts) -> (Vec<Gate>, Option<Flip>) {
     } else {
         gate("audits", GateState::Pending, "audits run with the backfill")
     });
+    gates.push(unit_tests_gate(plan));
     gates.push(match &inputs.warehouse.built {
         Some(Ok(())) => gate(
             "no-gaps",
@@ -407,6 +409,44 @@ fn plan_gates(inputs: &Inputs, plan: &PlanFacts) -> (Vec<Gate>, Option<Flip>) {
         _ => None,
     };
     (gates, flip)
+}
+
+/// The project's unit tests: a failing one blocks the promotion and says which rows differ.
+fn unit_tests_gate(plan: &PlanFacts) -> Gate {
+    match &plan.unit_tests {
+        None => gate(
+            "unit-tests",
+            GateState::Pending,
+            "run when the plan is computed",
+        ),
+        Some(t) if t.failed == 0 && t.passed == 0 => gate(
+            "unit-tests",
+            GateState::Passed,
+            "the project has no unit tests",
+        ),
+        Some(t) if t.failed == 0 => gate(
+            "unit-tests",
+            GateState::Passed,
+            format!("{} unit test(s) passed", t.passed),
+        ),
+        Some(t) => {
+            let failures: Vec<String> = t
+                .failures
+                .iter()
+                .map(|f| format!("{} ({}): {}", f.name, f.file, f.message))
+                .collect();
+            gate(
+                "unit-tests",
+                GateState::Failed,
+                format!(
+                    "{} of {} unit test(s) failed — {}",
+                    t.failed,
+                    t.failed + t.passed,
+                    failures.join("; ")
+                ),
+            )
+        }
+    }
 }
 
 /// The gates of a rollback: its target exists, and who may roll back was checked at admission.

@@ -85,6 +85,8 @@ pub struct PlanFacts {
     pub created_by: Option<String>,
     /// When the operator first saw it while the approval policy was missing.
     pub policy_missing_at: Option<String>,
+    /// Its unit tests: `None` before they ran.
+    pub unit_tests: Option<sluice_api::plan::UnitTestsStatus>,
 }
 
 /// What the warehouse says.
@@ -245,6 +247,7 @@ fn plan_facts(plan: &Plan) -> PlanFacts {
         author: plan.spec.author.clone(),
         created_by: plan.annotations().get(CREATED_BY).cloned(),
         policy_missing_at: status.policy_missing_at.clone(),
+        unit_tests: status.unit_tests.clone(),
     }
 }
 

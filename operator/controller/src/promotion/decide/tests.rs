@@ -50,6 +50,10 @@ fn inputs() -> Inputs {
             author: None,
             created_by: Some("carol".into()),
             policy_missing_at: None,
+            unit_tests: Some(sluice_api::plan::UnitTestsStatus {
+                passed: 2,
+                ..Default::default()
+            }),
         })),
         environment: "prod".into(),
         env_name: "prod".into(),
@@ -277,6 +281,27 @@ fn cases() -> Vec<Case> {
             says: "0 of 1 required approval(s)",
         },
         Case {
+            name: "a failing unit test blocks an approved promotion and says which rows differ",
+            inputs: {
+                let mut i = approved(inputs());
+                plan(&mut i).unit_tests = Some(sluice_api::plan::UnitTestsStatus {
+                    passed: 1,
+                    failed: 1,
+                    failures: vec![sluice_api::plan::UnitTestFailure {
+                        name: "test_daily".into(),
+                        file: "tests/daily.yaml".into(),
+                        model: "mart.daily".into(),
+                        message: "expected but not returned (day | revenue):\n  2024-01-01 | 11"
+                            .into(),
+                    }],
+                });
+                i
+            },
+            flips: false,
+            phase: PromotionPhase::Pending,
+            says: "1 of 2 unit test(s) failed — test_daily (tests/daily.yaml): expected but not returned",
+        },
+        Case {
             name: "a rollback to a release the janitor cleaned fails at once",
             inputs: {
                 let mut i = rollback(inputs());
@@ -472,8 +497,8 @@ fn the_flip_records_who_approved_and_the_people_gates() {
     let users: Vec<&str> = plan.approvals.iter().map(|a| a.user.as_str()).collect();
     assert_eq!(users, ["alice", "bob"]);
     assert_eq!(plan.approvals[0].comment.as_deref(), Some("looks right"));
-    assert_eq!(plan.gates.len(), 1);
-    assert_eq!(plan.gates[0].name, "approvals");
+    let gates: Vec<&str> = plan.gates.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(gates, ["unit-tests", "approvals"], "the evidence's gates");
 }
 
 #[test]

@@ -1,0 +1,61 @@
+//! `sluice test`: the project's unit tests, run against the warehouse and reported per test.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use sluice_engine::unit_test::load_tests;
+use sluice_warehouse::unit_tests::run_unit_tests;
+use sluice_warehouse::workspace::Workspace;
+
+use super::execution_time;
+
+pub fn test_command(
+    project: &Path,
+    warehouse: Option<&str>,
+    only: &[String],
+    at: Option<&str>,
+) -> Result<()> {
+    let now = execution_time(at)?;
+    let mut ws = Workspace::open(project, warehouse)?;
+    let tests = load_tests(&ws.project.root).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        anyhow::anyhow!(
+            "{} problem(s) in the unit tests:\n{}",
+            problems.len(),
+            lines.join("\n")
+        )
+    })?;
+    let tests: Vec<_> = tests
+        .into_iter()
+        .filter(|t| only.is_empty() || only.iter().any(|o| t.name.contains(o.as_str())))
+        .collect();
+    if tests.is_empty() {
+        println!("No unit tests to run (SQLMesh's format, in tests/*.yaml).");
+        return Ok(());
+    }
+    let outcomes = run_unit_tests(ws.warehouse.as_mut(), &ws.dag, &tests, now);
+    for outcome in &outcomes {
+        let verdict = if outcome.passed() { "PASS" } else { "FAIL" };
+        println!(
+            "{verdict} {} ({}): {}",
+            outcome.name,
+            outcome.file.display(),
+            outcome.model
+        );
+        if let Some(failure) = &outcome.failure {
+            for line in failure.lines() {
+                println!("    {line}");
+            }
+        }
+    }
+    let failed = outcomes.iter().filter(|o| !o.passed()).count();
+    println!(
+        "Ran {} unit test(s): {} passed, {failed} failed.",
+        outcomes.len(),
+        outcomes.len() - failed
+    );
+    if failed > 0 {
+        bail!("{failed} unit test(s) failed");
+    }
+    Ok(())
+}
