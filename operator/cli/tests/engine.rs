@@ -421,3 +421,79 @@ on_both_warehouses!(
     concurrent_applies_to_one_environment_do_not_interleave,
     every_built_in_audit_passes_and_fails,
 );
+
+/// Without a `start`, a model starts where SQLMesh infers it: a child from its parents'
+/// earliest start, a model without parents at its last complete interval (checked against
+/// SQLMesh 0.236.4 on the same project).
+fn a_model_without_a_start_starts_where_sqlmesh_says(backend: Backend) {
+    let f = Fixture::new(backend, &[]);
+    f.write("config.yaml", "model_defaults:\n  dialect: duckdb\n");
+    let incremental = |name: &str, extra: &str, query: &str| {
+        model(
+            name,
+            &format!("kind INCREMENTAL_BY_TIME_RANGE (time_column d){extra}"),
+            query,
+        )
+    };
+    f.write(
+        "models/a.sql",
+        &incremental(
+            "ds.a_with_start",
+            ",\n  start '2024-01-01',\n  cron '@daily'",
+            "SELECT @start_ds::DATE AS d",
+        ),
+    );
+    f.write(
+        "models/b.sql",
+        &incremental(
+            "ds.b_child",
+            ",\n  cron '@daily'",
+            "SELECT d FROM ds.a_with_start WHERE d BETWEEN @start_ds AND @end_ds",
+        ),
+    );
+    f.write(
+        "models/c.sql",
+        &incremental(
+            "ds.c_root",
+            ",\n  cron '@daily'",
+            "SELECT @start_ds::DATE AS d",
+        ),
+    );
+    f.write(
+        "models/d.sql",
+        &model(
+            "ds.d_hourly_root",
+            "kind INCREMENTAL_BY_TIME_RANGE (time_column t),\n  cron '@hourly'",
+            "SELECT @start_ts::TIMESTAMP AS t",
+        ),
+    );
+    let plan = f.plan("prod", "2024-01-10 12:00:00");
+    let range = |name: &str| {
+        let b = plan.backfill.iter().find(|b| b.model == name).unwrap();
+        (
+            b.batches.first().unwrap().start,
+            b.batches.last().unwrap().end,
+        )
+    };
+    assert_eq!(
+        range("ds.a_with_start"),
+        (fixture::t("2024-01-01"), fixture::t("2024-01-10"))
+    );
+    assert_eq!(
+        range("ds.b_child"),
+        (fixture::t("2024-01-01"), fixture::t("2024-01-10"))
+    );
+    assert_eq!(
+        range("ds.c_root"),
+        (fixture::t("2024-01-09"), fixture::t("2024-01-10"))
+    );
+    assert_eq!(
+        range("ds.d_hourly_root"),
+        (
+            fixture::t("2024-01-10 11:00:00"),
+            fixture::t("2024-01-10 12:00:00")
+        )
+    );
+}
+
+on_both_warehouses!(a_model_without_a_start_starts_where_sqlmesh_says);

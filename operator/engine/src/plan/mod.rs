@@ -533,6 +533,8 @@ fn plan_backfill(
         .map(|c| c.model.as_str())
         .collect();
     let mut backfill = Vec::new();
+    // Each model's start as SQLMesh infers it, parents before children.
+    let mut starts: HashMap<String, i64> = HashMap::new();
     for snapshot in &plan.snapshots {
         let model = &snapshot.model;
         if model.kind.is_symbolic() {
@@ -547,7 +549,9 @@ fn plan_backfill(
             .cloned()
             .unwrap_or_default();
         let facts = cron_facts(&mut cron_cache, snapshot, options.execution_time)?;
-        let Some(range) = model_range(snapshot, options, facts, is_dev_table)? else {
+        let start = inferred_start(snapshot, options, facts, &starts)?;
+        starts.insert(model_key(&model.name), start);
+        let Some(range) = model_range(snapshot, options, facts, start, is_dev_table)? else {
             // Nothing to compute yet (the model starts later), but a changed model's new
             // table must exist before a view can point at it.
             if changed.contains(model.name.as_str()) && done.is_empty() {
@@ -722,6 +726,31 @@ fn cron_facts<'c>(
     Ok(&cache[cron])
 }
 
+/// Where a model's data starts, as SQLMesh infers it: its `start` (or `model_defaults.start`);
+/// without one, the earliest start of its parents; for a model without parents, the start of
+/// its last complete interval (yesterday for a daily model).
+fn inferred_start(
+    snapshot: &Snapshot,
+    options: &PlanOptions,
+    facts: &CronFacts,
+    starts: &HashMap<String, i64>,
+) -> Result<i64, PlanError> {
+    if let Some(start) = &snapshot.model.start {
+        return intervals::parse_time(start, options.execution_time)
+            .map(|t| t.0)
+            .map_err(|e| model_error(snapshot, e));
+    }
+    let from_parents = snapshot
+        .parents
+        .iter()
+        .filter_map(|p| starts.get(&model_key(p)))
+        .min();
+    Ok(match from_parents {
+        Some(start) => *start,
+        None => facts.unit.floor(facts.complete_until - 1),
+    })
+}
+
 /// The `[start, end)` a snapshot should cover, or `None` when the range is empty.
 /// `preview`: the snapshot writes to a dev table, which previews a limited range (SQLMesh:
 /// from yesterday, unless `--start` says otherwise).
@@ -729,20 +758,11 @@ fn model_range(
     snapshot: &Snapshot,
     options: &PlanOptions,
     facts: &CronFacts,
+    model_start: i64,
     preview: bool,
 ) -> Result<Option<Interval>, PlanError> {
     let model = &snapshot.model;
     let now = options.execution_time;
-    let parse = |s: &str| {
-        intervals::parse_time(s, now)
-            .map(|t| t.0)
-            .map_err(|e| model_error(snapshot, e))
-    };
-    let model_start = match &model.start {
-        Some(s) => parse(s)?,
-        // SQLMesh's default for a model without a start: yesterday.
-        None => IntervalUnit::Day.floor(now) - DAY_MS,
-    };
     let default_start = if preview {
         IntervalUnit::Day.floor(now) - DAY_MS
     } else {
