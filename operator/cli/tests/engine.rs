@@ -497,3 +497,55 @@ fn a_model_without_a_start_starts_where_sqlmesh_says(backend: Backend) {
 }
 
 on_both_warehouses!(a_model_without_a_start_starts_where_sqlmesh_says);
+
+/// A model that fails stops only what reads it: independent models are built (and not again on
+/// the rerun), every failure is reported at once, and the environment is not changed.
+fn apply_goes_on_past_independent_failures(backend: Backend) {
+    let f = Fixture::new(backend, &[]);
+    let full = |name: &str, query: &str| model(name, "kind FULL", query);
+    f.write("models/good.sql", &full("s.good", "SELECT 1 AS x"));
+    f.write(
+        "models/bad.sql",
+        &full("s.bad", "SELECT CAST('not a number' AS INTEGER) AS x"),
+    );
+    f.write("models/child.sql", &full("s.child", "SELECT x FROM s.bad"));
+    f.write(
+        "models/worse.sql",
+        &full("s.worse", "SELECT no_such_column FROM s.good"),
+    );
+    let plan = f.plan("prod", "2024-01-02");
+    let err = f.try_apply_plan(&plan).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, ApplyError::ModelsFailed { .. }), "{message}");
+    assert!(message.contains("2 model(s) failed"), "{message}");
+    assert!(
+        message.contains("s.bad:") && message.contains("s.worse:"),
+        "{message}"
+    );
+    assert!(
+        message.contains("not run, because they read a failed model: s.child"),
+        "{message}"
+    );
+    let mut wh = f.warehouse();
+    assert!(
+        StateStore::new(wh.as_mut())
+            .environment("prod")
+            .unwrap()
+            .is_none(),
+        "nothing was promoted"
+    );
+    // Fixed: the rerun builds only what failed or was skipped.
+    f.write("models/bad.sql", &full("s.bad", "SELECT 2 AS x"));
+    f.write("models/worse.sql", &full("s.worse", "SELECT x FROM s.good"));
+    let plan = f.plan("prod", "2024-01-02");
+    let work: Vec<String> = Fixture::backfilled(&plan).into_keys().collect();
+    assert_eq!(
+        work,
+        ["s.bad", "s.child", "s.worse"],
+        "s.good was built by the first apply"
+    );
+    f.try_apply_plan(&plan).unwrap();
+    assert_eq!(f.rows("SELECT x FROM s.child"), ["2"]);
+}
+
+on_both_warehouses!(apply_goes_on_past_independent_failures);

@@ -48,8 +48,49 @@ pub enum ApplyError {
         environment: String,
         failures: Vec<AuditResult>,
     },
+    #[error("{}", failure_message(environment, errors, audits, skipped))]
+    ModelsFailed {
+        environment: String,
+        /// `model: error`, for each model whose work failed.
+        errors: Vec<String>,
+        /// Blocking audits that failed meanwhile.
+        audits: Vec<AuditResult>,
+        /// Models not run because they read a failed one.
+        skipped: Vec<String>,
+    },
     #[error(transparent)]
     Promote(#[from] PromoteError),
+}
+
+fn failure_message(
+    environment: &str,
+    errors: &[String],
+    audits: &[AuditResult],
+    skipped: &[String],
+) -> String {
+    let mut out = format!(
+        "{} model(s) failed; environment {environment:?} was not changed (the models that did \
+         not depend on them were built, and a rerun skips them):",
+        errors.len() + audits.len()
+    );
+    for e in errors {
+        out.push_str(&format!("\n  {e}"));
+    }
+    if !audits.is_empty() {
+        out.push('\n');
+        out.push_str(
+            audit_failure_message(environment, audits)
+                .split_once('\n')
+                .map_or("", |(_, rest)| rest),
+        );
+    }
+    if !skipped.is_empty() {
+        out.push_str(&format!(
+            "\n  not run, because they read a failed model: {}",
+            skipped.join(", ")
+        ));
+    }
+    out
 }
 
 fn audit_failure_message(environment: &str, failures: &[AuditResult]) -> String {
@@ -134,7 +175,16 @@ pub fn apply(
     let mut index = 0;
     // Units are made as they run: each carries its model and inputs, so a large plan's
     // would otherwise all be held at once.
+    // A failure stops only what depends on it: independent models are still built (and
+    // recorded, so a rerun skips them), and every failure is reported at the end.
+    let (mut failed, mut errors, mut audit_failures, mut skipped) =
+        (Vec::<String>::new(), Vec::new(), Vec::new(), Vec::new());
     for unit in work_units(plan, audits) {
+        if unit.depends_on.iter().any(|d| failed.contains(d)) {
+            failed.push(unit.model.clone());
+            skipped.push(unit.model.clone());
+            continue;
+        }
         let outcome = run_work(warehouse, &unit, &mut |event| match event {
             WorkEvent::Task { task, .. } => {
                 index += 1;
@@ -143,13 +193,37 @@ pub fn apply(
             WorkEvent::TaskDone { task, outcome } => {
                 progress(ApplyEvent::TaskDone { task, outcome });
             }
-        })?;
-        if !outcome.failures.is_empty() {
-            return Err(ApplyError::AuditFailed {
-                environment: plan.basis.environment.clone(),
-                failures: outcome.failures,
-            });
+        });
+        match outcome {
+            Ok(outcome) if outcome.failures.is_empty() => {}
+            Ok(outcome) => {
+                failed.push(unit.model.clone());
+                audit_failures.extend(outcome.failures);
+            }
+            // The warehouse itself is gone: nothing else can run either.
+            Err(TaskError::Warehouse { error, task }) if error.is_unavailable() => {
+                return Err(TaskError::Warehouse { error, task }.into());
+            }
+            Err(e) => {
+                failed.push(unit.model.clone());
+                errors.push(format!("{}: {e}", unit.model));
+            }
         }
+    }
+    let environment = plan.basis.environment.clone();
+    if errors.is_empty() && skipped.is_empty() && !audit_failures.is_empty() {
+        return Err(ApplyError::AuditFailed {
+            environment,
+            failures: audit_failures,
+        });
+    }
+    if !errors.is_empty() || !audit_failures.is_empty() {
+        return Err(ApplyError::ModelsFailed {
+            environment,
+            errors,
+            audits: audit_failures,
+            skipped,
+        });
     }
     drop(run);
     let release = tracing::debug_span!("promote")
