@@ -42,7 +42,28 @@ pub struct Settings {
     /// Count approvals even when the approval policy is missing (`--accept-unverified-approvals`).
     pub accept_unverified_approvals: bool,
     /// The scheduled janitor.
-    pub janitor: super::janitor::JanitorSettings,
+    pub janitor: JanitorSettings,
+}
+
+/// How the scheduled janitor runs (`--janitor-interval`, `--keep-releases`).
+#[derive(Debug, Clone)]
+pub struct JanitorSettings {
+    /// `None`: never (run `sluice janitor` yourself).
+    pub interval: Option<std::time::Duration>,
+    /// Releases per environment whose tables stay restorable.
+    pub keep_releases: usize,
+    /// Tables of snapshots recorded this recently are spared (an apply may be building them).
+    pub grace: std::time::Duration,
+}
+
+impl Default for JanitorSettings {
+    fn default() -> Self {
+        JanitorSettings {
+            interval: Some(std::time::Duration::from_secs(3600)),
+            keep_releases: 5,
+            grace: std::time::Duration::from_secs(3600),
+        }
+    }
 }
 
 /// Shared by every reconcile.

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
@@ -14,27 +13,7 @@ use sluice_api::Environment;
 use sluice_warehouse::janitor::{JanitorReport, janitor};
 
 use super::context::Context;
-
-/// How the scheduled janitor runs (`--janitor-interval`, `--keep-releases`).
-#[derive(Debug, Clone)]
-pub struct JanitorSettings {
-    /// `None`: never (run `sluice janitor` yourself).
-    pub interval: Option<Duration>,
-    /// Releases per environment whose tables stay restorable.
-    pub keep_releases: usize,
-    /// Tables of snapshots recorded this recently are spared (an apply may be building them).
-    pub grace: Duration,
-}
-
-impl Default for JanitorSettings {
-    fn default() -> Self {
-        JanitorSettings {
-            interval: Some(Duration::from_secs(3600)),
-            keep_releases: 5,
-            grace: Duration::from_secs(3600),
-        }
-    }
-}
+pub use super::context::JanitorSettings;
 
 /// Runs the janitor every interval for the Environments in `scopes` (namespaces; `None`: all).
 pub async fn run(ctx: Arc<Context>, scopes: Vec<Option<String>>) {

@@ -10,8 +10,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::snapshot::quote_ident;
-
 /// Privilege (upper case, e.g. `SELECT`) → the roles it is granted to, sorted.
 pub type Grants = BTreeMap<String, Vec<String>>;
 
@@ -116,34 +114,6 @@ pub fn describe(grants: &Grants) -> String {
         .join("; ")
 }
 
-/// `GRANT ... ON object TO ...` statements for `grants` (`object` already quoted).
-pub fn grant_statements(object: &str, grants: &Grants) -> Vec<String> {
-    grants
-        .iter()
-        .filter(|(_, roles)| !roles.is_empty())
-        .map(|(privilege, roles)| {
-            format!(
-                "GRANT {privilege} ON {object} TO {}",
-                roles
-                    .iter()
-                    .map(|r| role_sql(r))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
-        .collect()
-}
-
-/// A role as SQL: `PUBLIC` is the keyword, every other name is quoted (so a hostile name is
-/// only ever an identifier).
-pub fn role_sql(role: &str) -> String {
-    if role.eq_ignore_ascii_case("public") {
-        "PUBLIC".into()
-    } else {
-        quote_ident(role)
-    }
-}
-
 /// How a model's grants change between two releases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantChange {
@@ -191,21 +161,19 @@ impl GrantChange {
     }
 }
 
-/// How declared grants changed between two releases' snapshots, per model still there.
-pub fn changes(
-    before: &[crate::snapshot::SnapshotRef],
-    after: &[crate::snapshot::SnapshotRef],
+/// How declared grants changed between two releases, per model still there (each release as
+/// its models' names and grants).
+pub fn changes<'a>(
+    before: impl IntoIterator<Item = (&'a str, &'a Grants)>,
+    after: impl IntoIterator<Item = (&'a str, &'a Grants)>,
 ) -> Vec<GrantChange> {
     let none = Grants::new();
-    let before: std::collections::HashMap<&str, &Grants> = before
-        .iter()
-        .map(|r| (r.name.as_str(), &r.grants))
-        .collect();
+    let before: std::collections::HashMap<&str, &Grants> = before.into_iter().collect();
     after
-        .iter()
-        .filter_map(|new| {
-            let old = before.get(new.name.as_str()).copied().unwrap_or(&none);
-            GrantChange::between(&new.name, old, &new.grants)
+        .into_iter()
+        .filter_map(|(name, grants)| {
+            let old = before.get(name).copied().unwrap_or(&none);
+            GrantChange::between(name, old, grants)
         })
         .collect()
 }
@@ -234,15 +202,6 @@ mod tests {
             "{err}"
         );
         assert!(add_grant(&mut Grants::new(), "select", &[" ".into()]).is_err());
-    }
-
-    #[test]
-    fn statements_quote_roles() {
-        let g = grants(&[("select", &["bi", "Robert\"); DROP", "public"])]);
-        assert_eq!(
-            grant_statements("\"s\".\"v\"", &g),
-            ["GRANT SELECT ON \"s\".\"v\" TO \"Robert\"\"); DROP\", \"bi\", PUBLIC"]
-        );
     }
 
     #[test]

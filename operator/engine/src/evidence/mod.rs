@@ -306,7 +306,16 @@ pub fn assemble(release: &Release, input: &EvidenceInput) -> Evidence {
         products,
         backfill: input.backfill.clone(),
         rollback: input.rollback.clone(),
-        grants: crate::grants::changes(&release.previous, &release.snapshots),
+        grants: crate::grants::changes(
+            release
+                .previous
+                .iter()
+                .map(|r| (r.name.as_str(), &r.grants)),
+            release
+                .snapshots
+                .iter()
+                .map(|r| (r.name.as_str(), &r.grants)),
+        ),
     }
 }
 

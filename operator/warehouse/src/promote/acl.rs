@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sluice_engine::grants::{Grants, role_sql};
+use sluice_engine::grants::Grants;
 use sluice_engine::snapshot::{SnapshotRef, environment_view, quote_ident, quote_literal};
 
 use crate::warehouse::{Row, Warehouse, WarehouseError};
@@ -207,12 +207,37 @@ pub(super) fn table_statements(refs: &[SnapshotRef]) -> Vec<String> {
             quote_ident(&table.schema),
             roles.join(", ")
         ));
-        out.extend(sluice_engine::grants::grant_statements(
-            &table.quoted(),
-            &r.grants,
-        ));
+        out.extend(grant_statements(&table.quoted(), &r.grants));
     }
     out
+}
+
+/// `GRANT ... ON object TO ...` statements for `grants` (`object` already quoted).
+fn grant_statements(object: &str, grants: &Grants) -> Vec<String> {
+    grants
+        .iter()
+        .filter(|(_, roles)| !roles.is_empty())
+        .map(|(privilege, roles)| {
+            format!(
+                "GRANT {privilege} ON {object} TO {}",
+                roles
+                    .iter()
+                    .map(|r| role_sql(r))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect()
+}
+
+/// A role as SQL: `PUBLIC` is the keyword, every other name is quoted (so a hostile name is
+/// only ever an identifier).
+fn role_sql(role: &str) -> String {
+    if role.eq_ignore_ascii_case("public") {
+        "PUBLIC".into()
+    } else {
+        quote_ident(role)
+    }
 }
 
 #[cfg(test)]
@@ -255,6 +280,21 @@ mod tests {
         assert_eq!(
             statements("stg", &set, false),
             vec![r#"REVOKE SELECT ON "stg"."a" FROM "x"" ; DROP TABLE t; --""#]
+        );
+    }
+
+    #[test]
+    fn statements_quote_roles() {
+        let mut g = Grants::new();
+        sluice_engine::grants::add_grant(
+            &mut g,
+            "select",
+            &["bi".into(), "Robert\"); DROP".into(), "public".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            grant_statements("\"s\".\"v\"", &g),
+            ["GRANT SELECT ON \"s\".\"v\" TO \"Robert\"\"); DROP\", \"bi\", PUBLIC"]
         );
     }
 }
