@@ -107,6 +107,11 @@ pub struct WarehouseSpec {
     /// A Secret key holding the warehouse URL (`postgres://...`, or `duckdb:PATH` for
     /// one-node use). Jobs receive it through `secretKeyRef`, never in their spec.
     pub secret_ref: SecretKeyRef,
+    /// A Secret key holding the URL of a PostgreSQL database where Sluice keeps its state
+    /// (snapshots, intervals, environments, releases) when not in the warehouse itself
+    /// (SQLMesh's `state_connection`). Unset: the state lives in the warehouse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_secret_ref: Option<SecretKeyRef>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]

@@ -37,7 +37,7 @@ fn sample_sql() -> String {
 fn connections(f: &Fixture, backend: Backend) -> (Box<dyn Warehouse>, Box<dyn Warehouse>) {
     match backend {
         #[cfg(feature = "duckdb")]
-        Backend::Duckdb => {
+        Backend::Duckdb | Backend::DuckdbStateApart => {
             // One DuckDB instance per process: the reader is a second connection to it.
             let path = f.url.strip_prefix("duckdb:").unwrap();
             let writer = sluice_warehouse::warehouse::duckdb::DuckdbWarehouse::open(
@@ -45,10 +45,17 @@ fn connections(f: &Fixture, backend: Backend) -> (Box<dyn Warehouse>, Box<dyn Wa
             )
             .unwrap();
             let reader = writer.try_clone().unwrap();
-            (Box::new(writer), Box::new(reader))
+            let writer: Box<dyn Warehouse> = match &f.state {
+                Some(state) => Box::new(sluice_warehouse::warehouse::StateApart::new(
+                    Box::new(writer),
+                    sluice_warehouse::warehouse::connect(state).unwrap(),
+                )),
+                None => Box::new(writer),
+            };
+            (writer, Box::new(reader))
         }
         #[cfg(not(feature = "duckdb"))]
-        Backend::Duckdb => unreachable!("built without DuckDB"),
+        Backend::Duckdb | Backend::DuckdbStateApart => unreachable!("built without DuckDB"),
         Backend::Postgres => (f.warehouse(), f.warehouse()),
     }
 }

@@ -255,7 +255,7 @@ fn promotion_statements_run_in_the_flip_and_a_failure_changes_nothing(backend: B
         before_all:\n  - CREATE TABLE IF NOT EXISTS public.promotions (env TEXT, view_name TEXT)\n\
         after_all:\n  - INSERT INTO public.promotions SELECT @this_env, '@view' FROM (SELECT COUNT(*) FROM @view) AS v\n";
     f.write("config.yaml", config);
-    if let Backend::Duckdb = backend {
+    if let Backend::Duckdb | Backend::DuckdbStateApart = backend {
         f.warehouse()
             .execute("CREATE SCHEMA IF NOT EXISTS public")
             .unwrap();

@@ -325,7 +325,8 @@ fn the_evidence_is_a_documented_complete_record(backend: Backend) {
 fn the_release_view_moves_in_the_flip_transaction(backend: Backend) {
     let f = project(backend);
     f.apply("prod", "2024-01-04");
-    let current = || f.rows("SELECT environment, release_id, plan_id FROM sluice.current_release");
+    let current =
+        || f.state_rows("SELECT environment, release_id, plan_id FROM sluice.current_release");
     let first = current();
     assert_eq!(first.len(), 1);
     assert!(first[0].starts_with("prod|prod-r1|"), "{first:?}");
@@ -353,7 +354,7 @@ fn the_release_view_moves_in_the_flip_transaction(backend: Backend) {
     );
     // Each view says which release it belongs to.
     let comment = match backend {
-        Backend::Duckdb => f.rows(
+        Backend::Duckdb | Backend::DuckdbStateApart => f.rows(
             "SELECT comment FROM duckdb_views() WHERE schema_name = 'mart' AND view_name = 'daily'",
         ),
         Backend::Postgres => f.rows("SELECT obj_description('mart.daily'::regclass, 'pg_class')"),

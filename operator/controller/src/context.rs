@@ -9,8 +9,8 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sluice_api::environment::SecretKeyRef;
-use sluice_warehouse::warehouse::{Warehouse, WarehouseError, connect};
+use sluice_api::environment::{SecretKeyRef, WarehouseSpec};
+use sluice_warehouse::warehouse::{Warehouse, WarehouseError, connect_with_state};
 
 use super::admission::AdmissionCheck;
 use super::error::{Error, Result};
@@ -143,8 +143,36 @@ impl Context {
         }
     }
 
+    /// An Environment's warehouse: the URL in its Secret, and the state's URL when the state
+    /// is kept apart (`stateSecretRef`).
+    pub async fn warehouse_target(
+        &self,
+        namespace: &str,
+        spec: &WarehouseSpec,
+    ) -> Result<WarehouseTarget> {
+        let url = self.warehouse_url(namespace, &spec.secret_ref).await?;
+        let state = match &spec.state_secret_ref {
+            Some(secret) => {
+                let state = self.warehouse_url(namespace, secret).await?;
+                if !(state.starts_with("postgres://") || state.starts_with("postgresql://")) {
+                    return Err(Error::stalled(
+                        "InvalidWarehouseUrl",
+                        format!(
+                            "Secret {namespace}/{} key {:?} (the state connection) is not a \
+                             PostgreSQL URL",
+                            secret.name, secret.key
+                        ),
+                    ));
+                }
+                Some(state)
+            }
+            None => None,
+        };
+        Ok(WarehouseTarget { url, state })
+    }
+
     /// The warehouse URL in an Environment's Secret.
-    pub async fn warehouse_url(&self, namespace: &str, secret: &SecretKeyRef) -> Result<String> {
+    async fn warehouse_url(&self, namespace: &str, secret: &SecretKeyRef) -> Result<String> {
         let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
         let found = api.get_opt(&secret.name).await?.ok_or_else(|| {
             Error::stalled(
@@ -194,21 +222,35 @@ impl Context {
     }
 
     /// Runs engine work on a blocking thread with a pooled connection to `url`.
-    pub async fn with_warehouse<T, F>(&self, url: &str, work: F) -> Result<T>
+    pub async fn with_warehouse<T, F>(&self, url: &WarehouseTarget, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn Warehouse) -> anyhow::Result<T> + Send + 'static,
     {
         let pool = self.warehouses.clone();
-        let url = url.to_string();
+        let url = url.clone();
         tokio::task::spawn_blocking(move || pool.run(&url, work)).await?
+    }
+}
+
+/// Where an Environment's warehouse is: its URL, and its state's when kept apart. Shown as
+/// the warehouse's URL.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WarehouseTarget {
+    pub url: String,
+    pub state: Option<String>,
+}
+
+impl std::fmt::Display for WarehouseTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
     }
 }
 
 /// Idle warehouse connections per URL. A connection that failed is dropped, not reused.
 #[derive(Default)]
 pub struct WarehousePool {
-    idle: Mutex<HashMap<String, Vec<Box<dyn Warehouse>>>>,
+    idle: Mutex<HashMap<WarehouseTarget, Vec<Box<dyn Warehouse>>>>,
 }
 
 /// Idle connections kept per URL.
@@ -217,18 +259,19 @@ const IDLE_PER_URL: usize = 4;
 impl WarehousePool {
     fn run<T>(
         &self,
-        url: &str,
+        target: &WarehouseTarget,
         work: impl FnOnce(&mut dyn Warehouse) -> anyhow::Result<T>,
     ) -> Result<T> {
         let pooled = self
             .idle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get_mut(url)
+            .get_mut(target)
             .and_then(Vec::pop);
+        let url = target.url.as_str();
         let mut warehouse = match pooled {
             Some(w) => w,
-            None => connect(url).map_err(|e| match e {
+            None => connect_with_state(url, target.state.as_deref()).map_err(|e| match e {
                 WarehouseError::Url { .. } => Error::stalled("InvalidWarehouseUrl", e.to_string()),
                 other => Error::from(other),
             })?,
@@ -240,7 +283,7 @@ impl WarehousePool {
             Ok(value) if url.starts_with("duckdb:") => Ok(value),
             Ok(value) => {
                 let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-                let list = idle.entry(url.to_string()).or_default();
+                let list = idle.entry(target.clone()).or_default();
                 if list.len() < IDLE_PER_URL {
                     list.push(warehouse);
                 }

@@ -27,7 +27,7 @@ use sluice_warehouse::promote::drop_environment;
 use sluice_warehouse::run::{next_due, store_run};
 use sluice_warehouse::state::StateStore;
 
-use super::context::Context;
+use super::context::{Context, WarehouseTarget};
 use super::error::{Error, Result};
 use super::frame::{Outcome, Reconcile};
 use super::jobs::{self, JobRequest, Unit};
@@ -94,7 +94,7 @@ async fn step(env: &Environment, ctx: &Context, status: &mut EnvironmentStatus) 
     let name = warehouse_name(env)?;
     status.warehouse_name = Some(name.clone());
     let url = ctx
-        .warehouse_url(&namespace, &env.spec.warehouse.secret_ref)
+        .warehouse_target(&namespace, &env.spec.warehouse)
         .await?;
     let me = owner(env);
     let claim = name.clone();
@@ -144,7 +144,7 @@ const MAX_RELEASES_SHOWN: usize = 20;
 /// The newest releases of warehouse environment `name`, and whether each can be rolled back to.
 pub async fn release_availability(
     ctx: &Context,
-    url: &str,
+    url: &WarehouseTarget,
     name: &str,
 ) -> Result<Vec<ReleaseAvailability>> {
     let env_name = name.to_string();
@@ -316,7 +316,7 @@ async fn schedule(
     ctx: &Context,
     status: &mut EnvironmentStatus,
     name: &str,
-    url: &str,
+    url: &WarehouseTarget,
 ) -> Result<Duration> {
     let now = chrono::Utc::now().timestamp_millis();
     let env_name = name.to_string();
@@ -388,7 +388,7 @@ async fn continue_run(
     env: &Environment,
     ctx: &Context,
     status: &mut EnvironmentStatus,
-    url: &str,
+    url: &WarehouseTarget,
     run_id: &str,
 ) -> Result<Duration> {
     let namespace = env.namespace().unwrap_or_default();
@@ -471,7 +471,7 @@ async fn continue_run(
                 .into(),
                 plan_id: run_id,
                 model,
-                secret: &env.spec.warehouse.secret_ref,
+                warehouse: &env.spec.warehouse,
                 overrides: env.spec.jobs.as_ref(),
             },
         );
@@ -494,10 +494,7 @@ async fn cleanup(env: &Environment, ctx: &Context) -> Result<Action> {
     let Ok(name) = warehouse_name(env) else {
         return Ok(Action::await_change());
     };
-    let url = match ctx
-        .warehouse_url(&namespace, &env.spec.warehouse.secret_ref)
-        .await
-    {
+    let url = match ctx.warehouse_target(&namespace, &env.spec.warehouse).await {
         Ok(url) => url,
         // Without its Secret there is nothing to clean up in: let the deletion finish.
         Err(e) if e.is_stalled() => return Ok(Action::await_change()),

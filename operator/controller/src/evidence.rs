@@ -8,7 +8,7 @@ use sluice_engine::plan::Plan;
 use sluice_engine::products::freshness::human_duration;
 use sluice_warehouse::state::StateStore;
 
-use super::context::Context;
+use super::context::{Context, WarehouseTarget};
 use super::error::Result;
 
 /// Plan status: the impact on data products.
@@ -52,7 +52,7 @@ pub fn impact_status(plan: &Plan) -> Option<ImpactStatus> {
 pub async fn product_freshness(
     ctx: &Context,
     env: &Environment,
-    url: &str,
+    url: &WarehouseTarget,
     name: &str,
     status: &EnvironmentStatus,
 ) -> Result<Vec<ProductStatus>> {

@@ -12,8 +12,8 @@ use kube::{Api, ResourceExt};
 use sluice_api::Environment;
 use sluice_warehouse::janitor::{JanitorReport, janitor};
 
-use super::context::Context;
 pub use super::context::JanitorSettings;
+use super::context::{Context, WarehouseTarget};
 
 /// Runs the janitor every interval for the Environments in `scopes` (namespaces; `None`: all).
 pub async fn run(ctx: Arc<Context>, scopes: Vec<Option<String>>) {
@@ -36,10 +36,10 @@ async fn sweep(ctx: &Context, namespace: Option<&str>) -> Result<(), kube::Error
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    let mut by_warehouse: BTreeMap<String, Vec<Environment>> = BTreeMap::new();
+    let mut by_warehouse: BTreeMap<WarehouseTarget, Vec<Environment>> = BTreeMap::new();
     for env in api.list(&Default::default()).await?.items {
         let ns = env.namespace().unwrap_or_default();
-        match ctx.warehouse_url(&ns, &env.spec.warehouse.secret_ref).await {
+        match ctx.warehouse_target(&ns, &env.spec.warehouse).await {
             Ok(url) => by_warehouse.entry(url).or_default().push(env),
             Err(e) => {
                 tracing::debug!(environment = %env.name_any(), error = %e, "janitor: no warehouse URL")
@@ -72,7 +72,7 @@ async fn sweep(ctx: &Context, namespace: Option<&str>) -> Result<(), kube::Error
 
 /// Tells each Environment at once which releases can still be rolled back to (its own
 /// reconcile would say so too, but only at its next scheduled look).
-async fn publish_releases(ctx: &Context, envs: &[Environment], url: &str) {
+async fn publish_releases(ctx: &Context, envs: &[Environment], url: &WarehouseTarget) {
     for env in envs {
         let Some(name) = env.status.as_ref().and_then(|s| s.warehouse_name.clone()) else {
             continue;

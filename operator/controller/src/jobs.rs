@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, ListParams, LogParams};
-use sluice_api::environment::{JobsSpec, SecretKeyRef};
+use sluice_api::environment::{JobsSpec, SecretKeyRef, WarehouseSpec};
 use sluice_api::jobs::JobState;
 use sluice_api::labels::label_value;
 use sluice_api::{MANAGED_BY, MODEL_LABEL};
@@ -103,9 +103,46 @@ pub struct JobRequest<'a> {
     /// The stored plan (or run) the unit belongs to, and its model.
     pub plan_id: &'a str,
     pub model: &'a str,
-    pub secret: &'a SecretKeyRef,
+    /// The Environment's warehouse: its URL's Secret, and the state's when kept apart.
+    pub warehouse: &'a WarehouseSpec,
     /// The Environment's own resources and deadline, if it sets them.
     pub overrides: Option<&'a JobsSpec>,
+}
+
+/// A Job's environment: the warehouse URL (and the state's, when kept apart) from the
+/// Environment's Secrets, never in the spec.
+fn job_env(warehouse: &WarehouseSpec) -> Vec<EnvVar> {
+    [
+        Some(secret_env("SLUICE_WAREHOUSE", &warehouse.secret_ref)),
+        warehouse
+            .state_secret_ref
+            .as_ref()
+            .map(|secret| secret_env("SLUICE_STATE", secret)),
+        Some(EnvVar {
+            name: "TMPDIR".into(),
+            value: Some("/tmp".into()),
+            ..Default::default()
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// An environment variable read from a Secret key.
+fn secret_env(name: &str, secret: &SecretKeyRef) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.name.clone(),
+                key: secret.key.clone(),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 /// The Job that runs one unit: the operator's image, `sluice job run --plan ID --model M`.
@@ -134,25 +171,7 @@ pub fn job_for(settings: &Settings, request: JobRequest) -> Job {
             "--model".into(),
             request.model.into(),
         ]),
-        env: Some(vec![
-            EnvVar {
-                name: "SLUICE_WAREHOUSE".into(),
-                value_from: Some(EnvVarSource {
-                    secret_key_ref: Some(SecretKeySelector {
-                        name: request.secret.name.clone(),
-                        key: request.secret.key.clone(),
-                        optional: Some(false),
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-            EnvVar {
-                name: "TMPDIR".into(),
-                value: Some("/tmp".into()),
-                ..Default::default()
-            },
-        ]),
+        env: Some(job_env(request.warehouse)),
         // Pod Security "restricted": non-root, no privileges, read-only root, scratch in /tmp.
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
@@ -316,6 +335,27 @@ mod tests {
         );
         assert_eq!((p.total, p.succeeded, p.running, p.pending), (6, 1, 1, 4));
         assert!(!p.done());
+    }
+
+    #[test]
+    fn jobs_read_the_state_url_from_its_own_secret() {
+        let secret = |name: &str, key: &str| SecretKeyRef {
+            name: name.into(),
+            key: key.into(),
+        };
+        let mut spec = WarehouseSpec {
+            secret_ref: secret("warehouse", "url"),
+            state_secret_ref: None,
+        };
+        let names = |env: &[EnvVar]| env.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&job_env(&spec)), ["SLUICE_WAREHOUSE", "TMPDIR"]);
+        spec.state_secret_ref = Some(secret("state", "pg"));
+        let env = job_env(&spec);
+        assert_eq!(names(&env), ["SLUICE_WAREHOUSE", "SLUICE_STATE", "TMPDIR"]);
+        let from = env[1].value_from.as_ref().unwrap();
+        let key = from.secret_key_ref.as_ref().unwrap();
+        assert_eq!((key.name.as_str(), key.key.as_str()), ("state", "pg"));
+        assert!(env.iter().all(|e| e.value.as_deref() != Some("pg")));
     }
 
     #[test]

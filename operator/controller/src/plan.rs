@@ -19,7 +19,7 @@ use sluice_engine::snapshot::environment_name;
 use sluice_warehouse::promote::PromoteError;
 use sluice_warehouse::state::StateStore;
 
-use super::context::{Context, apply_status};
+use super::context::{Context, WarehouseTarget, apply_status};
 use super::error::{Error, Result};
 use super::frame::{Outcome, Reconcile};
 use super::jobs::{self, JobRequest, Unit};
@@ -176,7 +176,7 @@ async fn step(plan: &Plan, ctx: &Context, status: &mut PlanStatus) -> Result<Act
         ));
     }
     let url = ctx
-        .warehouse_url(&namespace, &env.spec.warehouse.secret_ref)
+        .warehouse_target(&namespace, &env.spec.warehouse)
         .await?;
     let name = env_name.clone();
     let (current, live_plan) = ctx
@@ -209,7 +209,7 @@ async fn replan(
     ctx: &Context,
     status: &mut PlanStatus,
     env_name: &str,
-    url: &str,
+    url: &WarehouseTarget,
 ) -> Result<Action> {
     if status.phase != PlanPhase::Planning {
         status.phase = PlanPhase::Planning;
@@ -248,7 +248,7 @@ async fn backfill(
     ctx: &Context,
     env: &Environment,
     status: &mut PlanStatus,
-    url: &str,
+    url: &WarehouseTarget,
 ) -> Result<Action> {
     let plan_id = status.plan_id.clone().unwrap_or_default();
     let namespace = plan.namespace().unwrap_or_default();
@@ -407,7 +407,7 @@ async fn create_job(
             labels,
             plan_id,
             model,
-            secret: &env.spec.warehouse.secret_ref,
+            warehouse: &env.spec.warehouse,
             overrides: env.spec.jobs.as_ref(),
         },
     );
@@ -447,9 +447,7 @@ async fn cleanup(plan: &Plan, ctx: &Context) -> Result<Action> {
     let namespace = plan.namespace().unwrap_or_default();
     let environments: Api<Environment> = Api::namespaced(ctx.client.clone(), &namespace);
     if let Ok(Some(env)) = environments.get_opt(&plan.spec.environment).await
-        && let Ok(url) = ctx
-            .warehouse_url(&namespace, &env.spec.warehouse.secret_ref)
-            .await
+        && let Ok(url) = ctx.warehouse_target(&namespace, &env.spec.warehouse).await
     {
         let finished = ctx
             .with_warehouse(&url, move |wh| {

@@ -23,7 +23,7 @@ use sluice_warehouse::apply::prepare;
 use sluice_warehouse::state::StateStore;
 use sluice_warehouse::workspace::plan_project;
 
-use super::context::Context;
+use super::context::{Context, WarehouseTarget};
 use super::error::{Error, Result};
 use super::source;
 
@@ -75,7 +75,7 @@ pub async fn compute(
     ctx: &Context,
     object: &PlanObject,
     environment: &str,
-    url: &str,
+    url: &WarehouseTarget,
 ) -> Result<Computed> {
     let namespace = object.namespace().unwrap_or_default();
     let fetched = source::fetch(

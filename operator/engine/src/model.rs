@@ -238,6 +238,10 @@ pub struct ProjectConfig {
     /// The default gateway's connection as a warehouse URL (`duckdb:PATH`,
     /// `postgres://...`), if the config names one.
     pub warehouse: Option<String>,
+    /// The default gateway's `state_connection` as a URL: where Sluice keeps its state when
+    /// not in the warehouse itself (needed by warehouses without transactions, e.g. Spark).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
     /// `before_all` / `after_all`: run in every promotion's transaction.
     pub statements: Statements,
     /// `model_defaults.grants`: what a model without `grants` is granted.

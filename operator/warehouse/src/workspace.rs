@@ -13,7 +13,7 @@ use sluice_engine::project::Project;
 
 use crate::state::{PlanBase, PlanState, Planning, StateStore};
 use crate::state_cache::StateCache;
-use crate::warehouse::{Warehouse, connect, duckdb_file};
+use crate::warehouse::{Warehouse, connect_with_state, duckdb_file};
 
 /// Loads the project and parses its queries, reusing earlier parses kept in `cache` (a
 /// project's `.sluice/cache`; `None` for a source archive that is planned once).
@@ -31,17 +31,34 @@ fn load_and_parse(root: &Path, cache: Option<&Path>) -> Result<(Project, Dag)> {
     Ok((project, dag))
 }
 
-fn connecting(url: &str) -> Result<Box<dyn Warehouse>> {
-    Ok(tracing::debug_span!("connect").in_scope(|| connect(url))?)
+fn connecting(url: &str, state: Option<&str>) -> Result<Box<dyn Warehouse>> {
+    Ok(tracing::debug_span!("connect").in_scope(|| connect_with_state(url, state))?)
+}
+
+/// Where Sluice's state lives when not in the warehouse: `--state`, else the gateway's
+/// `state_connection` when the warehouse is the gateway's too.
+pub fn state_url<'a>(
+    explicit_warehouse: Option<&str>,
+    explicit_state: Option<&'a str>,
+    configured_state: Option<&'a str>,
+) -> Option<&'a str> {
+    explicit_state.or(configured_state.filter(|_| explicit_warehouse.is_none()))
 }
 
 /// The URL of the project's warehouse when it can be opened before the project is loaded:
 /// it is not a DuckDB file that does not exist yet (which would create it even when the
 /// project turns out not to load).
+/// Nor when config.yaml names a state connection, which is known only once it is read.
 fn existing_warehouse(root: &Path, explicit: Option<&str>) -> Option<String> {
     let configured = match explicit {
         Some(_) => None,
-        None => project::load_config(root).ok()?.warehouse,
+        None => {
+            let config = project::load_config(root).ok()?;
+            if config.state.is_some() {
+                return None;
+            }
+            config.warehouse
+        }
     };
     let url = warehouse_url(root, explicit, configured.as_deref());
     match duckdb_file(&url) {
@@ -57,19 +74,23 @@ fn existing_warehouse(root: &Path, explicit: Option<&str>) -> Option<String> {
 fn load_alongside<T: Send>(
     root: &Path,
     warehouse: Option<&str>,
-    open: impl Fn(&str) -> Result<T> + Sync,
+    state: Option<&str>,
+    open: impl Fn(&str, Option<&str>) -> Result<T> + Sync,
 ) -> Result<(Project, Dag, T)> {
     let early_url = existing_warehouse(root, warehouse);
     let open = &open;
     std::thread::scope(|scope| {
-        let early = early_url.clone().map(|url| scope.spawn(move || open(&url)));
+        let early = early_url
+            .clone()
+            .map(|url| scope.spawn(move || open(&url, state)));
         let loaded = load_and_parse(root, cache::dir(root).as_deref());
         let early = early.map(|handle| handle.join().expect("opening the warehouse panicked"));
         let (project, dag) = loaded?;
         let url = warehouse_url(root, warehouse, project.config.warehouse.as_deref());
+        let state = state_url(warehouse, state, project.config.state.as_deref());
         let opened = match early {
             Some(opened) if early_url.as_deref() == Some(url.as_str()) => opened?,
-            _ => open(&url)?,
+            _ => open(&url, state)?,
         };
         Ok((project, dag, opened))
     })
@@ -84,14 +105,19 @@ enum StateSource {
 }
 
 /// The state cache of the warehouse at `url` when it holds the state, else a connection.
-fn state_source(root: &Path, url: &str) -> Result<StateSource> {
-    let cache = StateCache::for_warehouse(root, url);
+fn state_source(root: &Path, url: &str, state: Option<&str>) -> Result<StateSource> {
+    // The cache is keyed by the DuckDB file's identity, which says nothing of a state kept
+    // elsewhere.
+    let cache = match state {
+        Some(_) => None,
+        None => StateCache::for_warehouse(root, url),
+    };
     let cached = cache
         .as_ref()
         .and_then(|c| tracing::debug_span!("cached state").in_scope(|| c.load()));
     match cached {
         Some(state) => Ok(StateSource::Cached(state)),
-        None => Ok(StateSource::Connected(connecting(url)?, cache)),
+        None => Ok(StateSource::Connected(connecting(url, state)?, cache)),
     }
 }
 
@@ -125,9 +151,10 @@ pub fn warehouse_url(root: &Path, explicit: Option<&str>, configured: Option<&st
 }
 
 impl Workspace {
-    /// Loads the project and connects to its warehouse.
-    pub fn open(root: &Path, warehouse: Option<&str>) -> Result<Workspace> {
-        let (project, dag, warehouse) = load_alongside(root, warehouse, connecting)?;
+    /// Loads the project and connects to its warehouse (and to the state connection, `state`
+    /// or the gateway's, when the state is kept apart).
+    pub fn open(root: &Path, warehouse: Option<&str>, state: Option<&str>) -> Result<Workspace> {
+        let (project, dag, warehouse) = load_alongside(root, warehouse, state, connecting)?;
         Ok(Workspace {
             project,
             dag,
@@ -148,8 +175,12 @@ impl Workspace {
 
     /// Just the warehouse, for commands that do not need the project's models. The
     /// project's config.yaml is still read for its gateway when there is one.
-    pub fn warehouse_only(root: &Path, warehouse: Option<&str>) -> Result<Box<dyn Warehouse>> {
-        let configured = if warehouse.is_none()
+    pub fn warehouse_only(
+        root: &Path,
+        warehouse: Option<&str>,
+        state: Option<&str>,
+    ) -> Result<Box<dyn Warehouse>> {
+        let config = if warehouse.is_none()
             && (root.join("config.yaml").exists() || root.join("config.yml").exists())
         {
             project::load_config(root)
@@ -161,10 +192,14 @@ impl Workspace {
                             .collect::<Vec<_>>()
                             .join("\n")
                     )
-                })?
-                .warehouse
+                })
+                .map(Some)?
         } else {
             None
+        };
+        let (configured, configured_state) = match config {
+            Some(config) => (config.warehouse, config.state),
+            None => (None, None),
         };
         let default_file = root.join(".sluice").join("warehouse.duckdb");
         if warehouse.is_none() && configured.is_none() && !default_file.exists() {
@@ -174,11 +209,9 @@ impl Workspace {
                 default_file.display()
             );
         }
-        Ok(connect(&warehouse_url(
-            root,
-            warehouse,
-            configured.as_deref(),
-        ))?)
+        let url = warehouse_url(root, warehouse, configured.as_deref());
+        let state = state_url(warehouse, state, configured_state.as_deref());
+        Ok(connect_with_state(&url, state)?)
     }
 
     /// Computes a plan, with its impact on the project's data products; also returns the
@@ -193,7 +226,10 @@ impl Workspace {
     /// changes nothing more (if it does, the identity no longer matches and the cache is not
     /// used). A failure only costs the next plan a read of the warehouse.
     pub fn keep_state_for_plans(&mut self, root: &Path, url: &str) {
-        if duckdb_file(url).is_none() || cache::dir(root).is_none() {
+        if duckdb_file(url).is_none()
+            || cache::dir(root).is_none()
+            || self.warehouse.state_connection().is_some()
+        {
             return;
         }
         let _span = tracing::debug_span!("keep state for plans").entered();
@@ -213,9 +249,15 @@ impl Workspace {
     /// A plan to show (`sluice plan`), which writes nothing but caches: the project and the
     /// warehouse are opened as in [`Workspace::open`], except that the state of a DuckDB
     /// warehouse file comes from the cache of an earlier plan while the file is unchanged.
-    pub fn preview(root: &Path, warehouse: Option<&str>, options: &PlanOptions) -> Result<Preview> {
-        let (project, dag, source) =
-            load_alongside(root, warehouse, |url| state_source(root, url))?;
+    pub fn preview(
+        root: &Path,
+        warehouse: Option<&str>,
+        state: Option<&str>,
+        options: &PlanOptions,
+    ) -> Result<Preview> {
+        let (project, dag, source) = load_alongside(root, warehouse, state, |url, state| {
+            state_source(root, url, state)
+        })?;
         let (state, warehouse) = match source {
             StateSource::Cached(state) => (state, None),
             StateSource::Connected(mut warehouse, cache) => {

@@ -118,7 +118,7 @@ fn default_flip() -> &'static FlipArgs {
 
 /// Prints a query's rows as a small table.
 fn show(project: &Path, title: &str, sql: &str) -> Result<()> {
-    let mut wh = Workspace::warehouse_only(project, None)?;
+    let mut wh = Workspace::warehouse_only(project, None, None)?;
     let rows = wh.query(sql)?;
     println!("{title}  ({sql})");
     for row in rows {
@@ -160,7 +160,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         "Build production from scratch",
         "sluice apply prod --yes",
     );
-    apply_command(p, None, &args("prod"), quiet())?;
+    apply_command(p, None, None, &args("prod"), quiet())?;
     show(
         p,
         "prod revenue",
@@ -176,14 +176,14 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     println!("Added one projection; nothing else changed, so the change is non-breaking.");
 
     step(3, "Plan it in a dev environment", "sluice plan dev");
-    plan_command(p, None, &args("dev"), false)?;
+    plan_command(p, None, None, &args("dev"), false)?;
 
     step(
         4,
         "Apply dev: only stg.orders is rebuilt; prod is untouched",
         "sluice apply dev --yes",
     );
-    apply_command(p, None, &args("dev"), quiet())?;
+    apply_command(p, None, None, &args("dev"), quiet())?;
     show(
         p,
         "dev has the new column",
@@ -203,7 +203,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     );
     let original_mart = std::fs::read_to_string(root.join("models/mart/daily_revenue.sql"))?;
     std::fs::write(root.join("models/mart/daily_revenue.sql"), BREAKING_EDIT)?;
-    plan_command(p, None, &args("dev"), false)?;
+    plan_command(p, None, None, &args("dev"), false)?;
     std::fs::write(root.join("models/mart/daily_revenue.sql"), original_mart)?;
     println!("(edit reverted)");
 
@@ -212,7 +212,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         "Promote to prod: the tables dev built are reused, no backfill",
         "sluice apply prod --yes",
     );
-    apply_command(p, None, &args("prod"), quiet())?;
+    apply_command(p, None, None, &args("prod"), quiet())?;
     show(
         p,
         "prod now has the column",
@@ -224,7 +224,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         "The release's evidence: gates, approvals, products, audits, rollback target",
         "sluice evidence prod-r2",
     );
-    super::release::evidence_command(p, None, "prod-r2", false)?;
+    super::release::evidence_command(p, None, None, "prod-r2", false)?;
     show(
         p,
         "what an agent reading prod's views can ask",
@@ -237,7 +237,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         "Roll back prod: an instant re-point to the previous release's tables",
         "sluice rollback prod",
     );
-    rollback_command(p, None, "prod", None, default_flip())?;
+    rollback_command(p, None, None, "prod", None, default_flip())?;
     show(
         p,
         "prod is back",

@@ -40,6 +40,10 @@ pub struct Cli {
     /// project's config.yaml gateway, else duckdb:<project>/.sluice/warehouse.duckdb.
     #[arg(long, global = true, env = "SLUICE_WAREHOUSE")]
     warehouse: Option<String>,
+    /// Where Sluice keeps its state when not in the warehouse itself (postgres://...). Default:
+    /// the gateway's `state_connection` when the warehouse is the gateway's, else the warehouse.
+    #[arg(long, global = true, env = "SLUICE_STATE")]
+    state: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -342,9 +346,13 @@ fn current_user() -> String {
 
 pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
-        Command::Plan { plan, json } => {
-            plan_command(&cli.project, cli.warehouse.as_deref(), plan, *json)?
-        }
+        Command::Plan { plan, json } => plan_command(
+            &cli.project,
+            cli.warehouse.as_deref(),
+            cli.state.as_deref(),
+            plan,
+            *json,
+        )?,
         Command::Apply {
             plan,
             yes,
@@ -354,6 +362,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => apply_command(
             &cli.project,
             cli.warehouse.as_deref(),
+            cli.state.as_deref(),
             plan,
             ApplyFlags {
                 yes: *yes,
@@ -368,6 +377,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => run_command(
             &cli.project,
             cli.warehouse.as_deref(),
+            cli.state.as_deref(),
             environment,
             at.as_deref(),
         )?,
@@ -378,6 +388,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => rollback_command(
             &cli.project,
             cli.warehouse.as_deref(),
+            cli.state.as_deref(),
             environment,
             to.as_deref(),
             flip,
@@ -388,11 +399,16 @@ pub fn run(cli: Cli) -> Result<()> {
         } => unit_tests::test_command(
             &cli.project,
             cli.warehouse.as_deref(),
+            cli.state.as_deref(),
             only,
             execution_time.as_deref(),
         )?,
         Command::Releases { environment, json } => {
-            let mut wh = Workspace::warehouse_only(&cli.project, cli.warehouse.as_deref())?;
+            let mut wh = Workspace::warehouse_only(
+                &cli.project,
+                cli.warehouse.as_deref(),
+                cli.state.as_deref(),
+            )?;
             let mut state = StateStore::new(wh.as_mut());
             state.init()?;
             let releases = state.releases(&environment_name(environment)?)?;
@@ -402,11 +418,19 @@ pub fn run(cli: Cli) -> Result<()> {
                 print!("{}", output::releases_table(environment, &releases));
             }
         }
-        Command::Evidence { release, json } => {
-            evidence_command(&cli.project, cli.warehouse.as_deref(), release, *json)?
-        }
+        Command::Evidence { release, json } => evidence_command(
+            &cli.project,
+            cli.warehouse.as_deref(),
+            cli.state.as_deref(),
+            release,
+            *json,
+        )?,
         Command::Envs { json } => {
-            let mut wh = Workspace::warehouse_only(&cli.project, cli.warehouse.as_deref())?;
+            let mut wh = Workspace::warehouse_only(
+                &cli.project,
+                cli.warehouse.as_deref(),
+                cli.state.as_deref(),
+            )?;
             let mut state = StateStore::new(wh.as_mut());
             state.init()?;
             let envs = state.environments()?;
@@ -420,7 +444,11 @@ pub fn run(cli: Cli) -> Result<()> {
             keep_releases,
             grace,
         } => {
-            let mut wh = Workspace::warehouse_only(&cli.project, cli.warehouse.as_deref())?;
+            let mut wh = Workspace::warehouse_only(
+                &cli.project,
+                cli.warehouse.as_deref(),
+                cli.state.as_deref(),
+            )?;
             let report = janitor(
                 wh.as_mut(),
                 now_secs(),
@@ -485,6 +513,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => job_command(
             &cli.project,
             cli.warehouse.as_deref(),
+            cli.state.as_deref(),
             JobInput {
                 task: task.as_deref(),
                 work: work.as_deref(),
@@ -498,11 +527,12 @@ pub fn run(cli: Cli) -> Result<()> {
 fn plan_command(
     project: &Path,
     warehouse: Option<&str>,
+    state: Option<&str>,
     args: &PlanArgs,
     json: bool,
 ) -> Result<()> {
     let options = args.options()?;
-    let preview = Workspace::preview(project, warehouse, &options)?;
+    let preview = Workspace::preview(project, warehouse, state, &options)?;
     tracing::debug_span!("output").in_scope(|| -> Result<()> {
         if json {
             println!("{}", output::plan_json(&preview.plan)?);
@@ -533,6 +563,7 @@ struct ApplyFlags<'a> {
 fn apply_command(
     project: &Path,
     warehouse: Option<&str>,
+    state: Option<&str>,
     args: &PlanArgs,
     flags: ApplyFlags,
 ) -> Result<()> {
@@ -540,7 +571,7 @@ fn apply_command(
     let ttl = parse_duration(flags.ttl)?;
     let flip = flags.flip.policy()?;
     let yes = flags.yes;
-    let mut ws = Workspace::open(project, warehouse)?;
+    let mut ws = Workspace::open(project, warehouse, state)?;
     let (mut plan, base) = ws.plan(&options)?;
     plan.basis.source = Some(source_info(project)?);
     print!("{}", output::plan_summary(&plan, base.as_deref()));
@@ -597,13 +628,14 @@ fn apply_command(
 fn rollback_command(
     project: &Path,
     warehouse: Option<&str>,
+    state: Option<&str>,
     environment: &str,
     to: Option<&str>,
     flip: &FlipArgs,
 ) -> Result<()> {
     let environment = &environment_name(environment)?;
     let flip = flip.policy()?;
-    let mut wh = Workspace::warehouse_only(project, warehouse)?;
+    let mut wh = Workspace::warehouse_only(project, warehouse, state)?;
     StateStore::new(wh.as_mut()).init()?;
     let meta = PromoteMeta {
         created_by: current_user(),
@@ -623,12 +655,13 @@ fn rollback_command(
 fn run_command(
     project: &Path,
     warehouse: Option<&str>,
+    state: Option<&str>,
     environment: &str,
     at: Option<&str>,
 ) -> Result<()> {
     let environment = environment_name(environment)?;
     let now = execution_time(at)?;
-    let mut wh = Workspace::warehouse_only(project, warehouse)?;
+    let mut wh = Workspace::warehouse_only(project, warehouse, state)?;
     let mut reporter = output::Progress::new();
     let report = run_environment(wh.as_mut(), &environment, now, &mut |_, event| {
         reporter.work_event(event)
@@ -648,7 +681,12 @@ struct JobInput<'a> {
     stored: Option<(&'a str, &'a str)>,
 }
 
-fn job_command(project: &Path, warehouse: Option<&str>, input: JobInput) -> Result<()> {
+fn job_command(
+    project: &Path,
+    warehouse: Option<&str>,
+    state: Option<&str>,
+    input: JobInput,
+) -> Result<()> {
     let read = |path: &str| -> Result<String> {
         if path == "-" {
             Ok(std::io::read_to_string(std::io::stdin())?)
@@ -656,7 +694,7 @@ fn job_command(project: &Path, warehouse: Option<&str>, input: JobInput) -> Resu
             std::fs::read_to_string(path).with_context(|| format!("reading {path}"))
         }
     };
-    let mut wh = Workspace::warehouse_only(project, warehouse)?;
+    let mut wh = Workspace::warehouse_only(project, warehouse, state)?;
     StateStore::new(wh.as_mut()).init()?;
     let work = match (input.work, input.stored) {
         (Some(path), _) => Some(

@@ -42,10 +42,11 @@ pub fn publish_lineage(
 pub fn evidence_command(
     project: &Path,
     warehouse: Option<&str>,
+    state: Option<&str>,
     release: &str,
     json: bool,
 ) -> Result<()> {
-    let mut wh = Workspace::warehouse_only(project, warehouse)?;
+    let mut wh = Workspace::warehouse_only(project, warehouse, state)?;
     let mut state = StateStore::new(wh.as_mut());
     state.init()?;
     let Some(text) = state.evidence(release)? else {

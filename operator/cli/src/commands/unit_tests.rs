@@ -12,11 +12,12 @@ use super::execution_time;
 pub fn test_command(
     project: &Path,
     warehouse: Option<&str>,
+    state: Option<&str>,
     only: &[String],
     at: Option<&str>,
 ) -> Result<()> {
     let now = execution_time(at)?;
-    let mut ws = Workspace::open(project, warehouse)?;
+    let mut ws = Workspace::open(project, warehouse, state)?;
     let tests = load_tests(&ws.project.root).map_err(|problems| {
         let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
         anyhow::anyhow!(

@@ -19,7 +19,7 @@ use sluice_warehouse::promote::{check_plan, product_checks};
 use sluice_warehouse::state::{RecordedRejection, StateStore};
 
 use super::super::admission::Trust;
-use super::super::context::Context;
+use super::super::context::{Context, WarehouseTarget};
 use super::super::error::{Error, Result};
 use super::super::plan::warehouse_name;
 use super::super::planning::based_on;
@@ -133,7 +133,11 @@ impl Inputs {
 
 /// Gathers the inputs for `promotion`. `fresh`: the approval policy is read again rather than
 /// taken from the last few seconds' answer (right before a flip).
-pub async fn gather(ctx: &Context, promotion: &Promotion, fresh: bool) -> Result<(Inputs, String)> {
+pub async fn gather(
+    ctx: &Context,
+    promotion: &Promotion,
+    fresh: bool,
+) -> Result<(Inputs, WarehouseTarget)> {
     let namespace = promotion.namespace().unwrap_or_default();
     let mut facts = PromotionFacts {
         namespace: namespace.clone(),
@@ -182,7 +186,7 @@ pub async fn gather(ctx: &Context, promotion: &Promotion, fresh: bool) -> Result
     })?;
     let env_name = warehouse_name(&env)?;
     let url = ctx
-        .warehouse_url(&namespace, &env.spec.warehouse.secret_ref)
+        .warehouse_target(&namespace, &env.spec.warehouse)
         .await?;
     let trust = ctx.admission.check(&ctx.client, &namespace, fresh).await;
     let now = sluice_api::conditions::now_rfc3339();

@@ -29,7 +29,7 @@ use sluice_warehouse::promote::{
 };
 use sluice_warehouse::state::{StateError, StateStore};
 
-use super::context::{Context, MANAGER};
+use super::context::{Context, MANAGER, WarehouseTarget};
 use super::error::{Error, Result};
 use super::frame::{Outcome, Reconcile};
 
@@ -220,7 +220,12 @@ fn apply(status: &mut PromotionStatus, decision: &Decision) {
 }
 
 /// Records a rejection of the digest, or the lift of a recorded one, in the warehouse.
-async fn record(ctx: &Context, inputs: &Inputs, decision: &Decision, url: &str) -> Result<()> {
+async fn record(
+    ctx: &Context,
+    inputs: &Inputs,
+    decision: &Decision,
+    url: &WarehouseTarget,
+) -> Result<()> {
     let (env, digest) = (inputs.env_name.clone(), inputs.digest());
     if let Some(rejection) = decision.record.clone() {
         let already = inputs
@@ -302,7 +307,7 @@ async fn flip(
     ctx: &Context,
     inputs: &Inputs,
     plan: FlipPlan,
-    url: &str,
+    url: &WarehouseTarget,
     status: &mut PromotionStatus,
 ) -> Result<Action> {
     let seen = Arc::new(Mutex::new(None));
@@ -399,7 +404,7 @@ async fn environment_of(
     ctx: &Context,
     p: &Promotion,
     status: &PromotionStatus,
-) -> Result<(Environment, String)> {
+) -> Result<(Environment, WarehouseTarget)> {
     let namespace = p.namespace().unwrap_or_default();
     let name = status
         .environment
@@ -414,7 +419,7 @@ async fn environment_of(
         )
     })?;
     let url = ctx
-        .warehouse_url(&namespace, &env.spec.warehouse.secret_ref)
+        .warehouse_target(&namespace, &env.spec.warehouse)
         .await?;
     Ok((env, url))
 }
@@ -472,7 +477,12 @@ fn promoted(status: &mut PromotionStatus, release: &Release) {
 }
 
 /// After a lost race: which Promotion moved the environment.
-async fn moved_message(ctx: &Context, namespace: &str, env_name: &str, url: &str) -> String {
+async fn moved_message(
+    ctx: &Context,
+    namespace: &str,
+    env_name: &str,
+    url: &WarehouseTarget,
+) -> String {
     let name = env_name.to_string();
     let release = ctx
         .with_warehouse(url, move |wh| {

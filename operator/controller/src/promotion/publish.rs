@@ -17,7 +17,7 @@ use sluice_api::promotion::{LineageStatus, Promotion, PromotionStatus};
 use sluice_engine::evidence::Evidence;
 use sluice_warehouse::state::StateStore;
 
-use super::super::context::Context;
+use super::super::context::{Context, WarehouseTarget};
 use super::super::error::{Error, Result};
 
 /// Attempts at delivering a lineage event before giving up.
@@ -28,7 +28,7 @@ pub async fn after_promotion(
     p: &Promotion,
     ctx: &Context,
     lineage: Option<&LineageSpec>,
-    url: &str,
+    url: &WarehouseTarget,
     status: &mut PromotionStatus,
 ) -> Result<Action> {
     let Some(release) = status.release.as_ref().map(|r| r.id.clone()) else {

@@ -34,6 +34,7 @@ fn default_config() -> ProjectConfig {
         start: None,
         cron: DEFAULT_CRON.to_string(),
         warehouse: None,
+        state: None,
         statements: Default::default(),
         grants: Grants::new(),
         grants_target_layer: GrantsLayer::Virtual,
@@ -97,21 +98,30 @@ pub(crate) fn parse_config(
 
     config.statements.before_all = walker.opt_str_list(top, "before_all")?;
     config.statements.after_all = walker.opt_str_list(top, "after_all")?;
-    config.warehouse = match default_connection(&walker, top)? {
-        Some((path, connection)) => Some(warehouse_url(&walker, &path, connection, root)?),
-        None => None,
-    };
+    if let Some(gateway) = default_gateway(&walker, top)? {
+        for (key, url) in [
+            ("connection", &mut config.warehouse),
+            ("state_connection", &mut config.state),
+        ] {
+            if let Some((path, connection)) = gateway_connection(&walker, &gateway, key)? {
+                *url = Some(warehouse_url(&walker, &path, connection, root)?);
+            }
+        }
+    }
     Ok(config)
 }
 
 /// A gateway's `connection` mapping and its key path in the file.
 type Connection<'v> = (Vec<String>, &'v Map<String, Value>);
 
-/// The `connection` of `default_gateway` (or of the first gateway), with its key path.
-fn default_connection<'v>(
+/// A gateway: its name and mapping.
+type Gateway<'v> = (String, &'v Map<String, Value>);
+
+/// `default_gateway` (or the first gateway): its name and mapping.
+fn default_gateway<'v>(
     walker: &Walker<'_>,
     top: &'v Map<String, Value>,
-) -> Result<Option<Connection<'v>>, Diagnostic> {
+) -> Result<Option<Gateway<'v>>, Diagnostic> {
     let Some(gateways) = top.get("gateways") else {
         return Ok(None);
     };
@@ -132,12 +142,20 @@ fn default_connection<'v>(
             None => return Ok(None),
         },
     };
-    let gateway_path = ["gateways", name.as_str()];
-    let gateway = walker.object(&gateways[&name], &gateway_path)?;
-    let Some(connection) = gateway.get("connection") else {
+    let gateway = walker.object(&gateways[&name], &["gateways", name.as_str()])?;
+    Ok(Some((name, gateway)))
+}
+
+/// The gateway's `key` mapping (`connection` or `state_connection`), with its key path.
+fn gateway_connection<'v>(
+    walker: &Walker<'_>,
+    (name, gateway): &Gateway<'v>,
+    key: &str,
+) -> Result<Option<Connection<'v>>, Diagnostic> {
+    let Some(connection) = gateway.get(key) else {
         return Ok(None);
     };
-    let path: Vec<String> = ["gateways", &name, "connection"]
+    let path: Vec<String> = ["gateways", name, key]
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -462,6 +480,29 @@ mod tests {
             config.warehouse.as_deref(),
             Some("postgres://sluice:p%40ss%3Aw%2Frd@db.internal:6543/analytics")
         );
+    }
+
+    #[test]
+    fn state_connection_of_the_default_gateway() {
+        let config = parse(
+            "gateways:\n  local:\n    connection:\n      type: duckdb\n      database: w.db\n    \
+             state_connection:\n      type: postgres\n      host: state.internal\n      \
+             user: sluice\n      database: sluice_state\n",
+        )
+        .unwrap();
+        assert_eq!(config.warehouse.as_deref(), Some("duckdb:/proj/w.db"));
+        assert_eq!(
+            config.state.as_deref(),
+            Some("postgres://sluice@state.internal:5432/sluice_state")
+        );
+        let err =
+            parse("gateways:\n  local:\n    state_connection:\n      type: oracle\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("gateways.local.state_connection.type: unsupported connection type"),
+            "{err}"
+        );
+        assert_eq!(parse("gateways:\n  local: {}\n").unwrap().state, None);
     }
 
     #[test]

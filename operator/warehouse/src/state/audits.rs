@@ -14,7 +14,7 @@ impl StateStore<'_> {
         for result in results {
             let interval = result.interval.unwrap_or(Interval::new(0, 0));
             let json = encode("audit result", &result.model, result)?;
-            self.warehouse.execute(&format!(
+            self.db().execute(&format!(
                 "INSERT INTO sluice.audit_results (name, version, audit, start_ms, end_ms, record)
                  VALUES ({}, {}, {}, {}, {}, {})
                  ON CONFLICT (name, version, audit, start_ms, end_ms)
@@ -40,7 +40,7 @@ impl StateStore<'_> {
         if tables.is_empty() {
             return Ok(by_table);
         }
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT a.name, a.version, a.record FROM sluice.audit_results AS a
              JOIN {} ON a.version = wanted.value ORDER BY a.start_ms, a.audit",
             wanted_values(tables.iter().map(|(_, version)| version.as_str()))
@@ -61,7 +61,7 @@ impl StateStore<'_> {
 
     /// Every stored audit result of one table version, ordered by interval and audit.
     pub fn audit_results(&mut self, name: &str, version: &str) -> Result<Vec<AuditResult>> {
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT name, record FROM sluice.audit_results
              WHERE name = {} AND version = {} ORDER BY start_ms, audit",
             quote_literal(name),

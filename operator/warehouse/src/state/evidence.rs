@@ -39,7 +39,7 @@ impl StateStore<'_> {
         environment: &str,
         json: &str,
     ) -> Result<()> {
-        self.warehouse.execute(&format!(
+        self.db().execute(&format!(
             "INSERT INTO sluice.evidence (release_id, environment, record) VALUES ({}, {}, {})",
             quote_literal(release_id),
             quote_literal(environment),
@@ -50,7 +50,7 @@ impl StateStore<'_> {
 
     /// A release's evidence document (JSON), if it has one.
     pub fn evidence(&mut self, release_id: &str) -> Result<Option<String>> {
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT record FROM sluice.evidence WHERE release_id = {}",
             quote_literal(release_id)
         ))?;
@@ -62,7 +62,7 @@ impl StateStore<'_> {
 
     /// Points `sluice.current_release` at `live` (in the caller's transaction: the flip's).
     pub fn set_live_release(&mut self, live: &LiveRelease) -> Result<()> {
-        self.warehouse.execute(&format!(
+        self.db().execute(&format!(
             "INSERT INTO sluice.live_releases (environment, release_id, kind, promoted_at,
                  promoted_by, plan_id, plan_digest, source_revision, source_digest)
              VALUES ({}, {}, {}, CAST({} AS TIMESTAMP), {}, {}, {}, {}, {})
@@ -86,7 +86,7 @@ impl StateStore<'_> {
 
     /// Forgets an environment's live release (it was dropped).
     pub fn clear_live_release(&mut self, environment: &str) -> Result<()> {
-        self.warehouse.execute(&format!(
+        self.db().execute(&format!(
             "DELETE FROM sluice.live_releases WHERE environment = {}",
             quote_literal(environment)
         ))?;
@@ -102,7 +102,7 @@ impl StateStore<'_> {
         rows: Option<u64>,
         millis: i64,
     ) -> Result<()> {
-        self.warehouse.execute(&format!(
+        self.db().execute(&format!(
             "INSERT INTO sluice.batch_stats (name, version, start_ms, end_ms, rows_written, millis)
              VALUES ({}, {}, {}, {}, {}, {millis})
              ON CONFLICT (name, version, start_ms, end_ms)
@@ -118,7 +118,7 @@ impl StateStore<'_> {
 
     /// Earlier batches per model (all versions), by model key.
     pub fn run_stats(&mut self) -> Result<HashMap<String, RunStats>> {
-        let rows = self.warehouse.query(
+        let rows = self.db().query(
             "SELECT name, SUM(end_ms - start_ms), SUM(rows_written), COUNT(rows_written),
                  COUNT(*), SUM(millis)
              FROM sluice.batch_stats GROUP BY name",
@@ -155,7 +155,7 @@ impl StateStore<'_> {
         version: &str,
         within: &[Interval],
     ) -> Result<(Option<u64>, i64)> {
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT start_ms, end_ms, rows_written, millis FROM sluice.batch_stats
              WHERE name = {} AND version = {}",
             quote_literal(name),

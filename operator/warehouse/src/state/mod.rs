@@ -104,6 +104,18 @@ impl<'w> StateStore<'w> {
         &mut *self.warehouse
     }
 
+    /// Where the state's own statements go: the warehouse's state connection when it keeps
+    /// its state apart, else the warehouse itself.
+    fn db(&mut self) -> &mut dyn Warehouse {
+        if self.warehouse.state_connection().is_some() {
+            return self
+                .warehouse
+                .state_connection()
+                .expect("a state connection was just found");
+        }
+        &mut *self.warehouse
+    }
+
     /// Creates the `sluice` schema and tables if missing, and migrates older layouts; safe to
     /// run on every start. Cheap when the state is already current: one query.
     pub fn init(&mut self) -> Result<()> {
@@ -215,10 +227,10 @@ impl<'w> StateStore<'w> {
                  FROM sluice.live_releases;";
         // Two processes creating the schema at once on PostgreSQL: the loser sees a unique
         // violation although everything now exists, so one retry settles it.
-        if self.warehouse.execute(create).is_err() {
-            self.warehouse.execute(create)?;
+        if self.db().execute(create).is_err() {
+            self.db().execute(create)?;
         }
-        self.warehouse.execute(&format!(
+        self.db().execute(&format!(
             "INSERT INTO sluice.layout_version (version) SELECT {LAYOUT_VERSION}
              WHERE NOT EXISTS (SELECT 1 FROM sluice.layout_version)"
         ))?;
@@ -232,7 +244,7 @@ impl<'w> StateStore<'w> {
         if found < 2 {
             // Layout 1 had no release numbers (they are the digits after `<environment>-r`)
             // nor request ids.
-            self.warehouse.execute(
+            self.db().execute(
                 "ALTER TABLE sluice.releases ADD COLUMN IF NOT EXISTS number BIGINT;
                  ALTER TABLE sluice.releases ADD COLUMN IF NOT EXISTS request_id TEXT;
                  UPDATE sluice.releases
@@ -244,7 +256,7 @@ impl<'w> StateStore<'w> {
         if found < 4 {
             // Layout 3 added evidence, batch statistics and live releases, layout 4 recorded
             // rejections: created above.
-            self.warehouse.execute(&format!(
+            self.db().execute(&format!(
                 "UPDATE sluice.layout_version SET version = {LAYOUT_VERSION}"
             ))?;
         }
@@ -254,7 +266,7 @@ impl<'w> StateStore<'w> {
     /// The layout version recorded in the warehouse.
     pub fn layout_version(&mut self) -> Result<i64> {
         let rows = self
-            .warehouse
+            .db()
             .query("SELECT MAX(version) FROM sluice.layout_version")?;
         integer(single(rows)?.as_deref(), "layout version")
     }
@@ -283,7 +295,7 @@ impl<'w> StateStore<'w> {
                     quote_literal(&record)
                 ));
             }
-            self.warehouse.execute(&format!(
+            self.db().execute(&format!(
                 "INSERT INTO sluice.snapshots (name, fingerprint, version, record) VALUES {}
                  ON CONFLICT (name, fingerprint)
                  DO UPDATE SET version = EXCLUDED.version, record = EXCLUDED.record",
@@ -300,7 +312,7 @@ impl<'w> StateStore<'w> {
         for chunk in ids.chunks(LOAD_CHUNK) {
             // A fingerprint can be shared by models with identical definitions, so the rows
             // are checked against the exact ids before they are decoded.
-            let rows = self.warehouse.query(&format!(
+            let rows = self.db().query(&format!(
                 "SELECT s.name, s.fingerprint, s.record FROM sluice.snapshots AS s
                  JOIN {} ON s.fingerprint = wanted.value",
                 wanted_values(chunk.iter().map(|id| id.fingerprint.as_str()))
@@ -326,7 +338,7 @@ impl<'w> StateStore<'w> {
     /// Every stored snapshot, ordered by name and fingerprint.
     pub fn all_snapshots(&mut self) -> Result<Vec<Snapshot>> {
         let rows = self
-            .warehouse
+            .db()
             .query("SELECT name, record FROM sluice.snapshots ORDER BY name, fingerprint")?;
         rows.iter()
             .map(|row| decode_record("snapshot", row))
@@ -336,7 +348,7 @@ impl<'w> StateStore<'w> {
     /// Forgets snapshots (their intervals are kept: other snapshots may share the version).
     pub fn delete_snapshots(&mut self, ids: &[SnapshotId]) -> Result<()> {
         for chunk in ids.chunks(CHUNK) {
-            self.warehouse.execute(&format!(
+            self.db().execute(&format!(
                 "DELETE FROM sluice.snapshots WHERE {}",
                 exact_snapshot_predicate(chunk)
             ))?;
@@ -348,7 +360,7 @@ impl<'w> StateStore<'w> {
 
     /// The processed intervals of one table, merged and sorted.
     pub fn intervals(&mut self, name: &str, version: &str) -> Result<Vec<Interval>> {
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT start_ms, end_ms FROM sluice.intervals WHERE {}",
             table_predicate(name, version)
         ))?;
@@ -362,7 +374,7 @@ impl<'w> StateStore<'w> {
     /// The processed intervals of every table, merged and sorted, in one query.
     pub fn all_intervals(&mut self) -> Result<HashMap<(String, String), Vec<Interval>>> {
         let rows = self
-            .warehouse
+            .db()
             .query("SELECT name, version, start_ms, end_ms FROM sluice.intervals")?;
         let mut by_table: HashMap<(String, String), Vec<Interval>> = HashMap::new();
         for row in &rows {
@@ -390,7 +402,7 @@ impl<'w> StateStore<'w> {
         if tables.is_empty() {
             return Ok(by_table);
         }
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT i.name, i.version, i.start_ms, i.end_ms FROM sluice.intervals AS i
              JOIN {} ON i.version = wanted.value",
             wanted_values(tables.iter().map(|(_, version)| version.as_str()))
@@ -472,7 +484,7 @@ impl<'w> StateStore<'w> {
 
     /// Forgets every interval of a table (it was dropped or rebuilt from scratch).
     pub fn delete_intervals(&mut self, name: &str, version: &str) -> Result<()> {
-        self.warehouse.execute(&format!(
+        self.db().execute(&format!(
             "DELETE FROM sluice.intervals WHERE {}",
             table_predicate(name, version)
         ))?;
@@ -485,7 +497,7 @@ impl<'w> StateStore<'w> {
         version: &str,
         filter: &str,
     ) -> Result<Vec<Interval>> {
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT start_ms, end_ms FROM sluice.intervals WHERE {} AND {filter}",
             table_predicate(name, version)
         ))?;
@@ -531,7 +543,7 @@ impl<'w> StateStore<'w> {
                 rows.join(" OR ")
             ));
         }
-        self.warehouse.execute(&sql)?;
+        self.db().execute(&sql)?;
         Ok(())
     }
 }

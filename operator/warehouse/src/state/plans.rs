@@ -12,7 +12,7 @@ impl StateStore<'_> {
     /// `prepare`), in which case nothing is written.
     pub fn register_plan(&mut self, plan: &PreparedPlan, now: i64) -> Result<bool> {
         let json = encode("plan", &plan.basis.id, plan)?;
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "INSERT INTO sluice.plans (id, environment, digest, created_at, heartbeat_at, record)
              VALUES ({}, {}, {}, {now}, {now}, {})
              ON CONFLICT (id) DO NOTHING RETURNING id",
@@ -26,7 +26,7 @@ impl StateStore<'_> {
 
     /// Marks a plan as still being worked on (and not finished, if it was).
     pub fn heartbeat_plan(&mut self, id: &str, now: i64) -> Result<()> {
-        self.warehouse.execute(&format!(
+        self.db().execute(&format!(
             "UPDATE sluice.plans SET heartbeat_at = {now}, finished_at = NULL WHERE id = {}",
             quote_literal(id)
         ))?;
@@ -36,7 +36,7 @@ impl StateStore<'_> {
     /// Marks a plan as done (promoted, abandoned or superseded): its tables are no longer
     /// protected by it.
     pub fn finish_plan(&mut self, id: &str, now: i64) -> Result<()> {
-        self.warehouse.execute(&format!(
+        self.db().execute(&format!(
             "UPDATE sluice.plans SET finished_at = {now} WHERE id = {} AND finished_at IS NULL",
             quote_literal(id)
         ))?;
@@ -44,7 +44,7 @@ impl StateStore<'_> {
     }
 
     pub fn prepared_plan(&mut self, id: &str) -> Result<Option<PreparedPlan>> {
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT id, record FROM sluice.plans WHERE id = {}",
             quote_literal(id)
         ))?;
@@ -55,7 +55,7 @@ impl StateStore<'_> {
 
     /// Plans not finished whose heartbeat is at or after `since` (seconds since the epoch).
     pub fn live_plans(&mut self, since: i64) -> Result<Vec<PreparedPlan>> {
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT id, record FROM sluice.plans
              WHERE finished_at IS NULL AND heartbeat_at >= {since} ORDER BY id"
         ))?;
@@ -80,7 +80,7 @@ impl StateStore<'_> {
         plan_id: &str,
         work: impl IntoIterator<Item = ModelWork>,
     ) -> Result<()> {
-        self.warehouse.execute(&format!(
+        self.db().execute(&format!(
             "DELETE FROM sluice.plan_work WHERE plan_id = {}",
             quote_literal(plan_id)
         ))?;
@@ -104,7 +104,7 @@ impl StateStore<'_> {
 
     fn insert_work_rows(&mut self, rows: &mut Vec<String>) -> Result<()> {
         if !rows.is_empty() {
-            self.warehouse.execute(&format!(
+            self.db().execute(&format!(
                 "INSERT INTO sluice.plan_work (plan_id, position, model, depends_on, record) VALUES {}",
                 rows.join(", ")
             ))?;
@@ -115,7 +115,7 @@ impl StateStore<'_> {
 
     /// One unit of a stored plan or run.
     pub fn work(&mut self, plan_id: &str, model: &str) -> Result<Option<ModelWork>> {
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT model, record FROM sluice.plan_work WHERE plan_id = {} AND model = {}",
             quote_literal(plan_id),
             quote_literal(model)
@@ -128,7 +128,7 @@ impl StateStore<'_> {
     /// The units of a stored plan or run, in order, as (model, depends on): what an
     /// orchestrator needs without loading every unit.
     pub fn work_index(&mut self, plan_id: &str) -> Result<Vec<(String, Vec<String>)>> {
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT model, depends_on FROM sluice.plan_work WHERE plan_id = {} ORDER BY position",
             quote_literal(plan_id)
         ))?;

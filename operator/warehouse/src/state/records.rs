@@ -8,7 +8,7 @@ impl StateStore<'_> {
     // ---- environments ----
 
     pub fn environment(&mut self, name: &str) -> Result<Option<EnvironmentRecord>> {
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT name, record FROM sluice.environments WHERE name = {}",
             quote_literal(name)
         ))?;
@@ -20,7 +20,7 @@ impl StateStore<'_> {
     /// Every environment, ordered by name.
     pub fn environments(&mut self) -> Result<Vec<EnvironmentRecord>> {
         let rows = self
-            .warehouse
+            .db()
             .query("SELECT name, record FROM sluice.environments ORDER BY name")?;
         rows.iter()
             .map(|row| decode_record("environment", row))
@@ -28,7 +28,7 @@ impl StateStore<'_> {
     }
 
     pub fn delete_environment(&mut self, name: &str) -> Result<()> {
-        self.warehouse.execute(&format!(
+        self.db().execute(&format!(
             "DELETE FROM sluice.environments WHERE name = {}",
             quote_literal(name)
         ))?;
@@ -62,10 +62,10 @@ impl StateStore<'_> {
                 record.revision
             ),
         };
-        if !self.warehouse.query(&sql)?.is_empty() {
+        if !self.db().query(&sql)?.is_empty() {
             return Ok(());
         }
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT revision FROM sluice.environments WHERE name = {name}"
         ))?;
         let found = match rows.first() {
@@ -93,7 +93,7 @@ impl StateStore<'_> {
         record.updated_at = now;
         record.expires_at = ttl.map(|ttl| now + ttl);
         let json = quote_literal(&encode("environment", name, &record)?);
-        self.warehouse.execute(&format!(
+        self.db().execute(&format!(
             "UPDATE sluice.environments SET record = {json} WHERE name = {} AND revision = {}",
             quote_literal(name),
             record.revision
@@ -106,13 +106,13 @@ impl StateStore<'_> {
     /// Claims `environment` for `owner` (the operator: `<namespace>/<Environment name>`) unless
     /// someone else holds it. Returns the current owner: `owner` itself, or the other one.
     pub fn claim_environment(&mut self, environment: &str, owner: &str) -> Result<String> {
-        self.warehouse.execute(&format!(
+        self.db().execute(&format!(
             "INSERT INTO sluice.environment_owners (name, owner) VALUES ({}, {})
              ON CONFLICT (name) DO NOTHING",
             quote_literal(environment),
             quote_literal(owner)
         ))?;
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT owner FROM sluice.environment_owners WHERE name = {}",
             quote_literal(environment)
         ))?;
@@ -123,7 +123,7 @@ impl StateStore<'_> {
 
     /// Gives up `owner`'s claim on `environment` (nothing happens if someone else holds it).
     pub fn release_environment_claim(&mut self, environment: &str, owner: &str) -> Result<()> {
-        self.warehouse.execute(&format!(
+        self.db().execute(&format!(
             "DELETE FROM sluice.environment_owners WHERE name = {} AND owner = {}",
             quote_literal(environment),
             quote_literal(owner)
@@ -136,7 +136,7 @@ impl StateStore<'_> {
     /// The number the next release of `environment` gets: one more than any release it ever
     /// had, so ids stay unique after the environment is dropped and recreated.
     pub fn next_release_number(&mut self, environment: &str) -> Result<i64> {
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT COALESCE(MAX(number), 0) + 1 FROM sluice.releases WHERE environment = {}",
             quote_literal(environment)
         ))?;
@@ -152,7 +152,7 @@ impl StateStore<'_> {
             .as_deref()
             .map_or("NULL".to_string(), quote_literal);
         // `seq` orders releases made within the same second.
-        self.warehouse.execute(&format!(
+        self.db().execute(&format!(
             "INSERT INTO sluice.releases (id, environment, number, request_id, seq, created_at, record)
              SELECT {}, {}, {}, {request}, COALESCE(MAX(seq), 0) + 1, {}, {} FROM sluice.releases",
             quote_literal(&release.id),
@@ -171,7 +171,7 @@ impl StateStore<'_> {
 
     /// The newest `limit` releases of `environment`, newest first.
     pub fn latest_releases(&mut self, environment: &str, limit: i64) -> Result<Vec<Release>> {
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT id, record FROM sluice.releases WHERE environment = {}
              ORDER BY seq DESC, created_at DESC, id DESC LIMIT {limit}",
             quote_literal(environment)
@@ -191,7 +191,7 @@ impl StateStore<'_> {
     }
 
     fn release_where(&mut self, predicate: &str) -> Result<Option<Release>> {
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT id, record FROM sluice.releases WHERE {predicate}"
         ))?;
         rows.first()

@@ -40,7 +40,7 @@ impl StateStore<'_> {
         environment: &str,
         digest: &str,
     ) -> Result<Option<RecordedRejection>> {
-        let rows = self.warehouse.query(&format!(
+        let rows = self.db().query(&format!(
             "SELECT digest, record FROM sluice.rejections WHERE environment = {} AND digest = {}",
             quote_literal(environment),
             quote_literal(digest)
@@ -95,7 +95,7 @@ impl StateStore<'_> {
         rejection: &RecordedRejection,
     ) -> Result<()> {
         let record = encode("rejection", digest, rejection)?;
-        self.warehouse.execute(&format!(
+        self.db().execute(&format!(
             "INSERT INTO sluice.rejections (environment, digest, record) VALUES ({}, {}, {})
              ON CONFLICT (environment, digest) DO UPDATE SET record = EXCLUDED.record",
             quote_literal(environment),

@@ -2,9 +2,14 @@
 //!
 //! One small trait, two adapters (embedded DuckDB, PostgreSQL). Everything above it speaks
 //! plain SQL that both understand, so the engine itself never imports a database driver.
+//! Sluice's state lives in the warehouse itself unless a state connection is given
+//! ([`connect_with_state`]): then [`StateApart`] routes the state store to it.
 
 use sluice_engine::model::Dialect;
 
+pub use apart::{StateApart, connect_with_state};
+
+mod apart;
 #[cfg(feature = "duckdb")]
 pub mod duckdb;
 #[cfg(feature = "postgres")]
@@ -73,6 +78,12 @@ pub trait Warehouse: Send {
 
     fn rollback(&mut self) -> Result<()> {
         self.execute("ROLLBACK")
+    }
+
+    /// The connection Sluice's own state (the `sluice` schema) lives on, when it is not this
+    /// one: see [`StateApart`].
+    fn state_connection(&mut self) -> Option<&mut dyn Warehouse> {
+        None
     }
 }
 
