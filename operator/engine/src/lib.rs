@@ -10,6 +10,7 @@ pub mod evidence;
 pub mod fingerprint;
 pub mod graph;
 pub mod intervals;
+pub mod macros;
 pub mod model;
 pub mod plan;
 pub mod products;
