@@ -442,8 +442,9 @@ impl<'c> Expander<'c> {
             &construct(at),
             MacroErrorKind::NeedsRunTime,
             format!(
-                "needs the value of {name}, which is only known when the model runs: expand \
-                 the model again with the run's values"
+                "computes with @{name}, which is only known when the model runs; Sluice expands \
+                 macros when it loads the project, so a macro may pass @{name} on into the SQL \
+                 but not compute with it (in a condition, an identifier or @EVAL)"
             ),
         )
     }

@@ -16,6 +16,7 @@ use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
 use super::expander::line_col;
 use super::lexer::{Kind, Tok, lex, trim};
+use super::load::jinja_placeholder;
 use super::pyvalues::{LIST_FUNCTION, List, Rewritten, py_str, rewrite_lists};
 use super::time::{self, TimeValue};
 use super::value::unquote_string;
@@ -210,8 +211,7 @@ pub(crate) fn render_block(
             construct: format!("{{{{ {missing} }}}}"),
             kind: MacroErrorKind::NeedsRunTime,
             message: format!(
-                "the Jinja block uses {missing}, which is only known when the model runs: \
-                 expand the model again with the run's values"
+                "the Jinja block uses {missing}, which is only known when the model runs"
             ),
         });
     }
@@ -228,6 +228,9 @@ fn unknown_run_time_value(
     restricted: bool,
     referenced: &std::collections::HashSet<String>,
 ) -> Option<String> {
+    if ctx.placeholders {
+        return None;
+    }
     if ctx.this_model.is_none() && referenced.contains("this_model") {
         return Some("this_model".into());
     }
@@ -343,11 +346,25 @@ fn add_model_globals(
              project variable and read it with var()",
         ))
     });
-    if let Some(table) = &ctx.this_model {
-        env.add_global("this_model", table.clone());
+    match &ctx.this_model {
+        Some(table) => env.add_global("this_model", table.clone()),
+        None if ctx.placeholders => env.add_global("this_model", jinja_placeholder("this_model")),
+        None => {}
     }
     env.add_global("runtime_stage", ctx.runtime_stage.as_str());
-    let Some(times) = &ctx.times else { return };
+    let Some(times) = &ctx.times else {
+        if ctx.placeholders {
+            for name in time::all_names() {
+                let Some((part, _)) = time::parse(&name) else {
+                    continue;
+                };
+                if !restricted || part == time::Part::Execution {
+                    env.add_global(name.clone(), jinja_placeholder(&name));
+                }
+            }
+        }
+        return;
+    };
     for name in time::all_names() {
         let Some((part, suffix)) = time::parse(&name) else {
             continue;

@@ -41,8 +41,10 @@
 //! Values known only when the model runs: without [`MacroContext::times`], time variables
 //! are left as `@start_ds` & co. for the run-time renderer (and reported in
 //! [`Expanded::deferred`]); without [`MacroContext::this_model`], so is `@this_model`. A
-//! macro that must compute with such a value (a condition, an identifier, a Jinja block that
-//! prints it) fails with [`MacroErrorKind::NeedsRunTime`]: expand again at run time.
+//! macro that must compute with such a value (a condition, an identifier) fails with
+//! [`MacroErrorKind::NeedsRunTime`]. Projects are expanded once, when they load
+//! ([`expand_for_load`]): there Jinja blocks print placeholders for these values, which the
+//! run-time renderer fills in, and a block that computes with them is refused.
 
 mod builtins;
 mod eval;
@@ -50,6 +52,7 @@ mod expander;
 mod generators;
 mod jinja;
 mod lexer;
+mod load;
 mod pyvalues;
 mod time;
 mod value;
@@ -62,6 +65,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 pub use jinja::render_config;
+pub use load::{
+    expand_for_load, is_run_time_variable, python_macro_names, time_values, uses_macros,
+};
 
 use crate::model::{Dialect, ModelKind};
 use expander::{Expander, line_col};
@@ -145,6 +151,10 @@ pub struct MacroContext<'a> {
     /// Names of the project's Python macros (from `macros/*.py`).
     pub python_macros: BTreeSet<String>,
     pub jinja_macros: Vec<JinjaMacros>,
+    /// Without [`MacroContext::times`] or [`MacroContext::this_model`], Jinja blocks print
+    /// placeholders for them that the run-time renderer fills in (see [`expand_for_load`]),
+    /// instead of failing.
+    pub placeholders: bool,
 }
 
 impl<'a> MacroContext<'a> {
@@ -164,6 +174,7 @@ impl<'a> MacroContext<'a> {
             columns: None,
             python_macros: BTreeSet::new(),
             jinja_macros: Vec::new(),
+            placeholders: false,
         }
     }
 

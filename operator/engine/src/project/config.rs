@@ -1,4 +1,5 @@
-//! `config.yaml`: model defaults and the default gateway's warehouse connection.
+//! `config.yaml`: model defaults, the default gateway's warehouse connection, and the
+//! variables the models' macros read. The file is rendered as Jinja first, as SQLMesh does.
 //!
 //! The YAML is read into a generic value and walked by hand, so that unknown keys (SQLMesh has
 //! many we do not use) are ignored while a wrong type names the exact key, e.g.
@@ -34,6 +35,9 @@ fn default_config() -> ProjectConfig {
         cron: DEFAULT_CRON.to_string(),
         warehouse: None,
         statements: Default::default(),
+        variables: Default::default(),
+        gateway: None,
+        gateway_variables: Default::default(),
     }
 }
 
@@ -43,6 +47,20 @@ pub(crate) fn parse_config(
     text: &str,
     root: &Path,
 ) -> Result<ProjectConfig, Diagnostic> {
+    // Like SQLMesh, the file is a Jinja template first (`{{ env_var('NAME', 'default') }}`).
+    let rendered;
+    let text = if text.contains("{{") || text.contains("{%") {
+        let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        rendered = crate::macros::render_config(text, &env).map_err(|e| Diagnostic {
+            path: rel.to_path_buf(),
+            line: Some(e.line),
+            column: Some(e.column),
+            message: format!("{}: {}", e.construct, e.message),
+        })?;
+        rendered.as_str()
+    } else {
+        text
+    };
     let value: Value = match serde_saphyr::from_str(text) {
         Ok(value) => value,
         Err(e) => {
@@ -83,7 +101,13 @@ pub(crate) fn parse_config(
 
     config.statements.before_all = walker.opt_str_list(top, "before_all")?;
     config.statements.after_all = walker.opt_str_list(top, "after_all")?;
-    config.warehouse = match default_connection(&walker, top)? {
+    config.variables = walker.variables(top, &[])?;
+    let gateway = default_gateway(&walker, top)?;
+    if let Some((name, gateway)) = &gateway {
+        config.gateway = Some(name.clone());
+        config.gateway_variables = walker.variables(gateway, &["gateways", name])?;
+    }
+    config.warehouse = match gateway_connection(&walker, gateway)? {
         Some((path, connection)) => Some(warehouse_url(&walker, &path, connection, root)?),
         None => None,
     };
@@ -93,11 +117,14 @@ pub(crate) fn parse_config(
 /// A gateway's `connection` mapping and its key path in the file.
 type Connection<'v> = (Vec<String>, &'v Map<String, Value>);
 
-/// The `connection` of `default_gateway` (or of the first gateway), with its key path.
-fn default_connection<'v>(
+/// A gateway's name and mapping.
+type Gateway<'v> = (String, &'v Map<String, Value>);
+
+/// `default_gateway` (or the first gateway): its name and mapping.
+fn default_gateway<'v>(
     walker: &Walker<'_>,
     top: &'v Map<String, Value>,
-) -> Result<Option<Connection<'v>>, Diagnostic> {
+) -> Result<Option<Gateway<'v>>, Diagnostic> {
     let Some(gateways) = top.get("gateways") else {
         return Ok(None);
     };
@@ -120,6 +147,17 @@ fn default_connection<'v>(
     };
     let gateway_path = ["gateways", name.as_str()];
     let gateway = walker.object(&gateways[&name], &gateway_path)?;
+    Ok(Some((name, gateway)))
+}
+
+/// The default gateway's `connection`, with its key path.
+fn gateway_connection<'v>(
+    walker: &Walker<'_>,
+    gateway: Option<Gateway<'v>>,
+) -> Result<Option<Connection<'v>>, Diagnostic> {
+    let Some((name, gateway)) = gateway else {
+        return Ok(None);
+    };
     let Some(connection) = gateway.get("connection") else {
         return Ok(None);
     };
@@ -265,6 +303,25 @@ impl Walker<'_> {
 }
 
 impl Walker<'_> {
+    /// The `variables:` mapping under `parent` (empty when absent).
+    fn variables(
+        &self,
+        map: &Map<String, Value>,
+        parent: &[&str],
+    ) -> Result<std::collections::BTreeMap<String, Value>, Diagnostic> {
+        match map.get("variables") {
+            None | Some(Value::Null) => Ok(Default::default()),
+            Some(value) => {
+                let path = [parent, &["variables"]].concat();
+                let vars = self.object(value, &path)?;
+                Ok(vars
+                    .iter()
+                    .map(|(k, v)| (k.to_lowercase(), v.clone()))
+                    .collect())
+            }
+        }
+    }
+
     /// A top-level list of SQL statements (`before_all`, `after_all`); empty when absent.
     fn opt_str_list(&self, map: &Map<String, Value>, key: &str) -> Result<Vec<String>, Diagnostic> {
         match map.get(key) {
