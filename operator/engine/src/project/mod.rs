@@ -299,6 +299,8 @@ fn files(
 }
 
 #[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
 mod macro_tests;
 #[cfg(test)]
 mod tests;

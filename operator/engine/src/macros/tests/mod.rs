@@ -4,7 +4,7 @@
 mod cases;
 mod errors;
 mod jinja_cases;
-mod normalize;
+pub(crate) mod normalize;
 
 use std::collections::BTreeMap;
 

@@ -5,21 +5,25 @@
 //!   to the table's name is dropped (SQLMesh adds `AS "src_foo"` to every table),
 //! * a projection alias equal to the name the projection already has is dropped (SQLMesh
 //!   aliases `a` as `"a" AS "a"` and a literal `'x'` as `'x' AS "x"`),
-//! * `POW` is `POWER` (SQLMesh's spelling of the same function).
+//! * `POW` is `POWER` (SQLMesh's spelling of the same function), `x::T` is `CAST(x AS T)` and
+//!   `VARCHAR` is `TEXT` (SQLMesh's parser writes every cast so).
 //!
 //! What remains must be equal token for token: precedence, parentheses, literals, structure.
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, Ident, ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, TableFactor, Value,
-    VisitMut, VisitorMut,
+    CastKind, DataType, Expr, Ident, ObjectName, ObjectNamePart, Query, SelectItem, SetExpr,
+    TableFactor, Value, VisitMut, VisitorMut,
 };
 use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
-struct Normalizer;
+/// Drops `catalog` from three-part table names.
+struct Normalizer<'a> {
+    catalog: &'a str,
+}
 
 fn part_name(part: &ObjectNamePart) -> String {
     match part {
@@ -62,7 +66,7 @@ fn normalize_body(body: &mut SetExpr) {
     }
 }
 
-impl VisitorMut for Normalizer {
+impl VisitorMut for Normalizer<'_> {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
@@ -71,7 +75,7 @@ impl VisitorMut for Normalizer {
     }
 
     fn post_visit_relation(&mut self, name: &mut ObjectName) -> ControlFlow<()> {
-        if name.0.len() == 3 && part_name(&name.0[0]) == "macro_cases" {
+        if name.0.len() == 3 && part_name(&name.0[0]) == self.catalog {
             name.0.remove(0);
         }
         ControlFlow::Continue(())
@@ -89,6 +93,15 @@ impl VisitorMut for Normalizer {
     }
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Cast {
+            kind, data_type, ..
+        } = expr
+        {
+            *kind = CastKind::Cast;
+            if matches!(data_type, DataType::Varchar(None)) {
+                *data_type = DataType::Text;
+            }
+        }
         if let Expr::Function(f) = expr
             && f.name.to_string().eq_ignore_ascii_case("pow")
         {
@@ -98,12 +111,13 @@ impl VisitorMut for Normalizer {
     }
 }
 
-/// The normalized token text of every statement in `sql`.
-pub(super) fn normalize(sql: &str) -> String {
+/// The normalized token text of every statement in `sql`, for a project whose default
+/// catalog is `catalog`.
+fn normalize_in(sql: &str, catalog: &str) -> String {
     let dialect = DuckDbDialect {};
     let mut statements = Parser::parse_sql(&dialect, sql)
         .unwrap_or_else(|e| panic!("sqlparser cannot parse\n{sql}\n{e}"));
-    let _ = statements.visit(&mut Normalizer);
+    let _ = statements.visit(&mut Normalizer { catalog });
     let printed: Vec<String> = statements.iter().map(ToString::to_string).collect();
     let tokens = Tokenizer::new(&dialect, &printed.join(";\n"))
         .tokenize()
@@ -119,8 +133,13 @@ pub(super) fn normalize(sql: &str) -> String {
         .join(" ")
 }
 
-/// Asserts two queries are the same after [`normalize`].
+/// Asserts two queries are the same after [`normalize_in`] (catalog `macro_cases`).
 pub(super) fn assert_same(ours: &str, sqlmesh: &str) {
-    let (a, b) = (normalize(ours), normalize(sqlmesh));
+    assert_same_in(ours, sqlmesh, "macro_cases");
+}
+
+/// [`assert_same`] for a project whose default catalog is `catalog`.
+pub(crate) fn assert_same_in(ours: &str, sqlmesh: &str, catalog: &str) {
+    let (a, b) = (normalize_in(ours, catalog), normalize_in(sqlmesh, catalog));
     assert_eq!(a, b, "\nours:\n{ours}\n\nSQLMesh:\n{sqlmesh}\n");
 }
