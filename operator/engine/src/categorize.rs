@@ -501,6 +501,77 @@ mod tests {
         );
     }
 
+    /// A model using macros, and one using Jinja, categorized on what they render to. Each
+    /// case was planned with SQLMesh 0.236.4 on the same project, with these categories.
+    #[test]
+    fn macro_and_jinja_changes_are_categorized_like_sqlmesh() {
+        const CONFIG: &str = "model_defaults:\n  dialect: duckdb\n  start: 2024-01-01\n\
+                              variables:\n  mult: 2\n  jcols: [a]\n";
+        const MACRO_MODEL: &str = "MODEL (name mc.macro_m, kind FULL);\n@DEF(cols, [a, b]);\n\
+             @DEF(threshold, 0);\nSELECT @EACH(@cols, c -> c * 2 AS c_@c) FROM mc.src \
+             WHERE a > @threshold AND b < @mult * 10\n";
+        const JINJA_MODEL: &str = "MODEL (name mc.jinja_m, kind INCREMENTAL_BY_TIME_RANGE \
+             (time_column d));\nJINJA_QUERY_BEGIN;\nSELECT {% for c in var('jcols') %}\
+             {{ twice(c) }} AS {{ c }}2, {% endfor %}d FROM mc.src \
+             WHERE d BETWEEN '{{ start_ds }}' AND '{{ end_ds }}'\nJINJA_END;\n";
+        const JINJA_MACROS: &str = "{% macro twice(x) %}{{ x }} * 2{% endmacro %}\n";
+        let files = |edit: &dyn Fn(&str, &str) -> String| {
+            [
+                ("config.yaml", CONFIG),
+                ("macros/jm.sql", JINJA_MACROS),
+                ("models/src.sql", "MODEL (name mc.src, kind FULL);\nSELECT 1 AS a, 2 AS b, 3 AS e, CAST('2024-01-02' AS DATE) AS d\n"),
+                ("models/macro_m.sql", MACRO_MODEL),
+                ("models/jinja_m.sql", JINJA_MODEL),
+            ]
+            .map(|(path, text)| (path, edit(path, text)))
+        };
+        let load = |files: &[(&str, String)]| {
+            let dir = tempfile::tempdir().unwrap();
+            for (path, text) in files {
+                let path = dir.path().join(path);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, text).unwrap();
+            }
+            let project = crate::project::load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+            Dag::build(&project).unwrap().nodes
+        };
+        let base = load(&files(&|_, text| text.to_string()));
+        let category = |edits: &[(&str, &str, &str)], model: &str| {
+            let changed = load(&files(&|path, text| {
+                edits
+                    .iter()
+                    .filter(|(p, _, _)| *p == path)
+                    .fold(text.to_string(), |t, (_, from, to)| t.replacen(from, to, 1))
+            }));
+            let find = |nodes: &[Node]| {
+                nodes
+                    .iter()
+                    .find(|n| n.model.name == model)
+                    .cloned()
+                    .unwrap()
+            };
+            let (old, new) = (find(&base), find(&changed));
+            categorize_direct(&old, &data_hash(&old), &new, &data_hash(&new))
+        };
+        let add_columns = [
+            ("models/macro_m.sql", "[a, b]", "[a, b, e]"),
+            ("config.yaml", "jcols: [a]", "jcols: [a, b]"),
+        ];
+        assert_eq!(category(&add_columns, "mc.macro_m"), Category::NonBreaking);
+        assert_eq!(category(&add_columns, "mc.jinja_m"), Category::NonBreaking);
+        let threshold = [("models/macro_m.sql", "threshold, 0", "threshold, 1")];
+        assert_eq!(category(&threshold, "mc.macro_m"), Category::Breaking);
+        let variable = [("config.yaml", "mult: 2", "mult: 3")];
+        assert_eq!(category(&variable, "mc.macro_m"), Category::Breaking);
+        assert_eq!(
+            category(&variable, "mc.jinja_m"),
+            Category::Metadata,
+            "unchanged"
+        );
+        let jinja_macro = [("macros/jm.sql", "* 2", "* 3")];
+        assert_eq!(category(&jinja_macro, "mc.jinja_m"), Category::Breaking);
+    }
+
     #[test]
     fn indirect_categories_follow_direct_parents() {
         use Category::*;

@@ -103,14 +103,23 @@ fn data_hash_with_unit(node: &Node, unit: &str) -> String {
     };
     // SQLMesh hashes the interval unit the cron implies: a daily model that becomes hourly
     // needs a new table.
-    short_hash(&[
+    let kind = kind_data(&m.kind, m.dialect);
+    let columns = columns.join(",");
+    let mut parts = vec![
         query,
-        &kind_data(&m.kind, m.dialect),
+        &kind,
         unit,
-        &columns.join(","),
+        &columns,
         m.seed_content.as_deref().unwrap_or(""),
         external_name,
-    ])
+    ];
+    // Pre/post statements change what a run does to the data, as in SQLMesh's data hash
+    // (hashed expanded; a model without them hashes as before they existed).
+    let statements = [m.pre_statements.join(";\n"), m.post_statements.join(";\n")];
+    if !m.pre_statements.is_empty() || !m.post_statements.is_empty() {
+        parts.extend(statements.iter().map(String::as_str));
+    }
+    short_hash(&parts)
 }
 
 /// Hash of the node's metadata, including the text of custom audits it uses.

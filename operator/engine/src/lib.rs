@@ -11,6 +11,7 @@ pub mod fingerprint;
 pub mod grants;
 pub mod graph;
 pub mod intervals;
+pub mod macros;
 pub mod model;
 pub mod plan;
 pub mod products;

@@ -179,6 +179,13 @@ pub struct Model {
     pub query: Option<String>,
     /// 1-based line in `path` where `query` starts, for error messages.
     pub query_line: usize,
+    /// Statements run before the query in each batch (SQLMesh's pre-statements), their macros
+    /// expanded; time variables and `@this_model` are filled in when they run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_statements: Vec<String>,
+    /// Statements run after the query in each batch (SQLMesh's post-statements).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_statements: Vec<String>,
     /// For SEED models: the CSV file's content, so that a changed seed changes the fingerprint
     /// and a task can load it without the project directory.
     pub seed_content: Option<String>,
@@ -250,6 +257,15 @@ pub struct ProjectConfig {
     /// `model_defaults.grants_target_layer`.
     #[serde(default, skip_serializing_if = "GrantsLayer::is_default")]
     pub grants_target_layer: GrantsLayer,
+    /// `variables:`, for the models' macros (`@name`, `@VAR('name')`, Jinja `var('name')`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, serde_json::Value>,
+    /// The default gateway's name (`@gateway`) and its `variables:`, which win over
+    /// `variables`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub gateway_variables: BTreeMap<String, serde_json::Value>,
 }
 
 impl Model {
@@ -273,6 +289,8 @@ impl Model {
             columns: vec![],
             query: Some(query.to_string()),
             query_line: 3,
+            pre_statements: vec![],
+            post_statements: vec![],
             seed_content: None,
             grants: Grants::new(),
             grants_target_layer: GrantsLayer::Virtual,

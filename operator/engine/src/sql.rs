@@ -22,7 +22,7 @@ use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 use crate::model::Dialect;
 
 /// Prefix of the identifiers that stand in for macro variables while a query is parsed.
-const MACRO_PREFIX: &str = "__sluice_macro__";
+pub(crate) const MACRO_PREFIX: &str = "__sluice_macro__";
 
 /// The macro variables a model query may use (besides `@this_model`).
 pub const TIME_MACROS: &[&str] = &[
@@ -293,7 +293,7 @@ pub fn parse_query_ast(
 }
 
 fn is_known_macro(name: &str) -> bool {
-    name == "this_model" || TIME_MACROS.contains(&name)
+    crate::macros::is_run_time_variable(name)
 }
 
 /// Lower-cased dotted name of an object (`Raw.Orders` → `raw.orders`; quoted parts kept).
@@ -402,6 +402,16 @@ impl MacroValues {
         put("start", start, false);
         put("end", end, true);
         put("execution", execution, false);
+        // The other time variables of SQLMesh (`@start_tstz`, `@end_hour`, `@latest_ds`, ...)
+        // and what Jinja blocks print for each (`__jinja` placeholders, see `macros`).
+        let times = crate::macros::TimeRange {
+            start,
+            end,
+            execution,
+        };
+        for (name, value) in crate::macros::time_values(times) {
+            values.entry(name).or_insert(value);
+        }
         MacroValues { values }
     }
 
@@ -444,7 +454,13 @@ fn substitute_placeholders(sql: &str, macros: &MacroValues) -> String {
         let len = after
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .unwrap_or(after.len());
-        let name = &after[..len];
+        let mut name = &after[..len];
+        // A Jinja placeholder printed right before more word characters (`{{ start_ds }}_x`).
+        if !macros.values.contains_key(name)
+            && let Some(end) = name.find("__jinja")
+        {
+            name = &name[..end + "__jinja".len()];
+        }
         match macros.values.get(name) {
             Some(v) => out.push_str(v),
             None => {
@@ -452,7 +468,7 @@ fn substitute_placeholders(sql: &str, macros: &MacroValues) -> String {
                 out.push_str(name);
             }
         }
-        rest = &after[len..];
+        rest = &after[name.len()..];
     }
     out.push_str(rest);
     out

@@ -343,6 +343,8 @@ fn snapshot(name: &str, data_hash: &str) -> Snapshot {
             columns: vec![("id".to_string(), "INT".to_string())],
             query: Some("SELECT 1 AS id -- it's".to_string()),
             query_line: 3,
+            pre_statements: vec![],
+            post_statements: vec![],
             seed_content: None,
             grants: Default::default(),
             grants_target_layer: Default::default(),

@@ -1,4 +1,5 @@
-//! `config.yaml`: model defaults and the default gateway's warehouse connection.
+//! `config.yaml`: model defaults, the default gateway's warehouse connection, and the
+//! variables the models' macros read. The file is rendered as Jinja first, as SQLMesh does.
 //!
 //! The YAML is read into a generic value and walked by hand, so that unknown keys (SQLMesh has
 //! many we do not use) are ignored while a wrong type names the exact key, e.g.
@@ -38,6 +39,9 @@ fn default_config() -> ProjectConfig {
         statements: Default::default(),
         grants: Grants::new(),
         grants_target_layer: GrantsLayer::Virtual,
+        variables: Default::default(),
+        gateway: None,
+        gateway_variables: Default::default(),
     }
 }
 
@@ -47,6 +51,20 @@ pub(crate) fn parse_config(
     text: &str,
     root: &Path,
 ) -> Result<ProjectConfig, Diagnostic> {
+    // Like SQLMesh, the file is a Jinja template first (`{{ env_var('NAME', 'default') }}`).
+    let rendered;
+    let text = if text.contains("{{") || text.contains("{%") {
+        let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        rendered = crate::macros::render_config(text, &env).map_err(|e| Diagnostic {
+            path: rel.to_path_buf(),
+            line: Some(e.line),
+            column: Some(e.column),
+            message: format!("{}: {}", e.construct, e.message),
+        })?;
+        rendered.as_str()
+    } else {
+        text
+    };
     let value: Value = match serde_saphyr::from_str(text) {
         Ok(value) => value,
         Err(e) => {
@@ -98,7 +116,10 @@ pub(crate) fn parse_config(
 
     config.statements.before_all = walker.opt_str_list(top, "before_all")?;
     config.statements.after_all = walker.opt_str_list(top, "after_all")?;
+    config.variables = walker.variables(top, &[])?;
     if let Some(gateway) = default_gateway(&walker, top)? {
+        config.gateway = Some(gateway.0.clone());
+        config.gateway_variables = walker.variables(gateway.1, &["gateways", &gateway.0])?;
         for (key, url) in [
             ("connection", &mut config.warehouse),
             ("state_connection", &mut config.state),
@@ -114,7 +135,7 @@ pub(crate) fn parse_config(
 /// A gateway's `connection` mapping and its key path in the file.
 type Connection<'v> = (Vec<String>, &'v Map<String, Value>);
 
-/// A gateway: its name and mapping.
+/// A gateway's name and mapping.
 type Gateway<'v> = (String, &'v Map<String, Value>);
 
 /// `default_gateway` (or the first gateway): its name and mapping.
@@ -297,6 +318,25 @@ impl Walker<'_> {
 }
 
 impl Walker<'_> {
+    /// The `variables:` mapping under `parent` (empty when absent).
+    fn variables(
+        &self,
+        map: &Map<String, Value>,
+        parent: &[&str],
+    ) -> Result<std::collections::BTreeMap<String, Value>, Diagnostic> {
+        match map.get("variables") {
+            None | Some(Value::Null) => Ok(Default::default()),
+            Some(value) => {
+                let path = [parent, &["variables"]].concat();
+                let vars = self.object(value, &path)?;
+                Ok(vars
+                    .iter()
+                    .map(|(k, v)| (k.to_lowercase(), v.clone()))
+                    .collect())
+            }
+        }
+    }
+
     /// A top-level list of SQL statements (`before_all`, `after_all`); empty when absent.
     fn opt_str_list(&self, map: &Map<String, Value>, key: &str) -> Result<Vec<String>, Diagnostic> {
         match map.get(key) {

@@ -132,10 +132,11 @@ pub fn load(root: &Path) -> Result<Project, ProjectError> {
         }
     };
 
+    let macros = project_macros(root, &mut diagnostics);
     let mut models: Vec<model_file::ParsedModel> = Vec::new();
     for rel in sql_files(root, "models", &mut diagnostics) {
         match read(root, &rel) {
-            Ok(src) => match model_file::parse(root, &rel, &src, &config) {
+            Ok(src) => match model_file::parse(root, &rel, &src, &config, &macros) {
                 Ok(parsed) => models.push(parsed),
                 Err(errs) => diagnostics.extend(errs.into_iter().map(|e| Diagnostic::at(&rel, e))),
             },
@@ -226,9 +227,46 @@ fn check_duplicate_models(models: &[model_file::ParsedModel], diagnostics: &mut 
     }
 }
 
+/// The project's macros: Jinja macros from `macros/**/*.sql`, and the names of the Python
+/// macros `macros/**/*.py` define (which Sluice does not run: a model calling one is
+/// refused by name).
+fn project_macros(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> model_file::ProjectMacros {
+    let mut macros = model_file::ProjectMacros::default();
+    for rel in files(root, "macros", "sql", diagnostics) {
+        match read(root, &rel) {
+            Ok(source) => macros.jinja.push(crate::macros::JinjaMacros {
+                path: display_path(&rel),
+                source,
+            }),
+            Err(d) => diagnostics.push(d),
+        }
+    }
+    for rel in files(root, "macros", "py", diagnostics) {
+        match read(root, &rel) {
+            Ok(source) => {
+                for name in crate::macros::python_macro_names(&source) {
+                    macros.python.entry(name).or_insert_with(|| rel.clone());
+                }
+            }
+            Err(d) => diagnostics.push(d),
+        }
+    }
+    macros
+}
+
 /// `.sql` files under `root/dir`, recursively, relative to `root`, sorted so that loading is
 /// deterministic across filesystems. A missing directory is simply empty.
 fn sql_files(root: &Path, dir: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    files(root, dir, "sql", diagnostics)
+}
+
+/// [`sql_files`] for files ending in `.{extension}`.
+fn files(
+    root: &Path,
+    dir: &str,
+    extension: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut pending = vec![PathBuf::from(dir)];
     while let Some(rel_dir) = pending.pop() {
@@ -250,7 +288,7 @@ fn sql_files(root: &Path, dir: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<P
                 pending.push(rel);
             } else if rel
                 .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("sql"))
+                .is_some_and(|e| e.eq_ignore_ascii_case(extension))
             {
                 out.push(rel);
             }
@@ -260,5 +298,9 @@ fn sql_files(root: &Path, dir: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<P
     out
 }
 
+#[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
+mod macro_tests;
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@ use super::values::{
     date_value, element_text, list_value, normalize_name, split_property, text_value, type_error,
 };
 use crate::grants::{Grants, GrantsLayer, add_grant};
+use crate::macros::{JinjaMacros, MacroContext, MacroError, MacroErrorKind, RuntimeStage};
 use crate::model::{AuditCall, Dialect, Model, ModelKind, ProjectConfig};
 
 /// SQLMesh header properties we accept and deliberately ignore: physical-layout hints for
@@ -29,6 +30,15 @@ pub(crate) const IGNORED_PROPERTIES: &[&str] = &[
     "ignored_rules",
 ];
 
+/// The project's macros, as its model files may use them.
+#[derive(Debug, Default)]
+pub(crate) struct ProjectMacros {
+    /// `macros/**/*.sql`.
+    pub jinja: Vec<JinjaMacros>,
+    /// Names of the Python macros of `macros/**/*.py`, with the file defining each.
+    pub python: BTreeMap<String, PathBuf>,
+}
+
 /// A parsed model and the line of its `name` property (for duplicate-name messages).
 pub(crate) struct ParsedModel {
     pub model: Model,
@@ -41,6 +51,7 @@ pub(crate) fn parse(
     rel: &Path,
     src: &str,
     config: &ProjectConfig,
+    macros: &ProjectMacros,
 ) -> Result<ParsedModel, Vec<Located>> {
     let mut lexer = Lexer::new(src);
     let block = match parse_block(&mut lexer, "MODEL") {
@@ -88,7 +99,44 @@ pub(crate) fn parse(
         .clone()
         .unwrap_or((ModelKind::View, block.keyword_pos));
 
-    let (query, query_line) = split_query(src, block.end);
+    let dialect = header.dialect.unwrap_or(config.dialect);
+    let (mut query, mut query_line) = split_query(src, block.end);
+    let mut statements = Body::default();
+    let is_query_kind = !matches!(kind, ModelKind::Seed { .. } | ModelKind::External);
+    if let Some((text, _)) = &query
+        && is_query_kind
+        && crate::macros::uses_macros(text)
+    {
+        let context = ModelContext {
+            name: &name,
+            kind: &kind,
+            dialect,
+            config,
+            macros,
+        };
+        match expand_body(src, block.end, &context) {
+            Ok(body) if body.query.is_some() => {
+                query = body.query.clone();
+                query_line = body.query.as_ref().map_or(query_line, |(_, pos)| pos.line);
+                statements = body;
+            }
+            Ok(_) => {
+                errors.push(Located::new(
+                    pos_at(src, block.end),
+                    format!(
+                        "{} model '{name}' has no query among its statements (a query starts \
+                         with SELECT, WITH, FROM, VALUES or '(' or is a JINJA_QUERY_BEGIN block)",
+                        kind.name()
+                    ),
+                ));
+                return Err(errors);
+            }
+            Err(mut expansion_errors) => {
+                errors.append(&mut expansion_errors);
+                return Err(errors);
+            }
+        }
+    }
     let query = match (&kind, query) {
         (ModelKind::Seed { .. } | ModelKind::External, Some((_, pos))) => {
             errors.push(Located::new(
@@ -132,7 +180,7 @@ pub(crate) fn parse(
         name,
         path: rel.to_path_buf(),
         kind,
-        dialect: header.dialect.unwrap_or(config.dialect),
+        dialect,
         cron: header.cron.unwrap_or_else(|| config.cron.clone()),
         start: header.start.or_else(|| config.start.clone()),
         end: header.end,
@@ -145,6 +193,8 @@ pub(crate) fn parse(
         columns: header.columns,
         query,
         query_line,
+        pre_statements: statements.pre,
+        post_statements: statements.post,
         seed_content,
         grants: header.grants.unwrap_or_else(|| config.grants.clone()),
         grants_target_layer: header
@@ -155,6 +205,97 @@ pub(crate) fn parse(
         model,
         name_line: name_pos.line,
     })
+}
+
+/// A model's statements after its macros are expanded.
+#[derive(Default)]
+struct Body {
+    pre: Vec<String>,
+    /// The query and where it starts in the file.
+    query: Option<(String, Pos)>,
+    post: Vec<String>,
+}
+
+/// What a model's macros see of the model and its project.
+struct ModelContext<'a> {
+    name: &'a str,
+    kind: &'a ModelKind,
+    dialect: Dialect,
+    config: &'a ProjectConfig,
+    macros: &'a ProjectMacros,
+}
+
+/// Expands the macros and Jinja of the text after the header (from byte `start` of `src`)
+/// with the project's variables and macros. The run's values (`@start_ds`, `@this_model`)
+/// are left for the run; statements run when the model is evaluated, so `@runtime_stage` is
+/// `evaluating`.
+fn expand_body(src: &str, start: usize, model: &ModelContext) -> Result<Body, Vec<Located>> {
+    let text = &src[start..];
+    let base = pos_at(src, start);
+    let at = |line: usize, column: usize| {
+        if line <= 1 {
+            Pos {
+                line: base.line,
+                column: base.column + column.saturating_sub(1),
+            }
+        } else {
+            Pos {
+                line: base.line + line - 1,
+                column,
+            }
+        }
+    };
+    let mut ctx = MacroContext::new(model.name, model.kind.clone(), model.dialect);
+    ctx.variables = model.config.variables.clone();
+    ctx.gateway_variables = model.config.gateway_variables.clone();
+    ctx.gateway = model.config.gateway.clone();
+    ctx.runtime_stage = RuntimeStage::Evaluating;
+    ctx.python_macros = model.macros.python.keys().cloned().collect();
+    ctx.jinja_macros = model.macros.jinja.clone();
+    let expanded = crate::macros::expand_for_load(text, &mut ctx).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|e| macro_error(e, at, model.macros))
+            .collect::<Vec<_>>()
+    })?;
+    let mut body = Body::default();
+    for statement in expanded.statements {
+        if statement.is_query {
+            body.query = Some((statement.sql, at(statement.line, 1)));
+        } else if body.query.is_none() {
+            body.pre.push(statement.sql);
+        } else {
+            body.post.push(statement.sql);
+        }
+    }
+    Ok(body)
+}
+
+/// A macro error as a problem of the model file: in the model text, or (for a Jinja macro
+/// file) at the start of the model text, naming the macro file.
+fn macro_error(e: MacroError, at: impl Fn(usize, usize) -> Pos, macros: &ProjectMacros) -> Located {
+    let mut message = format!("{}: {}", e.construct, e.message);
+    if e.kind == MacroErrorKind::PythonMacro {
+        let name = e.construct.trim_start_matches('@').to_lowercase();
+        if let Some(file) = macros.python.get(&name) {
+            message = format!(
+                "{}: is a Python macro (defined in {}): it needs Python, which Sluice does not \
+                 run; write it as a SQL macro (@DEF) or a Jinja macro (macros/*.sql)",
+                e.construct,
+                super::display_path(file)
+            );
+        }
+    }
+    match &e.file {
+        Some(file) => Located::new(
+            at(1, 1),
+            format!(
+                "in the Jinja macro at {file}:{}:{}: {message}",
+                e.line, e.column
+            ),
+        ),
+        None => Located::new(at(e.line, e.column), message),
+    }
 }
 
 /// Header properties as parsed so far.

@@ -26,6 +26,8 @@ fn model(name: &str, tags: &[&str], audits: &[&str]) -> Model {
         columns: vec![],
         query: Some("SELECT 1 AS x".into()),
         query_line: 1,
+        pre_statements: vec![],
+        post_statements: vec![],
         seed_content: None,
         grants: Default::default(),
         grants_target_layer: Default::default(),

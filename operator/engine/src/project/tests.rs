@@ -9,7 +9,7 @@ fn write(root: &Path, rel: &str, content: &str) {
     std::fs::write(path, content).unwrap();
 }
 
-fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(super) fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (rel, content) in files {
         write(dir.path(), rel, content);
@@ -17,7 +17,7 @@ fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-fn load_err(files: &[(&str, &str)]) -> Vec<String> {
+pub(super) fn load_err(files: &[(&str, &str)]) -> Vec<String> {
     let dir = project(files);
     let err = load(dir.path()).unwrap_err();
     err.to_string().lines().map(String::from).collect()

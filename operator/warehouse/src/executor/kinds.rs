@@ -11,7 +11,7 @@ use sluice_engine::model::{Dialect, ModelKind};
 use sluice_engine::seed::{SeedTable, create_table_sql, insert_sql, parse_seed};
 use sluice_engine::snapshot::{Category, PhysicalTable, quote_ident, quote_literal};
 
-use super::render::render_model;
+use super::render::{render_model, render_statements};
 use super::{Target, TaskError};
 use crate::warehouse::{Warehouse, WarehouseError};
 
@@ -297,6 +297,9 @@ pub fn backfill(
         }
         ModelKind::Embedded | ModelKind::External => return Ok(()),
     };
+    // The model's own pre/post statements run around the batch, in its transaction.
+    let (pre, post) = render_statements(model, interval, target.execution_time, &table);
+    let statements: Vec<String> = pre.into_iter().chain(statements).chain(post).collect();
     in_transaction(warehouse, &statements).map_err(sql_error(&task))
 }
 

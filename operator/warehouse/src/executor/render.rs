@@ -67,6 +67,20 @@ pub fn render_model(
     ))
 }
 
+/// The model's pre- and post-statements for `interval`, with the time variables and
+/// `@this_model` = `this_table` filled in (their macros were expanded when the project loaded).
+pub fn render_statements(
+    model: &Model,
+    interval: Interval,
+    execution_time: i64,
+    this_table: &str,
+) -> (Vec<String>, Vec<String>) {
+    let macros = MacroValues::for_interval(interval.start, interval.end, execution_time)
+        .with_this_model(this_table);
+    let fill = |statements: &[String]| statements.iter().map(|s| macros.apply(s)).collect();
+    (fill(&model.pre_statements), fill(&model.post_statements))
+}
+
 /// Renders one query, first adding CTEs for the embedded models it reads (depth first, so an
 /// embedded model's own embedded parents come before it).
 fn render_one(

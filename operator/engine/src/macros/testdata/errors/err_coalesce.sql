@@ -1,0 +1,2 @@
+MODEL (name mc.err_coalesce, kind FULL);
+SELECT @COALESCE(a, 0) AS c FROM mc.src_foo

@@ -1,0 +1,3 @@
+MODEL (name mc.quirk_tuple_literal, kind FULL);
+@DEF(tup, (1, 2));
+SELECT @tup AS tup

@@ -1,0 +1,20 @@
+SELECT
+  'it''s' AS "it's",
+  'b c' AS "b c",
+  '' AS "_col_2",
+  1 AS "_col_3",
+  2.5 AS "_col_4",
+  -3 AS "_col_5",
+  1000 AS "_col_6",
+  1 AS "1",
+  'a' AS "a",
+  TRUE AS "_col_9",
+  NULL AS "_col_10",
+  2 AS "_col_11",
+  5.0 AS "_col_12",
+  -6 AS "_col_13",
+  2E+3 AS "_col_14",
+  [[1, 2], [3]] AS "nested",
+  'literal @strs stays' AS "str_with_at",
+  'x_@{tup}' AS "str_with_brace"
+FROM "macro_cases"."mc"."src_foo" AS "src_foo"

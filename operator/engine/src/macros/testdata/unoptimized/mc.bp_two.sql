@@ -1,0 +1,11 @@
+SELECT
+  "d" AS "fa",
+  "d" AS "fa_ident",
+  'bar' AS "fc_literal",
+  'bar' AS "bar",
+  2 AS "num",
+  'dflt' AS "missing_with_default",
+  2 + 1 AS "num_plus_1"
+FROM "macro_cases"."mc"."src_foo" AS "src_foo"
+WHERE
+  "a" >= 2 - 1

@@ -1,0 +1,20 @@
+SELECT
+  'it''s' AS "it's",
+  'b c' AS "b c",
+  '',
+  1 + 0,
+  2.5 + 0,
+  -3 + 0,
+  1e3 + 0,
+  1 AS "1",
+  'a' AS "a",
+  TRUE,
+  NULL,
+  1 * 2,
+  2.5 * 2,
+  -3 * 2,
+  1e3 * 2,
+  [[1, 2], [3]] AS "nested",
+  'literal @strs stays' AS "str_with_at",
+  'x_@{tup}' AS "str_with_brace"
+FROM "macro_cases"."mc"."src_foo" AS "src_foo"
