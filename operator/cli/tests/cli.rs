@@ -245,3 +245,32 @@ fn a_wrong_project_directory_is_refused_and_nothing_is_created() {
         "no warehouse file was created"
     );
 }
+
+/// Thirty broken files, three kinds of mistake: one `sluice plan` names all thirty.
+fn every_problem_is_reported_in_one_run(backend: Backend) {
+    let f = Fixture::new(backend, &[]);
+    for i in 0..10 {
+        f.write(
+            &format!("models/a{i}.sql"),
+            &format!("MODEL (name s.a{i}, kind FULL, bogus_property 1);\nSELECT 1 AS x\n"),
+        );
+        f.write(
+            &format!("models/b{i}.sql"),
+            &format!("MODEL (name s.b{i}, kind FULL);\nSELECT FROM WHERE\n"),
+        );
+        f.write(
+            &format!("models/c{i}.sql"),
+            &format!("MODEL (name s.c{i}, kind FULL, start 'soon');\nSELECT 1 AS x\n"),
+        );
+    }
+    let stderr = err(&sluice(&f, &["plan"]));
+    let problems: Vec<&str> = stderr.lines().filter(|l| l.contains("models/")).collect();
+    assert_eq!(problems.len(), 30, "{stderr}");
+    for i in 0..10 {
+        assert!(stderr.contains(&format!("models/a{i}.sql:1:")), "{stderr}");
+        assert!(stderr.contains(&format!("models/b{i}.sql:2:")), "{stderr}");
+        assert!(stderr.contains(&format!("models/c{i}.sql:1:")), "{stderr}");
+    }
+}
+
+on_both_warehouses!(every_problem_is_reported_in_one_run);

@@ -43,10 +43,16 @@ pub enum ApplyError {
     State(#[from] StateError),
     #[error(transparent)]
     Task(#[from] TaskError),
-    #[error("{}", audit_failure_message(environment, failures))]
+    #[error(
+        "{}{}",
+        audit_failure_message(environment, failures),
+        skipped_message(skipped)
+    )]
     AuditFailed {
         environment: String,
         failures: Vec<AuditResult>,
+        /// Models not run because they read a model whose audit failed.
+        skipped: Vec<String>,
     },
     #[error("{}", failure_message(environment, errors, audits, skipped))]
     ModelsFailed {
@@ -84,13 +90,18 @@ fn failure_message(
                 .map_or("", |(_, rest)| rest),
         );
     }
-    if !skipped.is_empty() {
-        out.push_str(&format!(
-            "\n  not run, because they read a failed model: {}",
-            skipped.join(", ")
-        ));
-    }
+    out.push_str(&skipped_message(skipped));
     out
+}
+
+fn skipped_message(skipped: &[String]) -> String {
+    if skipped.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n  not run, because they read a failed model: {}",
+        skipped.join(", ")
+    )
 }
 
 fn audit_failure_message(environment: &str, failures: &[AuditResult]) -> String {
@@ -211,10 +222,11 @@ pub fn apply(
         }
     }
     let environment = plan.basis.environment.clone();
-    if errors.is_empty() && skipped.is_empty() && !audit_failures.is_empty() {
+    if errors.is_empty() && !audit_failures.is_empty() {
         return Err(ApplyError::AuditFailed {
             environment,
             failures: audit_failures,
+            skipped,
         });
     }
     if !errors.is_empty() || !audit_failures.is_empty() {

@@ -108,6 +108,23 @@ fn display_path(path: &Path) -> String {
     }
 }
 
+/// Syntax errors in the queries of `models`, one per model.
+fn query_errors(models: &[Model]) -> Vec<Diagnostic> {
+    models
+        .iter()
+        .filter_map(|m| {
+            let sql = m.query.as_ref()?;
+            let e = crate::sql::parse_query(sql, m.dialect, m.query_line).err()?;
+            Some(Diagnostic {
+                path: m.path.clone(),
+                line: Some(e.line),
+                column: None,
+                message: e.message,
+            })
+        })
+        .collect()
+}
+
 /// Loads the project rooted at `root`.
 pub fn load(root: &Path) -> Result<Project, ProjectError> {
     // A mistyped --project must not look like an empty project (whose plan would drop
@@ -178,6 +195,12 @@ pub fn load(root: &Path) -> Result<Project, ProjectError> {
     }
 
     let models: Vec<_> = models.into_iter().map(|p| p.model).collect();
+    if !diagnostics.is_empty() {
+        // The project is refused anyway: report the queries that do not parse too, so that
+        // every problem is seen in one run (a loaded project's queries are parsed later, once).
+        diagnostics.extend(query_errors(&models));
+        diagnostics.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
+    }
     let products = if diagnostics.is_empty() {
         products::load(root, &models).unwrap_or_else(|mut errs| {
             diagnostics.append(&mut errs);

@@ -79,10 +79,21 @@ pub(crate) fn date_value(
     pos: Pos,
     value: &[Node],
 ) -> Result<String, Located> {
+    // A quoted date (SQLMesh also takes a double-quoted one): checked now, so a bad one is
+    // reported with the project's other problems rather than when a plan first needs it.
     if let [Node::Token(t)] = value
-        && let TokenKind::Str(s) = &t.kind
+        && let TokenKind::Str(s) | TokenKind::QuotedIdent(s) = &t.kind
     {
-        return Ok(s.clone());
+        if crate::intervals::parse_time(s, 0).is_ok() {
+            return Ok(s.clone());
+        }
+        return Err(type_error(
+            src,
+            key,
+            pos,
+            value,
+            "a date such as '2024-01-01', a time, or now / today / yesterday",
+        ));
     }
     let text = source_text(src, value);
     let date_like = value.iter().all(|n| matches!(n, Node::Token(_)))
