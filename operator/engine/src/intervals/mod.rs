@@ -345,8 +345,8 @@ pub fn format_boundary(ms: i64) -> String {
     }
 }
 
-/// Parses a user-supplied time: `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS]`, `now`, `today`,
-/// `yesterday`. Returns epoch milliseconds and whether it was a bare date (SQLMesh treats a
+/// Parses a user-supplied time: `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS]` (with or without a UTC
+/// offset), `now`, `today`, `yesterday`. Returns epoch milliseconds and whether it was a bare date (SQLMesh treats a
 /// date *end* as inclusive of that whole day).
 pub fn parse_time(s: &str, now: i64) -> Result<(i64, bool), String> {
     let s = s.trim();
@@ -376,8 +376,14 @@ pub fn parse_time(s: &str, now: i64) -> Result<(i64, bool), String> {
             return Ok((t.and_utc().timestamp_millis(), false));
         }
     }
+    // With a UTC offset (`2022-06-01 00:00:00+00:00`, `...Z`), as SQLMesh projects write them.
+    let iso = s.replacen(' ', "T", 1).replace('Z', "+00:00");
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&iso) {
+        return Ok((t.timestamp_millis(), false));
+    }
     Err(format!(
-        "cannot read {s:?} as a date (YYYY-MM-DD), a time (YYYY-MM-DD HH:MM:SS), now, today or yesterday"
+        "cannot read {s:?} as a date (YYYY-MM-DD), a time (YYYY-MM-DD HH:MM:SS, optionally with a \
+         UTC offset), now, today or yesterday"
     ))
 }
 

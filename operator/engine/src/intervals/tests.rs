@@ -179,4 +179,13 @@ fn date_ends_are_inclusive() {
         "2024-01-03 12:00:00"
     );
     assert!(parse_time("Jan 3rd", 0).unwrap_err().contains("Jan 3rd"));
+    // SQLMesh projects write starts with a UTC offset.
+    let utc = parse_time("2022-06-01 00:00:00", 0).unwrap().0;
+    assert_eq!(parse_time("2022-06-01 00:00:00+00:00", 0).unwrap().0, utc);
+    assert_eq!(parse_time("2022-06-01T00:00:00Z", 0).unwrap().0, utc);
+    assert_eq!(
+        parse_time("2022-06-01 02:00:00+02:00", 0).unwrap().0,
+        utc,
+        "an offset is converted to UTC"
+    );
 }
