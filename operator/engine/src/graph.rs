@@ -29,6 +29,8 @@ pub struct Dag {
     index: HashMap<String, usize>,
     /// Positions in `nodes` of each node's children.
     children: Vec<Vec<usize>>,
+    /// Models left out because they need Python: `(model or file, why)`.
+    pub refused: Vec<(String, String)>,
 }
 
 /// Why a project's graph could not be built.
@@ -115,7 +117,10 @@ impl Dag {
         if !errors.is_empty() {
             return Err(GraphError::Sql(errors));
         }
-        order(nodes)
+        let (nodes, refused) = without_python(nodes, &project.python_models);
+        let mut dag = order(nodes)?;
+        dag.refused = refused;
+        Ok(dag)
     }
 
     pub fn get(&self, name: &str) -> Option<&Node> {
@@ -146,6 +151,56 @@ impl Dag {
             }
         }
         found
+    }
+}
+
+/// Leaves out the models that read a Python model, directly or through others, and names
+/// every Python model and every model left out.
+fn without_python(
+    mut nodes: Vec<Node>,
+    python: &[crate::project::PythonModel],
+) -> (Vec<Node>, Vec<(String, String)>) {
+    let mut refused: Vec<(String, String)> = python
+        .iter()
+        .map(|p| {
+            let what = match &p.name {
+                Some(name) => format!("{name} ({})", p.path.display()),
+                None => p.path.display().to_string(),
+            };
+            (
+                what,
+                "a Python model: Sluice does not run Python".to_string(),
+            )
+        })
+        .collect();
+    let mut gone: BTreeSet<String> = python
+        .iter()
+        .filter_map(|p| p.name.as_deref().map(model_key))
+        .collect();
+    loop {
+        let before = nodes.len();
+        nodes.retain(|n| {
+            let reads = n
+                .sources
+                .iter()
+                .chain(n.parents.iter())
+                .map(|t| model_key(t))
+                .find(|t| gone.contains(t));
+            match reads {
+                Some(python) => {
+                    refused.push((
+                        n.model.name.clone(),
+                        format!("reads {python}, which needs Python"),
+                    ));
+                    gone.insert(model_key(&n.model.name));
+                    false
+                }
+                None => true,
+            }
+        });
+        if nodes.len() == before {
+            return (nodes, refused);
+        }
     }
 }
 
@@ -201,6 +256,7 @@ fn order(nodes: Vec<Node>) -> Result<Dag, GraphError> {
         nodes,
         index,
         children: sorted_children,
+        refused: Vec::new(),
     })
 }
 
@@ -240,6 +296,35 @@ pub(crate) mod tests {
             models,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn models_reading_a_python_model_are_left_out_by_name() {
+        let mut p = project(vec![
+            model("s.child", "SELECT * FROM s.py"),
+            model("s.grandchild", "SELECT * FROM s.child"),
+            model("s.other", "SELECT 1 AS x"),
+        ]);
+        p.python_models = vec![crate::project::PythonModel {
+            path: "models/py.py".into(),
+            name: Some("s.py".into()),
+        }];
+        let dag = Dag::build(&p).unwrap();
+        let kept: Vec<&str> = dag.nodes.iter().map(|n| n.model.name.as_str()).collect();
+        assert_eq!(kept, ["s.other"]);
+        let refused: Vec<String> = dag
+            .refused
+            .iter()
+            .map(|(w, why)| format!("{w}: {why}"))
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                "s.py (models/py.py): a Python model: Sluice does not run Python",
+                "s.child: reads s.py, which needs Python",
+                "s.grandchild: reads s.child, which needs Python",
+            ]
+        );
     }
 
     #[test]

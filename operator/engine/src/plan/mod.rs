@@ -393,6 +393,13 @@ pub fn build(inputs: &PlanInputs, options: &PlanOptions) -> Result<Plan, PlanErr
         dev_tables,
     );
     plan.basis.grants = grants;
+    plan.warnings.extend(
+        inputs
+            .dag
+            .refused
+            .iter()
+            .map(|(what, why)| format!("left out {what}: {why}")),
+    );
     tracing::debug_span!("intervals").in_scope(|| plan_backfill(&mut plan, inputs, options))?;
     let _digest = tracing::debug_span!("digest").entered();
     plan.basis

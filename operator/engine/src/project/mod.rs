@@ -32,6 +32,26 @@ pub struct Project {
     pub audits: BTreeMap<String, CustomAudit>,
     /// Data products from `products.yaml`, their model selectors resolved.
     pub products: Vec<Product>,
+    /// Python models (`models/**/*.py`): Sluice does not run Python, so they and the models
+    /// that read them are refused by name, up front, and the rest of the project runs.
+    pub python_models: Vec<PythonModel>,
+}
+
+/// A Python model, found by its file and the name its `@model(...)` decorator gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonModel {
+    /// Relative to the project root.
+    pub path: PathBuf,
+    pub name: Option<String>,
+}
+
+/// The name in a Python model's `@model("name", ...)` decorator.
+fn python_model_name(source: &str) -> Option<String> {
+    let rest = &source[source.find("@model(")? + "@model(".len()..];
+    let rest = rest.trim_start();
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let body = &rest[1..];
+    Some(body[..body.find(quote)?].to_string())
 }
 
 /// One problem in one file.
@@ -161,6 +181,16 @@ pub fn load(root: &Path) -> Result<Project, ProjectError> {
         }
     }
     check_duplicate_models(&models, &mut diagnostics);
+    let python_models = files(root, "models", "py", &mut diagnostics)
+        .into_iter()
+        .filter(|rel| !rel.ends_with("__init__.py"))
+        .map(|rel| PythonModel {
+            name: std::fs::read_to_string(root.join(&rel))
+                .ok()
+                .and_then(|text| python_model_name(&text)),
+            path: rel,
+        })
+        .collect();
 
     let mut audits: BTreeMap<String, CustomAudit> = BTreeMap::new();
     let mut audit_lines: BTreeMap<String, usize> = BTreeMap::new();
@@ -216,6 +246,7 @@ pub fn load(root: &Path) -> Result<Project, ProjectError> {
             models,
             audits,
             products,
+            python_models,
         })
     } else {
         Err(ProjectError { diagnostics })
