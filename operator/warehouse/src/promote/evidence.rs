@@ -38,13 +38,17 @@ pub(super) fn record_evidence(
     Ok(())
 }
 
+/// What every view of a release says about it, as a SQL literal.
+pub(super) fn release_comment(environment: &str, release: &str, plan: &str) -> String {
+    quote_literal(&format!(
+        "sluice release {release} of environment {environment} (plan {plan}); see \
+         sluice.current_release"
+    ))
+}
+
 /// `COMMENT ON VIEW` for `views` (quoted names): a consumer reading one learns the release
 /// behind it (`sluice.current_release` has the rest).
-pub(super) fn comment_statements(views: &[String], release: &Release) -> Vec<String> {
-    let comment = quote_literal(&format!(
-        "sluice release {} of environment {} (plan {}); see sluice.current_release",
-        release.id, release.environment, release.plan_id
-    ));
+pub(super) fn comment_statements(views: &[String], comment: &str) -> Vec<String> {
     views
         .iter()
         .map(|view| format!("COMMENT ON VIEW {view} IS {comment}"))

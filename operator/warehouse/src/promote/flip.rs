@@ -177,6 +177,7 @@ pub(super) fn prepare_stages(
     environment: &str,
     flips: &mut [SchemaFlip],
     now: i64,
+    comment: &str,
 ) -> Result<(), WarehouseError> {
     if flips.iter().all(|f| f.stage.is_none()) {
         return Ok(());
@@ -222,6 +223,10 @@ pub(super) fn prepare_stages(
             sql.extend(acl::statements(&stage.next, &carried, true));
             sql.extend(acl::statements(&stage.next, &declared, true));
             sql.extend(acl::usage_statements(&stage.next, &declared));
+            sql.extend(super::evidence::comment_statements(
+                &flip.new_views(environment),
+                comment,
+            ));
             super::execute_batched(warehouse, &sql, None)?;
         }
         Ok(())

@@ -20,7 +20,7 @@ mod targets;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use evidence::{comment_statements, record_evidence};
+use evidence::{comment_statements, record_evidence, release_comment};
 use sluice_engine::evidence::{EvidenceInput, GateResult};
 use sluice_engine::model::{Dialect, Statements};
 use sluice_engine::plan::is_prod;
@@ -196,16 +196,26 @@ pub fn promote(
     ensure_tables_exist(warehouse, &p.environment, &p.snapshots)?;
     let mut flips = flip::changed_schemas(&p.environment, &old_refs, &p.snapshots);
     flip::choose_swaps(warehouse, &p.environment, &mut flips).map_err(wh_err)?;
-    flip::prepare_stages(warehouse, &p.environment, &mut flips, p.meta.now).map_err(wh_err)?;
+    // The release this flip will make, named on the stage's views ahead of time: a release
+    // made meanwhile would have moved the environment, which the flip's revision check refuses.
+    let predicted = StateStore::new(warehouse).next_release_number(&p.environment)?;
+    let comment = release_comment(
+        &p.environment,
+        &release_id(&p.environment, predicted),
+        &p.plan_id,
+    );
+    flip::prepare_stages(warehouse, &p.environment, &mut flips, p.meta.now, &comment)
+        .map_err(wh_err)?;
     let stages: Vec<&str> = flips
         .iter()
         .filter_map(|f| f.stage.as_ref().map(|s| s.next.as_str()))
         .collect();
     let policy = &p.meta.flip;
     let timeout = readers::lock_timeout_statement(policy);
-    let outcome = flip_with_retries(warehouse, p, &old_refs, &flips);
+    let outcome = flip_with_retries(warehouse, p, &old_refs, &flips, predicted);
     match outcome {
         Ok((release, lock_held, attempts)) => {
+            comment_unchanged_views(warehouse, p, &flips, &release);
             let retired: Vec<&str> = flips
                 .iter()
                 .filter_map(|f| f.stage.as_ref().filter(|s| s.exists))
@@ -236,6 +246,7 @@ fn flip_with_retries(
     p: &Promotion,
     old_refs: &[SnapshotRef],
     flips: &[flip::SchemaFlip],
+    predicted: i64,
 ) -> Result<(Release, Duration, u32), PromoteError> {
     let policy = &p.meta.flip;
     let postgres = warehouse.dialect() == Dialect::Postgres;
@@ -256,7 +267,7 @@ fn flip_with_retries(
         };
         let blocker = match holder {
             Some(blocker) => Some(blocker),
-            None => match flip_once(warehouse, p, old_refs, flips) {
+            None => match flip_once(warehouse, p, old_refs, flips, predicted) {
                 Ok((release, held)) => return Ok((release, held, backoff.attempt())),
                 Err(PromoteError::Warehouse { error, .. }) if error.is_busy() => {
                     oldest_reader(warehouse, &schemas, Duration::ZERO).unwrap_or(None)
@@ -286,6 +297,7 @@ fn flip_once(
     p: &Promotion,
     old_refs: &[SnapshotRef],
     flips: &[flip::SchemaFlip],
+    predicted: i64,
 ) -> Result<(Release, Duration), PromoteError> {
     let wh_err = |error| PromoteError::Warehouse {
         environment: p.environment.clone(),
@@ -293,7 +305,7 @@ fn flip_once(
     };
     warehouse.begin().map_err(wh_err)?;
     let mut lock_started = None;
-    match promote_in_transaction(warehouse, p, old_refs, flips, &mut lock_started) {
+    match promote_in_transaction(warehouse, p, old_refs, flips, predicted, &mut lock_started) {
         Ok(release) => {
             warehouse.commit().map_err(wh_err)?;
             let held = lock_started
@@ -313,6 +325,7 @@ fn promote_in_transaction(
     p: &Promotion,
     old_refs: &[SnapshotRef],
     flips: &[flip::SchemaFlip],
+    predicted: i64,
     lock_started: &mut Option<Instant>,
 ) -> Result<Release, PromoteError> {
     let wh_err = |error| PromoteError::Warehouse {
@@ -350,6 +363,14 @@ fn promote_in_transaction(
     let revision = found.unwrap_or(0) + 1;
     let mut state = StateStore::new(warehouse);
     let number = state.next_release_number(&p.environment)?;
+    if number != predicted && flips.iter().any(|f| f.stage.is_some()) {
+        return Err(StateError::Conflict {
+            environment: p.environment.clone(),
+            expected: p.expected_revision,
+            found,
+        }
+        .into());
+    }
     let previous_release = previous.as_ref().and_then(|e| e.release_id.clone());
     let release = Release {
         id: release_id(&p.environment, number),
@@ -390,36 +411,21 @@ fn promote_in_transaction(
     state.insert_release(&release)?;
     record_evidence(&mut state, &release, &p.evidence)?;
     state.finish_plan(&p.plan_id, p.meta.now)?;
-    // Comments on views nobody reads yet (stages) or that do not change: no reader waits.
-    let in_place: BTreeSet<&str> = flips
+    // The views of the schemas changed in place are commented once recreated (the stages'
+    // were commented when built, the unchanged ones after the commit).
+    let later: Vec<String> = flips
         .iter()
         .filter(|f| f.stage.is_none())
-        .map(|f| f.schema.as_str())
-        .collect();
-    let flipped: BTreeSet<&str> = flips.iter().map(|f| f.schema.as_str()).collect();
-    let mut ahead: Vec<String> = flips
-        .iter()
-        .filter(|f| f.stage.is_some())
         .flat_map(|f| f.new_views(&p.environment))
         .collect();
-    let mut later = Vec::new();
-    for r in p.snapshots.iter().filter(|r| !r.is_symbolic()) {
-        let (schema, view) = environment_view(&p.environment, &r.name);
-        let quoted = format!("{}.{}", quote_ident(&schema), quote_ident(&view));
-        if !flipped.contains(schema.as_str()) {
-            ahead.push(quoted);
-        } else if in_place.contains(schema.as_str()) {
-            later.push(quoted);
-        }
-    }
-    execute_batched(warehouse, &comment_statements(&ahead, &release), None).map_err(wh_err)?;
+    let comment = release_comment(&p.environment, &release.id, &release.plan_id);
     sql_tables_grants(warehouse, &p.snapshots).map_err(wh_err)?;
     *lock_started = Some(Instant::now());
     flip::swap(warehouse, &p.environment, flips, &|| {
         failpoint("promote-midway")
     })
     .map_err(wh_err)?;
-    execute_batched(warehouse, &comment_statements(&later, &release), None).map_err(wh_err)?;
+    execute_batched(warehouse, &comment_statements(&later, &comment), None).map_err(wh_err)?;
     for sql in &after {
         warehouse
             .execute(sql)
@@ -427,6 +433,33 @@ fn promote_in_transaction(
     }
     failpoint("promote-before-commit");
     Ok(release)
+}
+
+/// Names the new release on the views the flip did not touch, after its commit, a few hundred
+/// per transaction: informational (`sluice.current_release` is the truth, written in the
+/// flip), and never thousands of locks in the flip itself. A failure is only logged.
+fn comment_unchanged_views(
+    warehouse: &mut dyn Warehouse,
+    p: &Promotion,
+    flips: &[flip::SchemaFlip],
+    release: &Release,
+) {
+    let flipped: BTreeSet<&str> = flips.iter().map(|f| f.schema.as_str()).collect();
+    let views: Vec<String> = p
+        .snapshots
+        .iter()
+        .filter(|r| !r.is_symbolic())
+        .map(|r| environment_view(&p.environment, &r.name))
+        .filter(|(schema, _)| !flipped.contains(schema.as_str()))
+        .map(|(schema, view)| format!("{}.{}", quote_ident(&schema), quote_ident(&view)))
+        .collect();
+    let comment = release_comment(&p.environment, &release.id, &release.plan_id);
+    for batch in comment_statements(&views, &comment).chunks(FLIP_BATCH) {
+        if let Err(e) = warehouse.execute(&batch.join(";\n")) {
+            tracing::warn!(error = %e, "could not comment the unchanged views");
+            return;
+        }
+    }
 }
 
 /// Declared grants on physical tables (PostgreSQL; DuckDB has no roles).
