@@ -240,14 +240,26 @@ fn a_bi_role_keeps_reading_prod_across_promotions_and_rollbacks() {
     // The usual way a BI tool is let in: grants on the schema and its views.
     f.warehouse()
         .execute(&format!(
-            "GRANT USAGE ON SCHEMA s TO {bi}; GRANT SELECT ON ALL TABLES IN SCHEMA s TO {bi}"
+            "GRANT USAGE ON SCHEMA s TO {bi}; GRANT SELECT ON ALL TABLES IN SCHEMA s TO {bi}; \
+             ALTER DEFAULT PRIVILEGES IN SCHEMA s GRANT SELECT ON TABLES TO {bi}"
         ))
         .unwrap();
+    let default_privileges = || {
+        f.rows(
+            "SELECT count(*) FROM pg_default_acl d JOIN pg_namespace n \
+             ON n.oid = d.defaclnamespace WHERE n.nspname = 's'",
+        )
+    };
     assert_eq!(read_as(&url, "s").unwrap(), ["A"]);
 
     write_models(&f, "B", "");
     f.apply("prod", "2024-01-02");
     assert_eq!(read_as(&url, "s").unwrap(), ["B"], "after a promotion");
+    assert_eq!(
+        default_privileges(),
+        ["1"],
+        "the schema's default privileges came along with the swap"
+    );
 
     let mut wh = f.warehouse();
     rollback(wh.as_mut(), "prod", Some("prod-r1"), fixture::tester(0)).unwrap();

@@ -129,7 +129,13 @@ async fn step(env: &Environment, ctx: &Context, status: &mut EnvironmentStatus) 
         });
     }
     status.products = super::evidence::product_freshness(ctx, env, &url, &name, status).await?;
-    status.releases = release_availability(ctx, &url, &name).await?;
+    // Tables go only with the janitor (which publishes this itself) or a new release: look
+    // again when the live release is not the newest listed, not on every reconcile (at 10,000
+    // models that is 20 release records and the catalog).
+    let listed = status.releases.first().map(|r| r.id.as_str());
+    if listed != status.release.as_ref().map(|r| r.id.as_str()) {
+        status.releases = release_availability(ctx, &url, &name).await?;
+    }
     if let Some(expired) = expiry(env, status, record.as_ref().map(|r| r.updated_at)) {
         return expired_now(env, ctx, expired).await;
     }

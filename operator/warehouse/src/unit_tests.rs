@@ -22,6 +22,9 @@ use crate::warehouse::Warehouse;
 /// The schema a test's tables live in, for the test's transaction only.
 const SCRATCH: &str = "sluice_unit_test";
 
+/// The longest any statement of a unit test may run (PostgreSQL).
+const TEST_TIMEOUT_MS: u64 = 60_000;
+
 /// How one test went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestOutcome {
@@ -94,6 +97,14 @@ fn run_one(
             "{} has no query to test ({:?})",
             test.model, model.kind
         ));
+    }
+    if warehouse.dialect() == sluice_engine::model::Dialect::Postgres {
+        // A test runs in the operator's own connection: it may not hold it for long.
+        warehouse
+            .execute(&format!(
+                "SET LOCAL statement_timeout = '{TEST_TIMEOUT_MS}ms'"
+            ))
+            .map_err(|e| e.to_string())?;
     }
     warehouse
         .execute(&format!("CREATE SCHEMA {}", quote_ident(SCRATCH)))

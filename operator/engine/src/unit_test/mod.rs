@@ -136,7 +136,9 @@ fn parse_test(file: &Path, name: &str, body: &Value) -> Result<UnitTest, String>
             .ok_or("`inputs` must map models to rows")?;
         for (input, rows) in given {
             let fixture = match rows.get("query").and_then(Value::as_str) {
-                Some(query) => Fixture::Query(query.to_string()),
+                Some(query) => {
+                    Fixture::Query(one_query(query).map_err(|e| format!("inputs of {input}: {e}"))?)
+                }
                 None => {
                     Fixture::Rows(rows_of(rows).map_err(|e| format!("inputs of {input}: {e}"))?)
                 }
@@ -215,6 +217,19 @@ pub fn cte_query(
             )
         })?;
     Ok(format!("{with} SELECT * FROM {}", found.alias.name))
+}
+
+/// An input's `query`: one SELECT and nothing else, so a test file can never slip in a
+/// `COMMIT` or a second statement around it (the test's transaction is rolled back).
+fn one_query(sql: &str) -> Result<String, String> {
+    use sqlparser::ast::Statement;
+    let dialect = sqlparser::dialect::GenericDialect {};
+    let statements = sqlparser::parser::Parser::parse_sql(&dialect, sql)
+        .map_err(|e| format!("`query` does not parse: {e}"))?;
+    match statements.as_slice() {
+        [Statement::Query(q)] => Ok(q.to_string()),
+        _ => Err("`query` must be exactly one SELECT".into()),
+    }
 }
 
 fn expected_of(value: &Value) -> Result<Expected, String> {
@@ -372,6 +387,12 @@ test_rows:
         let problems = parse_file(Path::new("tests/t.yaml"), text).unwrap_err();
         let messages: Vec<&str> = problems.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(messages.len(), 3, "{messages:?}");
+        let sneaky = "t:\n  model: m\n  inputs:\n    a:\n      query: SELECT 1; COMMIT; DROP TABLE x\n  outputs:\n    query: []\n";
+        let refused = parse_file(Path::new("tests/t.yaml"), sneaky).unwrap_err();
+        assert!(
+            refused[0].message.contains("exactly one SELECT"),
+            "{refused:?}"
+        );
         assert!(messages[0].contains("test a: `model`"));
         assert!(messages[1].contains("test b: `outputs` is missing"));
         assert!(messages[2].contains("test c: outputs.query"));
