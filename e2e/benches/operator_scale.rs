@@ -9,9 +9,11 @@
 //! p99, and the request rate once nothing changes (no hot loop).
 //!
 //! Then, per size, flips of the live prod while a short reader queries it every 20 ms: a
-//! promotion that changes every view (a project-wide `grants` default: no backfill) and the
-//! rollback from it, each with its total time, the time it held locks readers can notice (as
-//! `sluice` reports it), and the reader's worst latency meanwhile.
+//! promotion that changes every view's grants but no view's rows (a project-wide `grants`
+//! default), a promotion that gives every view new rows (a breaking change to the first layer,
+//! backfilled in a dev environment beforehand so that only the flip is timed), and the rollback
+//! from it — each with its total time, the time it held locks readers can notice (as `sluice`
+//! reports it), and the reader's worst latency meanwhile.
 //!
 //! `SLUICE_BENCH_SIZES=1000,10000` picks sizes; `SLUICE_BENCH_FLEET=100x20` the fleet.
 
@@ -281,12 +283,43 @@ fn live_flips(project: &std::path::Path, url: &str, models: usize) {
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str("  grants:\n    select: [bench_reader]\n");
     std::fs::write(&config, text).unwrap();
-    let (total, held, worst) = flip_while_read(project, url, &["apply", "prod", "--yes"]);
-    let (r_total, r_held, r_worst) = flip_while_read(project, url, &["rollback", "prod"]);
+    let grants = flip_while_read(project, url, &["apply", "prod", "--yes"]);
+    // A breaking change to every model of the first layer: every model gets a new table.
+    for n in 0..layered::WIDTH.min(models) {
+        let path = layered::model_path(project, n);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("AS v FROM", "+ 1 AS v FROM")).unwrap();
+    }
+    sluice(project, url, &["apply", "bench_dev", "--yes"]);
+    let changed = flip_while_read(project, url, &["apply", "prod", "--yes"]);
+    let rollback = flip_while_read(project, url, &["rollback", "prod"]);
+    let cells = |(total, held, worst): (f64, f64, Duration)| {
+        format!(
+            "{total:.0} ms | {held:.0} ms | {:.0} ms",
+            worst.as_secs_f64() * 1000.0
+        )
+    };
     println!(
-        "| {models} | {total:.0} ms | {held:.0} ms | {:.0} ms | {r_total:.0} ms | {r_held:.0} ms | {:.0} ms |",
-        worst.as_secs_f64() * 1000.0,
-        r_worst.as_secs_f64() * 1000.0,
+        "| {models} | {} | {} | {} |",
+        cells(grants),
+        cells(changed),
+        cells(rollback)
+    );
+}
+
+/// Runs `sluice ARGS` on `project` against `url`; panics with its output if it fails.
+fn sluice(project: &std::path::Path, url: &str, args: &[&str]) {
+    let out = Command::new(support::sluice_bin())
+        .arg("--project")
+        .arg(project)
+        .args(["--warehouse", url])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sluice {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -416,9 +449,9 @@ fn main() {
         built.push((models, size(models)));
     }
     println!(
-        "\n| models | promotion of live prod: flip | locks held | reader's worst latency | rollback: flip | locks held | reader's worst latency |"
+        "\n| models | grants only: flip | locks held | reader's worst | every view new rows: flip | locks held | reader's worst | rollback of it: flip | locks held | reader's worst |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (models, (project, url)) in &built {
         live_flips(project.path(), url, *models);
     }

@@ -216,6 +216,60 @@ fn a_long_reader_delays_the_flip_but_stalls_no_short_reader() {
     );
 }
 
+/// Only the views whose rows change are locked: a long query on a view of the same schema that
+/// keeps its table neither delays the flip nor loses its release.
+#[test]
+fn a_long_reader_of_an_unchanged_view_does_not_delay_the_flip() {
+    let f = Fixture::new(Backend::Postgres, &[]);
+    write_models(&f, "A", "");
+    f.apply("prod", "2024-01-02");
+    f.write(
+        &format!("models/m{}.sql", MODELS - 1),
+        &model(
+            &format!("s.m{}", MODELS - 1),
+            "kind FULL",
+            "SELECT 'B' AS release",
+        ),
+    );
+    let plan = f.plan("prod", "2024-01-02");
+
+    let long = long_reader(f.url.clone());
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let mut ws = f.workspace();
+    let (audits, statements) = (
+        ws.project.audits.clone(),
+        ws.project.config.statements.clone(),
+    );
+    sluice_warehouse::apply::apply(
+        ws.warehouse.as_mut(),
+        &plan,
+        &audits,
+        &statements,
+        meta(Duration::from_secs(120), events.clone()),
+        &mut |_| {},
+    )
+    .unwrap();
+    let flipped = Instant::now();
+    let (read, finished) = long.join().unwrap();
+    assert_eq!(read, "A", "the long query read the table it started with");
+    assert!(
+        flipped + LONG_READ / 2 < finished,
+        "the flip did not wait for a query on a view whose rows stay the same"
+    );
+    let waits = events.lock().unwrap().clone();
+    assert!(
+        waits.iter().any(|e| matches!(
+            e,
+            FlipEvent::Flipped(r) if r.swapped_schemas == 1 && r.changing_views == 1 && r.attempts == 1
+        )),
+        "one schema swapped, one view locked, at the first attempt: {waits:?}"
+    );
+    let now: Vec<String> = (0..MODELS)
+        .map(|i| f.rows(&format!("SELECT release FROM s.m{i}")).remove(0))
+        .collect();
+    assert_eq!(now, ["A", "A", "A", "A", "A", "B"]);
+}
+
 /// A login role of this test's own (roles are cluster-wide), and a URL connecting as it.
 fn login_role(f: &Fixture, prefix: &str) -> (String, String) {
     let database = f.url.rsplit('/').next().unwrap().to_string();

@@ -55,11 +55,12 @@ fn report(event: &FlipEvent) {
         },
         FlipEvent::Flipped(r) if r.attempts > 1 || r.swapped_schemas > 0 => eprintln!(
             "  flipped in {} ms, exclusive locks held {} ms ({} schema(s) swapped, {} changed in \
-             place, {} attempt(s))",
+             place, {} view(s) with new rows locked, {} attempt(s))",
             r.total.as_millis(),
             r.lock_held.as_millis(),
             r.swapped_schemas,
             r.in_place_schemas,
+            r.changing_views,
             r.attempts
         ),
         FlipEvent::Flipped(_) => {}

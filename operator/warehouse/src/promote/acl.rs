@@ -35,24 +35,53 @@ pub(super) fn carried(
     schema: &str,
     declared_before: &BTreeSet<Privilege>,
 ) -> Result<BTreeSet<Privilege>, WarehouseError> {
+    let mut held = carried_in(warehouse, &[schema])?;
+    Ok(without_declared(
+        held.remove(schema).unwrap_or_default(),
+        declared_before,
+    ))
+}
+
+/// Privileges held on the views of each of `schemas` now, by schema, in one query (the flip
+/// reads them while it holds its locks).
+pub(super) fn carried_in(
+    warehouse: &mut dyn Warehouse,
+    schemas: &[&str],
+) -> Result<BTreeMap<String, BTreeSet<Privilege>>, WarehouseError> {
+    let mut held: BTreeMap<String, BTreeSet<Privilege>> = BTreeMap::new();
+    if schemas.is_empty() {
+        return Ok(held);
+    }
+    let names: Vec<String> = schemas.iter().map(|s| quote_literal(s)).collect();
     let rows = warehouse.query(&format!(
         "SELECT c.relname, a.privilege_type, \
                 CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END, \
-                a.is_grantable \
+                a.is_grantable, n.nspname \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a \
-         WHERE n.nspname = {} AND c.relkind = 'v' AND a.grantee <> c.relowner",
-        quote_literal(schema)
+         WHERE n.nspname IN ({}) AND c.relkind = 'v' AND a.grantee <> c.relowner",
+        names.join(", ")
     ))?;
-    Ok(rows
-        .iter()
-        .filter_map(privilege_of)
+    for row in &rows {
+        if let (Some(p), Some(Some(schema))) = (privilege_of(row), row.get(4)) {
+            held.entry(schema.clone()).or_default().insert(p);
+        }
+    }
+    Ok(held)
+}
+
+/// `held` without what the old release declared.
+pub(super) fn without_declared(
+    held: BTreeSet<Privilege>,
+    declared_before: &BTreeSet<Privilege>,
+) -> BTreeSet<Privilege> {
+    held.into_iter()
         .filter(|p| {
             !declared_before.contains(&Privilege {
                 grantable: false,
                 ..p.clone()
             })
         })
-        .collect())
+        .collect()
 }
 
 fn privilege_of(row: &Row) -> Option<Privilege> {

@@ -2,10 +2,13 @@
 //!
 //! On PostgreSQL a schema whose every object is one of the environment's views is *swapped*:
 //! its new views are built ahead, in a stage schema nobody reads, and the flip itself is two
-//! `ALTER SCHEMA ... RENAME`s per schema — so the time it holds exclusive locks does not grow
-//! with the number of views. Before renaming, the flip locks the old views: a reader already
-//! inside one finishes on the release it started with, and one arriving meanwhile waits at
-//! most the flip's `lock_timeout`. A schema that holds anything else (a user's table, a view
+//! `ALTER SCHEMA ... RENAME`s per schema. Before renaming, the flip locks the old views whose
+//! data changes (another table behind them, or gone): a reader already inside one finishes on
+//! the release it started with, and one arriving meanwhile waits at most the flip's
+//! `lock_timeout` and then reads the new release — which is what keeps a query from seeing a
+//! mix. A view whose table stays the same (only its grants change, or another view of its
+//! schema) reads the same rows before and after, so it is renamed with its schema unlocked:
+//! the locks grow with what the release changes, not with the size of the environment. A schema that holds anything else (a user's table, a view
 //! Sluice does not manage, something depending on it from outside) is changed *in place*, view
 //! by view, as DuckDB always is.
 
@@ -54,11 +57,17 @@ impl SchemaFlip {
             .collect()
     }
 
-    /// Views of the schema before the flip, as `"schema"."view"`.
-    pub fn old_views(&self, environment: &str) -> Vec<String> {
+    /// Views of the schema whose rows change at the flip (their table is another or they are
+    /// gone), as (schema, view): the only ones a reader could see a mix through.
+    pub fn changing_views(&self, environment: &str) -> Vec<(String, String)> {
+        let new = Self::views(&self.new, environment);
         Self::views(&self.old, environment)
-            .into_keys()
-            .map(|v| format!("{}.{}", quote_ident(&self.schema), quote_ident(&v)))
+            .into_iter()
+            .filter(|(view, old)| {
+                new.get(view)
+                    .is_none_or(|new| new.table().quoted() != old.table().quoted())
+            })
+            .map(|(view, _)| (self.schema.clone(), view))
             .collect()
     }
 
@@ -264,17 +273,16 @@ pub(super) fn swap(
     flips: &[SchemaFlip],
     midway: &dyn Fn(),
 ) -> Result<(), WarehouseError> {
-    let locks: Vec<String> = flips
+    let swapped: Vec<&SchemaFlip> = flips
         .iter()
         .filter(|f| f.stage.as_ref().is_some_and(|s| s.exists))
-        .flat_map(|f| f.old_views(environment))
-        .collect::<Vec<_>>()
-        .chunks(500)
-        .map(|views| format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", views.join(", ")))
         .collect();
+    let locks = lock_statements(environment, &swapped, "ACCESS EXCLUSIVE");
     if !locks.is_empty() {
         warehouse.execute(&locks.join(";\n"))?;
     }
+    let schemas: Vec<&str> = swapped.iter().map(|f| f.schema.as_str()).collect();
+    let mut carried_now = acl::carried_in(warehouse, &schemas)?;
     let mut sql = Vec::new();
     for flip in flips {
         let Some(stage) = &flip.stage else {
@@ -282,7 +290,10 @@ pub(super) fn swap(
         };
         if stage.exists {
             let before = acl::declared(environment, &flip.old);
-            let now = acl::carried(warehouse, &flip.schema, &before)?;
+            let now = acl::without_declared(
+                carried_now.remove(&flip.schema).unwrap_or_default(),
+                &before,
+            );
             let added = kept_views(&now, &flip.new, environment);
             let removed = kept_views(&stage.carried, &flip.new, environment);
             let grant: BTreeSet<_> = added.difference(&removed).cloned().collect();
@@ -312,6 +323,42 @@ pub(super) fn swap(
         change_in_place(warehouse, environment, flip)?;
     }
     Ok(())
+}
+
+/// `LOCK TABLE` statements (a few hundred views each) for the changing views of `flips`.
+fn lock_statements(environment: &str, flips: &[&SchemaFlip], mode: &str) -> Vec<String> {
+    flips
+        .iter()
+        .flat_map(|f| f.changing_views(environment))
+        .map(|(schema, view)| format!("{}.{}", quote_ident(&schema), quote_ident(&view)))
+        .collect::<Vec<_>>()
+        .chunks(500)
+        .map(|views| format!("LOCK TABLE {} IN {mode} MODE", views.join(", ")))
+        .collect()
+}
+
+/// Opens, in a short transaction of its own, the views the flip will lock, so that locking
+/// them later does not include reading their definitions from the catalog (a third of the
+/// cost, and it would be paid while readers wait). `ACCESS SHARE` blocks no reader; a failure
+/// only means the flip pays that cost itself.
+pub(super) fn warm_up(
+    warehouse: &mut dyn Warehouse,
+    environment: &str,
+    flips: &[SchemaFlip],
+    lock_timeout: &str,
+) {
+    let swapped: Vec<&SchemaFlip> = flips
+        .iter()
+        .filter(|f| f.stage.as_ref().is_some_and(|s| s.exists))
+        .collect();
+    let locks = lock_statements(environment, &swapped, "ACCESS SHARE");
+    if locks.is_empty() {
+        return;
+    }
+    let sql = format!("BEGIN; {lock_timeout}; {}; COMMIT", locks.join(";\n"));
+    if warehouse.execute(&sql).is_err() {
+        let _ = warehouse.rollback();
+    }
 }
 
 /// A schema changed view by view: replaced views get the privileges their old selves had.

@@ -212,6 +212,7 @@ pub fn promote(
         .collect();
     let policy = &p.meta.flip;
     let timeout = readers::lock_timeout_statement(policy);
+    flip::warm_up(warehouse, &p.environment, &flips, &timeout);
     let outcome = flip_with_retries(warehouse, p, &old_refs, &flips, predicted);
     match outcome {
         Ok((release, lock_held, attempts)) => {
@@ -228,6 +229,10 @@ pub fn promote(
                 attempts,
                 swapped_schemas: stages.len(),
                 in_place_schemas: flips.len() - stages.len(),
+                changing_views: flips
+                    .iter()
+                    .map(|f| f.changing_views(&p.environment).len())
+                    .sum(),
             }));
             Ok(release)
         }
@@ -250,13 +255,16 @@ fn flip_with_retries(
 ) -> Result<(Release, Duration, u32), PromoteError> {
     let policy = &p.meta.flip;
     let postgres = warehouse.dialect() == Dialect::Postgres;
-    let schemas: Vec<String> = flips.iter().map(|f| f.schema.clone()).collect();
+    let views: BTreeSet<(String, String)> = flips
+        .iter()
+        .flat_map(|f| f.changing_views(&p.environment))
+        .collect();
     let mut backoff = Backoff::new();
     loop {
         backoff.next_attempt();
         // A reader already inside a view for longer than we would wait: do not queue behind it.
         let holder = if postgres {
-            oldest_reader(warehouse, &schemas, policy.lock_timeout).map_err(|error| {
+            oldest_reader(warehouse, &views, policy.lock_timeout).map_err(|error| {
                 PromoteError::Warehouse {
                     environment: p.environment.clone(),
                     error,
@@ -270,7 +278,7 @@ fn flip_with_retries(
             None => match flip_once(warehouse, p, old_refs, flips, predicted) {
                 Ok((release, held)) => return Ok((release, held, backoff.attempt())),
                 Err(PromoteError::Warehouse { error, .. }) if error.is_busy() => {
-                    oldest_reader(warehouse, &schemas, Duration::ZERO).unwrap_or(None)
+                    oldest_reader(warehouse, &views, Duration::ZERO).unwrap_or(None)
                 }
                 Err(e) => return Err(e),
             },

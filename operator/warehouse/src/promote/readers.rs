@@ -2,6 +2,7 @@
 //! arriving meanwhile waits at most that long; when a long reader holds a view, the flip backs
 //! off (with jitter), says who is in the way, and tries again until its ceiling.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -80,6 +81,8 @@ pub struct FlipReport {
     /// Schemas swapped whole (views prepared ahead) and schemas changed in place.
     pub swapped_schemas: usize,
     pub in_place_schemas: usize,
+    /// Views whose rows change: the ones locked (the others keep reading the same table).
+    pub changing_views: usize,
 }
 
 /// A session holding one of the views a flip must lock.
@@ -115,13 +118,14 @@ pub(super) fn lock_timeout_statement(policy: &FlipPolicy) -> String {
     )
 }
 
-/// The oldest session (other than ours) holding a lock on a view in `schemas`, if its
-/// transaction is older than `older_than`: a reader the flip would have to wait for.
+/// The oldest session (other than ours) holding a lock on one of `views` (schema, view), if
+/// its transaction is older than `older_than`: a reader the flip would have to wait for.
 pub(super) fn oldest_reader(
     warehouse: &mut dyn Warehouse,
-    schemas: &[String],
+    views: &BTreeSet<(String, String)>,
     older_than: Duration,
 ) -> Result<Option<Blocker>, WarehouseError> {
+    let schemas: BTreeSet<&String> = views.iter().map(|(schema, _)| schema).collect();
     if schemas.is_empty() {
         return Ok(None);
     }
@@ -129,17 +133,21 @@ pub(super) fn oldest_reader(
     let rows = warehouse.query(&format!(
         "SELECT n.nspname || '.' || c.relname, a.pid, \
                 floor(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start)) * 1000)::bigint, \
-                left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 120) \
+                left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 120), \
+                n.nspname, c.relname \
          FROM pg_locks l \
          JOIN pg_class c ON c.oid = l.relation \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
          JOIN pg_stat_activity a ON a.pid = l.pid \
          WHERE l.granted AND l.pid <> pg_backend_pid() AND c.relkind = 'v' \
            AND n.nspname IN ({}) \
-         ORDER BY 3 DESC LIMIT 1",
+         ORDER BY 3 DESC",
         names.join(", ")
     ))?;
-    let Some(row) = rows.into_iter().next() else {
+    let Some(row) = rows.into_iter().find(|row| {
+        let name = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+        views.contains(&(name(4), name(5)))
+    }) else {
         return Ok(None);
     };
     let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
