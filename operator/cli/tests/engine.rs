@@ -645,3 +645,84 @@ fn apply_goes_on_past_independent_failures(backend: Backend) {
 }
 
 on_both_warehouses!(apply_goes_on_past_independent_failures);
+
+/// What public SQLMesh projects rely on: a cast column keeps its name (`id::INT` is `id`), an
+/// incremental model reads its own earlier rows, an audit names its model (in any case) and
+/// its parents, and a text time column is compared in its declared format.
+fn sqlmesh_project_habits_hold(backend: Backend) {
+    let f = Fixture::new(
+        backend,
+        &[
+            (
+                "config.yaml",
+                "model_defaults:\n  start: '2024-01-01'\n  cron: '@daily'\n",
+            ),
+            (
+                "models/ext/events.sql",
+                &model("ext.events", "kind EXTERNAL", ""),
+            ),
+            (
+                "models/s/daily.sql",
+                &model(
+                    "s.daily",
+                    "kind INCREMENTAL_BY_TIME_RANGE (time_column (ds, '%Y-%m-%d'), batch_size 1),\n  \
+                     audits (matches_events)",
+                    "SELECT id::INT, SUM(v)::BIGINT AS v, CAST(d AS TEXT) AS ds\n\
+                     FROM ext.events WHERE d BETWEEN @start_ds AND @end_ds GROUP BY id, d",
+                ),
+            ),
+            (
+                "models/s/running.sql",
+                &model(
+                    "s.running",
+                    "kind INCREMENTAL_BY_TIME_RANGE (time_column ds, batch_size 1),\n  \
+                     columns (id INT, total BIGINT, ds TEXT)",
+                    "WITH today AS (SELECT id, v FROM s.daily WHERE ds = @start_ds),\n\
+                     before AS (SELECT id, total FROM s.running\n\
+                       WHERE ds = CAST(CAST(CAST(@start_ds AS DATE) - INTERVAL '1' DAY AS DATE) AS TEXT))\n\
+                     SELECT COALESCE(t.id, b.id) AS id,\n\
+                       COALESCE(t.v, 0) + COALESCE(b.total, 0) AS total, @start_ds AS ds\n\
+                     FROM today AS t FULL JOIN before AS b ON t.id = b.id",
+                ),
+            ),
+            (
+                "models/s/literal.sql",
+                &model(
+                    "s.literal",
+                    "kind INCREMENTAL_BY_TIME_RANGE (time_column (ds, 'YYYY-MM-dd'))",
+                    "SELECT CAST(d AS TEXT) AS ds FROM ext.events WHERE d BETWEEN @start_ds AND @end_ds",
+                ),
+            ),
+            (
+                "audits/matches_events.sql",
+                "AUDIT (name matches_events);\n\
+                 SELECT d.id FROM S.DAILY AS d LEFT JOIN ext.events AS e ON d.id = e.id\n\
+                 WHERE e.id IS NULL;;\n",
+            ),
+        ],
+    );
+    f.warehouse().execute(EVENTS).unwrap();
+    let plan = f.plan("prod", "2024-01-04");
+    f.try_apply_plan(&plan).unwrap();
+    assert_eq!(
+        f.rows("SELECT id, v, ds FROM s.daily ORDER BY ds, id"),
+        [
+            "1|10|2024-01-01",
+            "2|5|2024-01-01",
+            "1|7|2024-01-02",
+            "3|1|2024-01-03"
+        ]
+    );
+    assert_eq!(
+        f.rows("SELECT id, total FROM s.running WHERE ds = '2024-01-03' ORDER BY id"),
+        ["1|17", "2|5", "3|1"],
+        "each day added to the day before"
+    );
+    assert_eq!(
+        f.rows("SELECT count(*) FROM s.literal"),
+        ["0"],
+        "a format without directives matches no row, as in SQLMesh"
+    );
+}
+
+on_both_warehouses!(sqlmesh_project_habits_hold);

@@ -456,6 +456,7 @@ mod tests {
     fn a_lookback_change_is_breaking() {
         let kind = |lookback| ModelKind::IncrementalByTimeRange {
             time_column: "ds".into(),
+            time_format: None,
             batch_size: None,
             lookback,
             forward_only: false,

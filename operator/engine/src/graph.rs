@@ -117,7 +117,7 @@ impl Dag {
         if !errors.is_empty() {
             return Err(GraphError::Sql(errors));
         }
-        let (nodes, refused) = without_python(nodes, &project.python_models);
+        let (nodes, refused) = without_python(nodes, &project.needs_python);
         let mut dag = order(nodes)?;
         dag.refused = refused;
         Ok(dag)
@@ -158,7 +158,7 @@ impl Dag {
 /// every Python model and every model left out.
 fn without_python(
     mut nodes: Vec<Node>,
-    python: &[crate::project::PythonModel],
+    python: &[crate::project::NeedsPython],
 ) -> (Vec<Node>, Vec<(String, String)>) {
     let mut refused: Vec<(String, String)> = python
         .iter()
@@ -167,10 +167,7 @@ fn without_python(
                 Some(name) => format!("{name} ({})", p.path.display()),
                 None => p.path.display().to_string(),
             };
-            (
-                what,
-                "a Python model: Sluice does not run Python".to_string(),
-            )
+            (what, p.reason.clone())
         })
         .collect();
     let mut gone: BTreeSet<String> = python
@@ -305,9 +302,10 @@ pub(crate) mod tests {
             model("s.grandchild", "SELECT * FROM s.child"),
             model("s.other", "SELECT 1 AS x"),
         ]);
-        p.python_models = vec![crate::project::PythonModel {
+        p.needs_python = vec![crate::project::NeedsPython {
             path: "models/py.py".into(),
             name: Some("s.py".into()),
+            reason: "a Python model: Sluice does not run Python".into(),
         }];
         let dag = Dag::build(&p).unwrap();
         let kept: Vec<&str> = dag.nodes.iter().map(|n| n.model.name.as_str()).collect();

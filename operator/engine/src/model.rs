@@ -50,6 +50,11 @@ pub enum ModelKind {
     /// Appends/overwrites one time range per batch.
     IncrementalByTimeRange {
         time_column: String,
+        /// `time_column (ds, '%Y-%m-%d')`: how a text time column writes a time (strftime, as
+        /// SQLMesh's DuckDB and PostgreSQL dialects read it); batch boundaries are compared in
+        /// it. `None`: dates, or timestamps off midnight.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time_format: Option<String>,
         /// Number of interval units per backfill batch; `None` = the whole range in one batch.
         batch_size: Option<u32>,
         /// Number of trailing interval units re-processed on every run (late-arriving data).

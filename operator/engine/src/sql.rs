@@ -12,8 +12,8 @@ use std::ops::ControlFlow;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlparser::ast::{
-    Expr, Ident, ObjectName, ObjectNamePart, Query, SetExpr, Statement, visit_expressions,
-    visit_relations, visit_relations_mut,
+    Expr, Ident, ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, Statement, VisitMut,
+    VisitorMut, visit_expressions, visit_relations, visit_relations_mut,
 };
 use sqlparser::dialect::{Dialect as SqlDialect, DuckDbDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
@@ -243,6 +243,9 @@ pub fn parse_query_ast(
             w.value = w.value.to_ascii_lowercase();
         }
     }
+    if dialect == Dialect::Duckdb {
+        star_except_as_exclude(&mut tokens);
+    }
     let statements = Parser::new(parser_dialect.as_ref())
         .with_tokens_with_locations(tokens)
         .parse_statements()
@@ -290,6 +293,26 @@ pub fn parse_query_ast(
         macros,
     };
     Ok((query, parsed))
+}
+
+/// `SELECT * EXCEPT (col)` (BigQuery's spelling, which SQLMesh reads in every dialect) is
+/// DuckDB's `* EXCLUDE (col)`.
+fn star_except_as_exclude(tokens: &mut [sqlparser::tokenizer::TokenWithSpan]) {
+    let significant: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+        .collect();
+    for pair in significant.windows(3) {
+        let [star, word, open] = [pair[0], pair[1], pair[2]];
+        let is_except = matches!(&tokens[word].token, Token::Word(w) if w.quote_style.is_none() && w.value == "except");
+        if matches!(tokens[star].token, Token::Mul)
+            && is_except
+            && matches!(tokens[open].token, Token::LParen)
+            && let Token::Word(w) = &mut tokens[word].token
+        {
+            w.value = "exclude".into();
+            w.keyword = sqlparser::keywords::Keyword::EXCLUDE;
+        }
+    }
 }
 
 fn is_known_macro(name: &str) -> bool {
@@ -441,7 +464,62 @@ pub fn render(query: &Query, tables: &BTreeMap<String, String>, macros: &MacroVa
         }
         ControlFlow::<()>::Continue(())
     });
+    name_cast_columns(&mut query);
     substitute_placeholders(&query.to_string(), macros)
+}
+
+/// Names each unnamed `CAST(column AS type)` (or `column::type`) projection after its column,
+/// in every SELECT of `query`, as SQLMesh does: `SELECT id::INT FROM raw.items` makes a column
+/// `id`, where DuckDB alone would name it `CAST(id AS INTEGER)`.
+fn name_cast_columns(query: &mut Query) {
+    struct Names;
+    impl VisitorMut for Names {
+        type Break = ();
+        fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            name_casts_in(&mut query.body);
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = query.visit(&mut Names);
+}
+
+fn name_casts_in(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(expr) = item
+                    && let Some(column) = cast_column(expr)
+                {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: expr.clone(),
+                        alias: column,
+                    };
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            name_casts_in(left);
+            name_casts_in(right);
+        }
+        _ => {}
+    }
+}
+
+/// The column a cast (of a cast ...) of a plain column reads.
+fn cast_column(expr: &Expr) -> Option<Ident> {
+    match expr {
+        Expr::Cast { expr, .. } => cast_column_inner(expr),
+        _ => None,
+    }
+}
+
+fn cast_column_inner(expr: &Expr) -> Option<Ident> {
+    match expr {
+        Expr::Identifier(ident) => Some(ident.clone()),
+        Expr::CompoundIdentifier(parts) => parts.last().cloned(),
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => cast_column_inner(expr),
+        _ => None,
+    }
 }
 
 /// Replaces each placeholder with its macro value (unknown ones are left, and fail in SQL).
@@ -584,6 +662,46 @@ mod tests {
         assert_eq!(
             sql,
             "SELECT * FROM \"sluice__stg\".\"stg__orders__abc\" o WHERE o.d BETWEEN '2024-01-01' AND '2024-01-03' AND '@start_ds' <> ''"
+        );
+    }
+
+    #[test]
+    fn star_except_is_read_as_duckdb_exclude() {
+        let (q, _) = parse_query_ast(
+            "SELECT * EXCEPT (dup), t.* except(a) FROM t",
+            Dialect::Duckdb,
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            q.to_string(),
+            "SELECT * EXCLUDE (dup), t.* EXCLUDE (a) FROM t"
+        );
+        let (q, _) = parse_query_ast(
+            "SELECT * FROM t EXCEPT (SELECT * FROM u)",
+            Dialect::Duckdb,
+            1,
+        )
+        .unwrap();
+        assert_eq!(q.to_string(), "SELECT * FROM t EXCEPT (SELECT * FROM u)");
+    }
+
+    #[test]
+    fn a_cast_column_keeps_its_name_as_in_sqlmesh() {
+        let (q, _) = parse_query_ast(
+            "WITH t AS (SELECT o.id::INT, CAST(ds AS TEXT) FROM raw.o AS o) \
+             SELECT id::BIGINT, ds, CAST(id AS TEXT) AS label, id + 1 FROM t \
+             UNION ALL SELECT 1::BIGINT, '', '', 2",
+            Dialect::Duckdb,
+            1,
+        )
+        .unwrap();
+        let sql = render(&q, &BTreeMap::new(), &MacroValues::default());
+        assert_eq!(
+            sql,
+            "WITH t AS (SELECT o.id::INT AS id, CAST(ds AS TEXT) AS ds FROM raw.o AS o) \
+             SELECT id::BIGINT AS id, ds, CAST(id AS TEXT) AS label, id + 1 FROM t \
+             UNION ALL SELECT 1::BIGINT, '', '', 2"
         );
     }
 

@@ -336,6 +336,29 @@ pub fn format_ts(ms: i64) -> String {
     to_datetime(ms).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// A batch boundary as a model's time column holds it: in its `time_format` when it has one
+/// (text a format has no directive for is kept as written, as strftime does), else as
+/// [`format_boundary`].
+pub fn format_boundary_as(ms: i64, time_format: Option<&str>) -> String {
+    match time_format {
+        Some(format) if check_time_format(format).is_ok() => {
+            to_datetime(ms).format(format).to_string()
+        }
+        _ => format_boundary(ms),
+    }
+}
+
+/// Whether `format` is a strftime format chrono can write; the error names the bad directive.
+pub fn check_time_format(format: &str) -> Result<(), String> {
+    use chrono::format::{Item, StrftimeItems};
+    if StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
+        return Err(format!(
+            "'{format}' is not a strftime time format (such as '%Y-%m-%d')"
+        ));
+    }
+    Ok(())
+}
+
 /// A boundary for JSON and logs: a date when it is midnight, else a timestamp.
 pub fn format_boundary(ms: i64) -> String {
     if is_midnight(ms) {

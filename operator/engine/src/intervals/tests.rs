@@ -189,3 +189,17 @@ fn date_ends_are_inclusive() {
         "an offset is converted to UTC"
     );
 }
+
+#[test]
+fn a_text_time_column_is_compared_in_its_own_format() {
+    let day = parse_time("2023-10-01", 0).unwrap().0;
+    assert_eq!(format_boundary_as(day, None), "2023-10-01");
+    assert_eq!(format_boundary_as(day, Some("%Y%m%d")), "20231001");
+    assert_eq!(
+        format_boundary_as(day, Some("%d/%m/%Y %H")),
+        "01/10/2023 00"
+    );
+    // Not a directive: written as it is, as strftime (and so SQLMesh) does.
+    assert_eq!(format_boundary_as(day, Some("YYYY-MM-dd")), "YYYY-MM-dd");
+    assert!(check_time_format("%Y-%Q").is_err());
+}

@@ -75,6 +75,18 @@ pub fn uses_macros(sql: &str) -> bool {
     })
 }
 
+/// The macro functions `sql` calls (`@name(...)`), lower-cased, in order of first call.
+pub fn called_macros(sql: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for t in lex(sql).iter().filter(|t| t.kind == Kind::Call) {
+        let name = t.macro_name().to_lowercase();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
 /// Names of the macros a Python file of `macros/` registers: functions decorated with
 /// `@macro()` (or `@macro("name")`, which registers that name).
 pub fn python_macro_names(source: &str) -> BTreeSet<String> {
@@ -228,6 +240,7 @@ mod tests {
     fn incremental() -> ModelKind {
         ModelKind::IncrementalByTimeRange {
             time_column: "d".into(),
+            time_format: None,
             batch_size: None,
             lookback: 0,
             forward_only: false,

@@ -66,7 +66,8 @@ use std::fmt;
 
 pub use jinja::render_config;
 pub use load::{
-    expand_for_load, is_run_time_variable, python_macro_names, time_values, uses_macros,
+    called_macros, expand_for_load, is_run_time_variable, python_macro_names, time_values,
+    uses_macros,
 };
 
 use crate::model::{Dialect, ModelKind};

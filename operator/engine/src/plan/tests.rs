@@ -331,6 +331,7 @@ fn incremental(name: &str, batch_size: Option<u32>, lookback: u32) -> Model {
     );
     m.kind = ModelKind::IncrementalByTimeRange {
         time_column: "d".into(),
+        time_format: None,
         batch_size,
         lookback,
         forward_only: false,

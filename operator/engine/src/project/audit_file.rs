@@ -48,7 +48,8 @@ pub(crate) fn parse(rel: &Path, src: &str) -> ParsedAudits {
             }
         };
         let query = src[block.end..query_end].trim();
-        let query = query.strip_suffix(';').unwrap_or(query).trim_end();
+        // SQLMesh accepts any number of semicolons after an audit's query (`;;` is common).
+        let query = query.trim_end_matches(|c: char| c == ';' || c.is_whitespace());
         match audit_from_block(rel, src, &block.properties, block.keyword_pos, query) {
             Ok(audit) => out.audits.push((audit, block.keyword_pos.line)),
             Err(mut errors) => out.errors.append(&mut errors),

@@ -42,6 +42,7 @@ pub(crate) fn parse_kind(src: &str, pos: Pos, value: &[Node]) -> Result<ModelKin
         "EXTERNAL" => ModelKind::External,
         "INCREMENTAL_BY_TIME_RANGE" => ModelKind::IncrementalByTimeRange {
             time_column: fields.required(pos, &name, "time_column", |f| f.time_column.take())?,
+            time_format: fields.time_format.take(),
             batch_size: fields.batch_size,
             lookback: fields.lookback.unwrap_or(0),
             forward_only: fields.forward_only.unwrap_or(false),
@@ -75,6 +76,7 @@ pub(crate) fn parse_kind(src: &str, pos: Pos, value: &[Node]) -> Result<ModelKin
 #[derive(Default)]
 struct KindFields {
     time_column: Option<String>,
+    time_format: Option<String>,
     unique_key: Option<Vec<String>>,
     path: Option<String>,
     batch_size: Option<u32>,
@@ -119,7 +121,11 @@ impl KindFields {
                 ));
             }
             match key.as_str() {
-                "time_column" => fields.time_column = Some(time_column(src, pos, value)?),
+                "time_column" => {
+                    let (column, format) = time_column(src, pos, value)?;
+                    fields.time_column = Some(column);
+                    fields.time_format = format;
+                }
                 "unique_key" => {
                     fields.unique_key = Some(list_value(src, value));
                 }
@@ -152,18 +158,36 @@ impl KindFields {
     }
 }
 
-/// `time_column ts` or `time_column (ts, '%Y-%m-%d')`; the format only matters for string
-/// time columns in SQLMesh's own engine, so only the column is kept.
-fn time_column(src: &str, pos: Pos, value: &[Node]) -> Result<String, Located> {
-    let column = match value {
+/// `time_column ts` or `time_column (ts, '%Y-%m-%d')`: the column, and the format a text
+/// column writes times in.
+fn time_column(src: &str, pos: Pos, value: &[Node]) -> Result<(String, Option<String>), Located> {
+    let (column, format) = match value {
         [group @ Node::Group { .. }] => match group.group_items().unwrap_or_default() {
-            [first, ..] => element_text(src, &first.nodes),
-            [] => String::new(),
+            [first] => (element_text(src, &first.nodes), None),
+            [first, format] => (
+                element_text(src, &first.nodes),
+                Some(element_text(src, &format.nodes)),
+            ),
+            _ => (String::new(), None),
         },
-        _ => element_text(src, value),
+        _ => (element_text(src, value), None),
     };
     if column.is_empty() || column.contains(char::is_whitespace) {
-        return Err(type_error(src, "time_column", pos, value, "a column name"));
+        return Err(type_error(
+            src,
+            "time_column",
+            pos,
+            value,
+            "a column name, or (column, 'format')",
+        ));
     }
-    Ok(column)
+    let format = format
+        .map(|f| {
+            let text = f.trim_matches('\'').to_string();
+            crate::intervals::check_time_format(&text)
+                .map(|()| text)
+                .map_err(|e| Located::new(pos, format!("time_column: {e}")))
+        })
+        .transpose()?;
+    Ok((column, format))
 }

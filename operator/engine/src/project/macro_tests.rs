@@ -124,21 +124,57 @@ fn models_without_macros_are_used_as_written() {
 }
 
 #[test]
-fn python_macros_are_refused_by_name_and_file() {
-    let lines = load_err(&[
+fn a_model_calling_a_python_macro_is_left_out_with_its_descendants() {
+    let dir = project(&[
         ("macros/util.py", UTIL_PY),
         (
             "models/p.sql",
             &model("s.p", "FULL", "SELECT\n  @add_one(a) AS b\nFROM t"),
         ),
+        ("models/q.sql", &model("s.q", "FULL", "SELECT b FROM s.p")),
+        ("models/r.sql", &model("s.r", "FULL", "SELECT 1 AS c")),
     ]);
+    let project = load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let dag = crate::graph::Dag::build(&project).unwrap();
+    let kept: Vec<&str> = dag.nodes.iter().map(|n| n.model.name.as_str()).collect();
+    assert_eq!(kept, ["s.r"]);
+    let refused: Vec<String> = dag
+        .refused
+        .iter()
+        .map(|(what, why)| format!("{what}: {why}"))
+        .collect();
     assert_eq!(
-        lines,
+        refused,
         [
-            "models/p.sql:6:3: @add_one: is a Python macro (defined in macros/util.py): it needs \
-          Python, which Sluice does not run; write it as a SQL macro (@DEF) or a Jinja macro \
-          (macros/*.sql)"
+            "s.p (models/p.sql): calls the Python macro(s) @add_one: Sluice does not run Python",
+            "s.q: reads s.p, which needs Python",
         ]
+    );
+}
+
+#[test]
+fn a_python_macro_beside_another_problem_is_reported_by_name_and_file() {
+    let lines = load_err(&[
+        ("macros/util.py", UTIL_PY),
+        (
+            "models/p.sql",
+            &model(
+                "s.p",
+                "FULL",
+                "SELECT\n  @add_one(a) AS b, @nope(a) AS c\nFROM t",
+            ),
+        ),
+    ]);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        lines[0],
+        "models/p.sql:6:3: @add_one: is a Python macro (defined in macros/util.py): it needs \
+         Python, which Sluice does not run; write it as a SQL macro (@DEF) or a Jinja macro \
+         (macros/*.sql)"
+    );
+    assert!(
+        lines[1].contains("@nope: unknown macro function"),
+        "{lines:?}"
     );
 }
 

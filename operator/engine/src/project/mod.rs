@@ -11,6 +11,7 @@ mod header;
 mod kind;
 mod model_file;
 mod products;
+mod repos;
 mod values;
 
 use std::collections::BTreeMap;
@@ -21,7 +22,6 @@ use crate::model::{CustomAudit, Model, ProjectConfig};
 use crate::products::Product;
 
 pub use audit_call::parse_audit_call;
-pub use config::load_config;
 
 /// A loaded project: its configuration, models in file order, and custom audits by name.
 #[derive(Debug, Clone, Default)]
@@ -32,17 +32,21 @@ pub struct Project {
     pub audits: BTreeMap<String, CustomAudit>,
     /// Data products from `products.yaml`, their model selectors resolved.
     pub products: Vec<Product>,
-    /// Python models (`models/**/*.py`): Sluice does not run Python, so they and the models
-    /// that read them are refused by name, up front, and the rest of the project runs.
-    pub python_models: Vec<PythonModel>,
+    /// What needs Python — Python models (`models/**/*.py`), models calling Python macros,
+    /// `before_all`/`after_all` statements calling them: Sluice does not run Python, so these
+    /// and the models that read them are refused by name, up front, and the rest runs.
+    pub needs_python: Vec<NeedsPython>,
 }
 
-/// A Python model, found by its file and the name its `@model(...)` decorator gives.
+/// Something of the project that needs Python: a model (named by its file, and by its
+/// `@model(...)` decorator or header) or an environment statement (`name` is `None`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PythonModel {
+pub struct NeedsPython {
     /// Relative to the project root.
     pub path: PathBuf,
     pub name: Option<String>,
+    /// Why it needs Python, for the refusal.
+    pub reason: String,
 }
 
 /// The name in a Python model's `@model("name", ...)` decorator.
@@ -145,8 +149,25 @@ fn query_errors(models: &[Model]) -> Vec<Diagnostic> {
         .collect()
 }
 
-/// Loads the project rooted at `root`.
+/// Loads the project rooted at `root`: a SQLMesh project directory, or a directory of
+/// SQLMesh repos loaded together (see [`repos`]).
 pub fn load(root: &Path) -> Result<Project, ProjectError> {
+    match repos::of(root) {
+        Some(repos) => repos::load(root, &repos),
+        None => load_one(root),
+    }
+}
+
+/// The configuration of the project at `root` (of the first repo of a multi-repo project).
+pub fn load_config(root: &Path) -> Result<ProjectConfig, Vec<Diagnostic>> {
+    match repos::of(root) {
+        Some(repos) => config::load_config(&root.join(&repos[0])),
+        None => config::load_config(root),
+    }
+}
+
+/// Loads one SQLMesh project directory.
+fn load_one(root: &Path) -> Result<Project, ProjectError> {
     // A mistyped --project must not look like an empty project (whose plan would drop
     // every model from the environment).
     let has_config = root.join("config.yaml").is_file() || root.join("config.yml").is_file();
@@ -161,7 +182,7 @@ pub fn load(root: &Path) -> Result<Project, ProjectError> {
         });
     }
     let mut diagnostics = Vec::new();
-    let config = match load_config(root) {
+    let mut config = match config::load_config(root) {
         Ok(config) => config,
         Err(mut errs) => {
             diagnostics.append(&mut errs);
@@ -170,27 +191,32 @@ pub fn load(root: &Path) -> Result<Project, ProjectError> {
     };
 
     let macros = project_macros(root, &mut diagnostics);
+    let mut needs_python = statements_needing_python(&mut config, &macros.python);
     let mut models: Vec<model_file::ParsedModel> = Vec::new();
     for rel in sql_files(root, "models", &mut diagnostics) {
         match read(root, &rel) {
             Ok(src) => match model_file::parse(root, &rel, &src, &config, &macros) {
-                Ok(parsed) => models.push(parsed),
+                Ok(model_file::Parsed::Model(parsed)) => models.push(*parsed),
+                Ok(model_file::Parsed::NeedsPython(model)) => needs_python.push(model),
                 Err(errs) => diagnostics.extend(errs.into_iter().map(|e| Diagnostic::at(&rel, e))),
             },
             Err(d) => diagnostics.push(d),
         }
     }
     check_duplicate_models(&models, &mut diagnostics);
-    let python_models = files(root, "models", "py", &mut diagnostics)
-        .into_iter()
-        .filter(|rel| !rel.ends_with("__init__.py"))
-        .map(|rel| PythonModel {
-            name: std::fs::read_to_string(root.join(&rel))
-                .ok()
-                .and_then(|text| python_model_name(&text)),
-            path: rel,
-        })
-        .collect();
+    // A Python file of models/ without an `@model` decorator is a helper module, not a model.
+    needs_python.extend(
+        files(root, "models", "py", &mut diagnostics)
+            .into_iter()
+            .filter_map(|rel| {
+                let text = std::fs::read_to_string(root.join(&rel)).ok()?;
+                text.contains("@model").then(|| NeedsPython {
+                    name: python_model_name(&text),
+                    path: rel,
+                    reason: "a Python model: Sluice does not run Python".into(),
+                })
+            }),
+    );
 
     let mut audits: BTreeMap<String, CustomAudit> = BTreeMap::new();
     let mut audit_lines: BTreeMap<String, usize> = BTreeMap::new();
@@ -246,11 +272,49 @@ pub fn load(root: &Path) -> Result<Project, ProjectError> {
             models,
             audits,
             products,
-            python_models,
+            needs_python,
         })
     } else {
         Err(ProjectError { diagnostics })
     }
+}
+
+/// Takes the `before_all`/`after_all` statements that call a Python macro out of `config`,
+/// naming each: they cannot run, and the rest of the project can.
+fn statements_needing_python(
+    config: &mut ProjectConfig,
+    python: &BTreeMap<String, PathBuf>,
+) -> Vec<NeedsPython> {
+    let mut refused = Vec::new();
+    let file = PathBuf::from("config.yaml");
+    for (which, statements) in [
+        ("before_all", &mut config.statements.before_all),
+        ("after_all", &mut config.statements.after_all),
+    ] {
+        let mut index = 0;
+        statements.retain(|sql| {
+            index += 1;
+            let calls: Vec<String> = crate::macros::called_macros(sql)
+                .into_iter()
+                .filter(|name| python.contains_key(name))
+                .map(|name| format!("@{name}"))
+                .collect();
+            if calls.is_empty() {
+                return true;
+            }
+            refused.push(NeedsPython {
+                path: file.clone(),
+                name: None,
+                reason: format!(
+                    "{which} statement {index} calls the Python macro(s) {}: not run, Sluice \
+                     does not run Python",
+                    calls.join(", ")
+                ),
+            });
+            false
+        });
+    }
+    refused
 }
 
 fn read(root: &Path, rel: &Path) -> Result<String, Diagnostic> {

@@ -45,6 +45,13 @@ pub(crate) struct ParsedModel {
     pub name_line: usize,
 }
 
+/// What a model file holds: a model Sluice can run, or one whose query needs Python.
+pub(crate) enum Parsed {
+    Model(Box<ParsedModel>),
+    /// Its query calls Python macros: left out, with its descendants, as a Python model is.
+    NeedsPython(super::NeedsPython),
+}
+
 /// Parses one model file; `rel` is relative to `root`.
 pub(crate) fn parse(
     root: &Path,
@@ -52,7 +59,7 @@ pub(crate) fn parse(
     src: &str,
     config: &ProjectConfig,
     macros: &ProjectMacros,
-) -> Result<ParsedModel, Vec<Located>> {
+) -> Result<Parsed, Vec<Located>> {
     let mut lexer = Lexer::new(src);
     let block = match parse_block(&mut lexer, "MODEL") {
         Ok(Some(block)) => block,
@@ -131,8 +138,19 @@ pub(crate) fn parse(
                 ));
                 return Err(errors);
             }
-            Err(mut expansion_errors) => {
-                errors.append(&mut expansion_errors);
+            Err(failed) if errors.is_empty() && !failed.python.is_empty() => {
+                let names: Vec<String> = failed.python.iter().map(|m| format!("@{m}")).collect();
+                return Ok(Parsed::NeedsPython(super::NeedsPython {
+                    path: rel.to_path_buf(),
+                    name: Some(name),
+                    reason: format!(
+                        "calls the Python macro(s) {}: Sluice does not run Python",
+                        names.join(", ")
+                    ),
+                }));
+            }
+            Err(mut failed) => {
+                errors.append(&mut failed.problems);
                 return Err(errors);
             }
         }
@@ -201,10 +219,10 @@ pub(crate) fn parse(
             .grants_target_layer
             .unwrap_or(config.grants_target_layer),
     };
-    Ok(ParsedModel {
+    Ok(Parsed::Model(Box::new(ParsedModel {
         model,
         name_line: name_pos.line,
-    })
+    })))
 }
 
 /// A model's statements after its macros are expanded.
@@ -214,6 +232,13 @@ struct Body {
     /// The query and where it starts in the file.
     query: Option<(String, Pos)>,
     post: Vec<String>,
+}
+
+/// Why a model's body did not expand: its problems, and the Python macros it calls when
+/// those are all that stopped it.
+struct BodyError {
+    problems: Vec<Located>,
+    python: std::collections::BTreeSet<String>,
 }
 
 /// What a model's macros see of the model and its project.
@@ -229,7 +254,7 @@ struct ModelContext<'a> {
 /// with the project's variables and macros. The run's values (`@start_ds`, `@this_model`)
 /// are left for the run; statements run when the model is evaluated, so `@runtime_stage` is
 /// `evaluating`.
-fn expand_body(src: &str, start: usize, model: &ModelContext) -> Result<Body, Vec<Located>> {
+fn expand_body(src: &str, start: usize, model: &ModelContext) -> Result<Body, BodyError> {
     let text = &src[start..];
     let base = pos_at(src, start);
     let at = |line: usize, column: usize| {
@@ -253,10 +278,21 @@ fn expand_body(src: &str, start: usize, model: &ModelContext) -> Result<Body, Ve
     ctx.python_macros = model.macros.python.keys().cloned().collect();
     ctx.jinja_macros = model.macros.jinja.clone();
     let expanded = crate::macros::expand_for_load(text, &mut ctx).map_err(|errors| {
-        errors
-            .into_iter()
-            .map(|e| macro_error(e, at, model.macros))
-            .collect::<Vec<_>>()
+        let python = if errors.iter().all(|e| e.kind == MacroErrorKind::PythonMacro) {
+            errors
+                .iter()
+                .map(|e| e.construct.trim_start_matches('@').to_lowercase())
+                .collect()
+        } else {
+            Default::default()
+        };
+        BodyError {
+            problems: errors
+                .into_iter()
+                .map(|e| macro_error(e, at, model.macros))
+                .collect(),
+            python,
+        }
     })?;
     let mut body = Body::default();
     for statement in expanded.statements {

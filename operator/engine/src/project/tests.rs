@@ -102,6 +102,7 @@ fn loads_every_kind_with_defaults_and_header_properties() {
         orders.kind,
         ModelKind::IncrementalByTimeRange {
             time_column: "order_date".into(),
+            time_format: Some("%Y-%m-%d".into()),
             batch_size: Some(7),
             lookback: 2,
             forward_only: true
@@ -396,4 +397,149 @@ fn a_missing_or_empty_project_directory_is_an_error() {
     );
     let err = load(dir.path()).unwrap_err().to_string();
     assert!(err.contains("no config.yaml and no models/"), "{err}");
+}
+
+#[test]
+fn a_directory_of_repos_loads_as_one_project() {
+    let repo = |name: &str, dialect: &str, before: &str| {
+        format!(
+            "project: {name}\nmodel_defaults:\n  dialect: {dialect}\nbefore_all:\n  - {before}\n"
+        )
+    };
+    let dir = project(&[
+        (
+            "repo_1/config.yaml",
+            &repo(
+                "repo_1",
+                "duckdb",
+                "CREATE TABLE IF NOT EXISTS b1 AS SELECT 1",
+            ),
+        ),
+        (
+            "repo_1/models/a.sql",
+            "MODEL (name bronze.a, kind FULL);\nSELECT 1 AS x",
+        ),
+        (
+            "repo_1/macros/m.py",
+            "from sqlmesh import macro\n\n@macro()\ndef two(evaluator):\n    return 2\n",
+        ),
+        (
+            "repo_2/config.yaml",
+            &repo(
+                "repo_2",
+                "postgres",
+                "CREATE TABLE IF NOT EXISTS b2 AS SELECT 2",
+            ),
+        ),
+        (
+            "repo_2/models/c.sql",
+            "MODEL (name silver.c, kind FULL);\nSELECT x FROM bronze.a",
+        ),
+        (
+            "repo_2/macros/m.py",
+            "from sqlmesh import macro\n\n@macro()\ndef two(evaluator):\n    return 2\n",
+        ),
+        (
+            "repo_2/models/d.sql",
+            "MODEL (name silver.d, kind FULL);\nSELECT @two() AS y",
+        ),
+        ("notes/readme.txt", "not a repo"),
+    ]);
+    let p = load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let models: Vec<(&str, &Path, Dialect)> = p
+        .models
+        .iter()
+        .map(|m| (m.name.as_str(), m.path.as_path(), m.dialect))
+        .collect();
+    assert_eq!(
+        models,
+        [
+            (
+                "bronze.a",
+                Path::new("repo_1/models/a.sql"),
+                Dialect::Duckdb
+            ),
+            (
+                "silver.c",
+                Path::new("repo_2/models/c.sql"),
+                Dialect::Postgres
+            ),
+        ]
+    );
+    assert_eq!(
+        p.config.statements.before_all,
+        [
+            "CREATE TABLE IF NOT EXISTS b1 AS SELECT 1",
+            "CREATE TABLE IF NOT EXISTS b2 AS SELECT 2"
+        ]
+    );
+    let python: Vec<String> = p
+        .needs_python
+        .iter()
+        .map(|n| n.path.display().to_string())
+        .collect();
+    assert_eq!(python, ["repo_2/models/d.sql"]);
+    assert_eq!(load_config(dir.path()).unwrap().dialect, Dialect::Duckdb);
+    let graph = crate::graph::Dag::build(&p).unwrap();
+    assert_eq!(graph.get("silver.c").unwrap().parents, ["bronze.a"]);
+
+    // A name defined in two repos; then problems in both repos, reported together and named
+    // by their path from the top.
+    write(
+        dir.path(),
+        "repo_2/models/dup.sql",
+        "MODEL (name bronze.a, kind FULL);\nSELECT 2 AS x",
+    );
+    let errors = load(dir.path()).unwrap_err().to_string();
+    assert_eq!(
+        errors,
+        "repo_2/models/dup.sql: duplicate model name 'bronze.a' (also defined in repo_1/models/a.sql)"
+    );
+    write(
+        dir.path(),
+        "repo_1/models/bad.sql",
+        "MODEL (name bronze.bad, kind NOPE);\nSELECT 1",
+    );
+    write(
+        dir.path(),
+        "repo_2/models/dup.sql",
+        "MODEL (name silver.bad, kind FULL, start x);\nSELECT 1",
+    );
+    let errors = load(dir.path()).unwrap_err().to_string();
+    assert!(errors.contains("repo_1/models/bad.sql:1:"), "{errors}");
+    assert!(errors.contains("repo_2/models/dup.sql:1:"), "{errors}");
+}
+
+#[test]
+fn an_environment_statement_calling_a_python_macro_is_left_out_by_name() {
+    let dir = project(&[
+        (
+            "config.yaml",
+            "model_defaults:\n  dialect: duckdb\nbefore_all:\n  - CREATE TABLE t1 AS SELECT @one()\n  - CREATE TABLE t2 AS SELECT 2\n",
+        ),
+        (
+            "macros/m.py",
+            "from sqlmesh import macro\n\n@macro()\ndef one(evaluator):\n    return 1\n",
+        ),
+        (
+            "models/a.sql",
+            "MODEL (name s.a, kind FULL);\nSELECT 1 AS x",
+        ),
+    ]);
+    let p = load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        p.config.statements.before_all,
+        ["CREATE TABLE t2 AS SELECT 2"]
+    );
+    let refused: Vec<String> = p
+        .needs_python
+        .iter()
+        .map(|n| format!("{}: {}", n.path.display(), n.reason))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            "config.yaml: before_all statement 1 calls the Python macro(s) @one: not run, Sluice does not run Python"
+        ]
+    );
 }

@@ -6,7 +6,8 @@
 //! adds columns migrates its table (`ALTER TABLE ... ADD COLUMN`), as SQLMesh does; one that
 //! drops columns is refused (SQLMesh's default for destructive forward-only changes).
 
-use sluice_engine::intervals::{Interval, format_boundary};
+use sluice_engine::graph::model_key;
+use sluice_engine::intervals::{Interval, format_boundary_as};
 use sluice_engine::model::{Dialect, ModelKind};
 use sluice_engine::seed::{SeedTable, create_table_sql, insert_sql, parse_seed};
 use sluice_engine::snapshot::{Category, PhysicalTable, quote_ident, quote_literal};
@@ -71,6 +72,21 @@ pub fn create(
             )
         }
         _ => {
+            let reads_itself = model.query.as_deref().is_some_and(|sql| {
+                sluice_engine::sql::parse_query(sql, model.dialect, model.query_line)
+                    .is_ok_and(|q| q.tables.contains(&model_key(&model.name)))
+            });
+            if reads_itself {
+                return Err(TaskError::Invalid {
+                    task,
+                    message: format!(
+                        "{} reads its own table, which must exist before its first batch: \
+                         declare its columns in the MODEL header (columns (name TYPE, ...)), \
+                         as SQLMesh requires of a model reading itself",
+                        model.name
+                    ),
+                });
+            }
             let query = render_model(model, &target.inputs, range, target.execution_time, &table)?;
             format!(
                 "CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM ({query}) AS __sluice_shape LIMIT 0"
@@ -250,10 +266,14 @@ pub fn backfill(
                 .chain(insert_sql(&table, &seed))
                 .collect()
         }
-        ModelKind::IncrementalByTimeRange { time_column, .. } => {
+        ModelKind::IncrementalByTimeRange {
+            time_column,
+            time_format,
+            ..
+        } => {
             let (start, end) = (
-                format_boundary(interval.start),
-                format_boundary(interval.end),
+                format_boundary_as(interval.start, time_format.as_deref()),
+                format_boundary_as(interval.end, time_format.as_deref()),
             );
             let within = |column: &str| format!("{column} >= '{start}' AND {column} < '{end}'");
             vec![

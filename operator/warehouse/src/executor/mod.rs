@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sluice_engine::audit::{is_blocking, render_audit};
 use sluice_engine::graph::model_key;
-use sluice_engine::intervals::{Interval, format_boundary};
+use sluice_engine::intervals::{Interval, format_boundary_as};
 use sluice_engine::model::{CustomAudit, ModelKind};
 use sluice_engine::plan::Plan;
 use sluice_engine::snapshot::{AuditResult, PhysicalTable, Snapshot};
@@ -140,11 +140,15 @@ pub fn run_task(warehouse: &mut dyn Warehouse, task: &Task) -> Result<TaskOutcom
 /// time-ranged model, the whole table otherwise.
 pub(crate) fn audited_rows(target: &Target, interval: Interval) -> String {
     match &target.snapshot.model.kind {
-        ModelKind::IncrementalByTimeRange { time_column, .. } => format!(
+        ModelKind::IncrementalByTimeRange {
+            time_column,
+            time_format,
+            ..
+        } => format!(
             "(SELECT * FROM {} WHERE {time_column} >= '{}' AND {time_column} < '{}') AS __this_batch",
             target.table_sql(),
-            format_boundary(interval.start),
-            format_boundary(interval.end)
+            format_boundary_as(interval.start, time_format.as_deref()),
+            format_boundary_as(interval.end, time_format.as_deref())
         ),
         _ => target.table_sql(),
     }
@@ -171,7 +175,12 @@ fn audit(
                 task: task.clone(),
                 message: e.to_string(),
             })?;
-        let sql = macros.apply(&sql);
+        let sql = render::render_audit_tables(
+            model,
+            &target.inputs,
+            &target.table_sql(),
+            &macros.apply(&sql),
+        );
         let rows = warehouse
             .query(&format!("SELECT COUNT(*) FROM (\n{sql}\n) AS __audit"))
             .map_err(|error| TaskError::Warehouse {

@@ -55,6 +55,11 @@ pub fn render_model(
         };
         tables.insert(key.clone(), sql);
     }
+    // A model reading itself (an incremental model adding to its previous rows) reads its own
+    // table, as in SQLMesh.
+    tables
+        .entry(model_key(&model.name))
+        .or_insert_with(|| this_table.to_string());
     let mut ctes = Vec::new();
     let mut seen = BTreeSet::new();
     let body = render_one(model, inputs, &tables, &macros, &mut ctes, &mut seen)?;
@@ -65,6 +70,29 @@ pub fn render_model(
         "WITH {} SELECT * FROM ({body}) AS __sluice_query",
         ctes.join(", ")
     ))
+}
+
+/// Points the model names an audit's query reads at this run's tables: the model itself
+/// (`LEFT JOIN omop.DOSE_ERA ...`, in any case) at its table, its parents at theirs. A query
+/// Sluice cannot parse is left as written, for the warehouse to judge.
+pub fn render_audit_tables(
+    model: &Model,
+    inputs: &BTreeMap<String, Input>,
+    this_table: &str,
+    sql: &str,
+) -> String {
+    let Ok((ast, _)) = parse_query_ast(sql, model.dialect, 1) else {
+        return sql.to_string();
+    };
+    let mut tables: BTreeMap<String, String> = inputs
+        .iter()
+        .filter_map(|(key, input)| match input {
+            Input::Table(table) => Some((key.clone(), table.clone())),
+            Input::Embedded(_) => None,
+        })
+        .collect();
+    tables.insert(model_key(&model.name), this_table.to_string());
+    render(&ast, &tables, &MacroValues::default())
 }
 
 /// The model's pre- and post-statements for `interval`, with the time variables and

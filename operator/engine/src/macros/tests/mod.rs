@@ -74,6 +74,7 @@ fn variables(yaml: &serde_json::Value, path: &[&str]) -> BTreeMap<String, serde_
 pub(super) fn incremental() -> ModelKind {
     ModelKind::IncrementalByTimeRange {
         time_column: "event_date".into(),
+        time_format: None,
         batch_size: None,
         lookback: 0,
         forward_only: false,
