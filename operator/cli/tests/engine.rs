@@ -647,8 +647,9 @@ fn apply_goes_on_past_independent_failures(backend: Backend) {
 on_both_warehouses!(apply_goes_on_past_independent_failures);
 
 /// What public SQLMesh projects rely on: a cast column keeps its name (`id::INT` is `id`), an
-/// incremental model reads its own earlier rows, an audit names its model (in any case) and
-/// its parents, and a text time column is compared in its declared format.
+/// incremental model reads its own earlier rows, an audit names its model (in any case), its
+/// parents and other models (built before it; a non-blocking audit reading a model built after
+/// it warns), and a text time column is compared in its declared format.
 fn sqlmesh_project_habits_hold(backend: Backend) {
     let f = Fixture::new(
         backend,
@@ -666,7 +667,7 @@ fn sqlmesh_project_habits_hold(backend: Backend) {
                 &model(
                     "s.daily",
                     "kind INCREMENTAL_BY_TIME_RANGE (time_column (ds, '%Y-%m-%d'), batch_size 1),\n  \
-                     audits (matches_events)",
+                     audits (matches_events, reads_downstream)",
                     "SELECT id::INT, SUM(v)::BIGINT AS v, CAST(d AS TEXT) AS ds\n\
                      FROM ext.events WHERE d BETWEEN @start_ds AND @end_ds GROUP BY id, d",
                 ),
@@ -692,6 +693,28 @@ fn sqlmesh_project_habits_hold(backend: Backend) {
                     "kind INCREMENTAL_BY_TIME_RANGE (time_column (ds, 'YYYY-MM-dd'))",
                     "SELECT CAST(d AS TEXT) AS ds FROM ext.events WHERE d BETWEEN @start_ds AND @end_ds",
                 ),
+            ),
+            (
+                "models/s/aaa_first.sql",
+                &model(
+                    "s.aaa_first",
+                    "kind FULL,\n  audits (within_last)",
+                    "SELECT 3 AS id",
+                ),
+            ),
+            (
+                "models/s/zzz_last.sql",
+                &model("s.zzz_last", "kind FULL", "SELECT 3 AS id"),
+            ),
+            (
+                "audits/within_last.sql",
+                "AUDIT (name within_last);\n\
+                 SELECT * FROM @this_model WHERE id NOT IN (SELECT id FROM s.zzz_last)",
+            ),
+            (
+                "audits/reads_downstream.sql",
+                "AUDIT (name reads_downstream, blocking false);\n\
+                 SELECT * FROM @this_model WHERE id NOT IN (SELECT id FROM s.running)",
             ),
             (
                 "audits/matches_events.sql",

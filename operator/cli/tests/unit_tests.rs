@@ -128,3 +128,58 @@ fn unit_tests(backend: Backend) {
 }
 
 on_both_warehouses!(unit_tests);
+
+/// A test of a model that needs Python is skipped, saying why; a test of a SQL model that
+/// only reads a Python model runs, since the test gives that input as rows.
+fn tests_around_python(backend: Backend) {
+    let f = project(backend);
+    f.write(
+        "macros/util.py",
+        "from sqlmesh import macro\n\n@macro()\ndef mask(evaluator, c):\n    return c\n",
+    );
+    f.write(
+        "models/py/scores.py",
+        "from sqlmesh import model\n\n@model(\"py.scores\", columns={\"id\": \"int\"})\ndef execute(context, **kwargs):\n    ...\n",
+    );
+    f.write(
+        "models/mart/masked.sql",
+        &model(
+            "mart.masked",
+            "kind FULL",
+            "SELECT @mask(id) AS id FROM raw.orders",
+        ),
+    );
+    f.write(
+        "models/mart/top.sql",
+        &model(
+            "mart.top",
+            "kind FULL",
+            "SELECT max(id) AS id FROM py.scores",
+        ),
+    );
+    f.write(
+        "tests/test_python.yaml",
+        "test_masked:\n  model: mart.masked\n  inputs:\n    raw.orders:\n      - {id: 1}\n  \
+         outputs:\n    query:\n      - {id: 1}\n\
+         test_top:\n  model: mart.top\n  inputs:\n    py.scores:\n      - {id: 1}\n      - {id: 3}\n  \
+         outputs:\n    query:\n      - {id: 3}\n",
+    );
+    let out = f
+        .command()
+        .args(["test", "--match", "test_"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("SKIP test_masked (tests/test_python.yaml): mart.masked\n    mart.masked calls the Python macro(s) @mask"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PASS test_top"), "{stdout}");
+    assert!(
+        stdout.contains("1 passed, 0 failed, 1 skipped (their models need Python)."),
+        "{stdout}"
+    );
+}
+
+on_both_warehouses!(tests_around_python);

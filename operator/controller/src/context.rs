@@ -325,12 +325,49 @@ where
         + std::fmt::Debug,
     S: Serialize,
 {
+    apply_status_with(client, object, status, None).await
+}
+
+/// [`apply_status`] only if `object` is still at its resourceVersion (a conflict otherwise).
+/// Always server-side apply: a status written once with an update (PUT) would leave that
+/// write's fields behind in a condition a later apply drops, a condition without `status`.
+pub async fn apply_status_if_unchanged<K, S>(client: &Client, object: &K, status: &S) -> Result<()>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    S: Serialize,
+{
+    let version = object.meta().resource_version.clone();
+    apply_status_with(client, object, status, version).await
+}
+
+async fn apply_status_with<K, S>(
+    client: &Client,
+    object: &K,
+    status: &S,
+    resource_version: Option<String>,
+) -> Result<()>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    S: Serialize,
+{
     let api: Api<K> = Api::namespaced(client.clone(), &object.namespace().unwrap_or_default());
-    let patch = serde_json::json!({
+    let mut patch = serde_json::json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
         "status": status,
     });
+    if let Some(version) = resource_version {
+        patch["metadata"] = serde_json::json!({
+            "name": object.name_any(),
+            "resourceVersion": version,
+        });
+    }
     api.patch_status(
         &object.name_any(),
         &kube::api::PatchParams::apply(MANAGER).force(),

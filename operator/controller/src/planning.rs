@@ -143,6 +143,7 @@ fn unit_tests(
                 file: p.path.clone(),
                 model: String::new(),
                 failure: Some(p.to_string()),
+                skipped: None,
             })
             .collect(),
     };

@@ -5,9 +5,9 @@
 //! written so that the same text runs on DuckDB and PostgreSQL (derived tables are always
 //! aliased, regular expressions only use anchored patterns with `~`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{AuditArg, AuditCall, CustomAudit};
+use crate::model::{AuditArg, AuditCall, CustomAudit, Model};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuditError {
@@ -63,6 +63,21 @@ pub fn is_blocking(call: &AuditCall, custom: &BTreeMap<String, CustomAudit>) -> 
         return false;
     }
     custom.get(call.base_name()).is_none_or(|a| a.blocking)
+}
+
+/// The relations `model`'s custom audits read besides the model itself (lower-cased names):
+/// an audit such as `SELECT ... FROM @this_model LEFT JOIN omop.person ...` needs
+/// `omop.person` built first, and reads this run's table of it.
+pub fn audit_reads(model: &Model, custom: &BTreeMap<String, CustomAudit>) -> BTreeSet<String> {
+    let own = crate::model::model_key(&model.name);
+    model
+        .audits
+        .iter()
+        .filter_map(|call| custom.get(call.base_name()))
+        .filter_map(|audit| crate::sql::parse_query(&audit.query, model.dialect, 1).ok())
+        .flat_map(|parsed| parsed.tables)
+        .filter(|table| *table != own)
+        .collect()
 }
 
 /// Renders `call` against `this_model` (a table name or an aliased subquery), returning SQL

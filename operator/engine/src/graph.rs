@@ -20,6 +20,9 @@ pub struct Node {
     pub parents: Vec<String>,
     /// Relations the query reads that are not models: external sources, used as-is.
     pub sources: BTreeSet<String>,
+    /// Models its audits read besides it and its parents: built before it when they are not
+    /// downstream of it, but not its parents (a change to them does not change it).
+    pub audit_reads: Vec<String>,
 }
 
 /// Models in topological order (parents before children).
@@ -31,6 +34,9 @@ pub struct Dag {
     children: Vec<Vec<usize>>,
     /// Models left out because they need Python: `(model or file, why)`.
     pub refused: Vec<(String, String)>,
+    /// The SQL models among those, left out only for reading what needs Python: their unit
+    /// tests, which give that input as rows, can still run.
+    pub left_out: Vec<Node>,
 }
 
 /// Why a project's graph could not be built.
@@ -107,19 +113,27 @@ impl Dag {
                     }
                 }
             }
+            let audit_reads = crate::audit::audit_reads(model, &project.audits)
+                .into_iter()
+                .filter_map(|table| keys.get(&table).map(|&i| &project.models[i].name))
+                .filter(|name| !parents.contains(*name))
+                .cloned()
+                .collect();
             nodes.push(Node {
                 model: model.clone(),
                 query,
                 parents: parents.into_iter().collect(),
                 sources,
+                audit_reads,
             });
         }
         if !errors.is_empty() {
             return Err(GraphError::Sql(errors));
         }
-        let (nodes, refused) = without_python(nodes, &project.needs_python);
+        let (nodes, refused, left_out) = without_python(nodes, &project.needs_python);
         let mut dag = order(nodes)?;
         dag.refused = refused;
+        dag.left_out = left_out;
         Ok(dag)
     }
 
@@ -155,11 +169,11 @@ impl Dag {
 }
 
 /// Leaves out the models that read a Python model, directly or through others, and names
-/// every Python model and every model left out.
+/// every Python model and every model left out; returns the kept and the left-out nodes.
 fn without_python(
     mut nodes: Vec<Node>,
     python: &[crate::project::NeedsPython],
-) -> (Vec<Node>, Vec<(String, String)>) {
+) -> (Vec<Node>, Vec<(String, String)>, Vec<Node>) {
     let mut refused: Vec<(String, String)> = python
         .iter()
         .map(|p| {
@@ -174,9 +188,10 @@ fn without_python(
         .iter()
         .filter_map(|p| p.name.as_deref().map(model_key))
         .collect();
+    let mut left_out = Vec::new();
     loop {
         let before = nodes.len();
-        nodes.retain(|n| {
+        let (kept, out): (Vec<Node>, Vec<Node>) = nodes.into_iter().partition(|n| {
             let reads = n
                 .sources
                 .iter()
@@ -195,8 +210,10 @@ fn without_python(
                 None => true,
             }
         });
+        nodes = kept;
+        left_out.extend(out);
         if nodes.len() == before {
-            return (nodes, refused);
+            return (nodes, refused, left_out);
         }
     }
 }
@@ -217,6 +234,20 @@ fn order(nodes: Vec<Node>) -> Result<Dag, GraphError> {
             waiting[child] += 1;
         }
     }
+    // What a model's audits read comes first too, unless it is downstream of the model (or
+    // waits for it through other audits).
+    let mut after: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        for read in &node.audit_reads {
+            let Some(&r) = positions.get(&model_key(read)) else {
+                continue;
+            };
+            if !reaches(&[&children, &after], i, r) {
+                after[r].push(i);
+                waiting[i] += 1;
+            }
+        }
+    }
     let mut ready: BTreeSet<(String, usize)> = (0..nodes.len())
         .filter(|&i| waiting[i] == 0)
         .map(|i| (nodes[i].model.name.clone(), i))
@@ -224,7 +255,7 @@ fn order(nodes: Vec<Node>) -> Result<Dag, GraphError> {
     let mut sorted = Vec::with_capacity(nodes.len());
     while let Some((_, i)) = ready.pop_first() {
         sorted.push(i);
-        for &c in &children[i] {
+        for &c in children[i].iter().chain(&after[i]) {
             waiting[c] -= 1;
             if waiting[c] == 0 {
                 ready.insert((nodes[c].model.name.clone(), c));
@@ -254,7 +285,25 @@ fn order(nodes: Vec<Node>) -> Result<Dag, GraphError> {
         index,
         children: sorted_children,
         refused: Vec::new(),
+        left_out: Vec::new(),
     })
+}
+
+/// Whether `to` comes after `from` (or is it) along the edges of `graphs`.
+fn reaches(graphs: &[&Vec<Vec<usize>>], from: usize, to: usize) -> bool {
+    let mut seen = vec![false; graphs[0].len()];
+    let mut pending = vec![from];
+    while let Some(i) = pending.pop() {
+        if i == to {
+            return true;
+        }
+        if !std::mem::replace(&mut seen[i], true) {
+            for graph in graphs {
+                pending.extend(&graph[i]);
+            }
+        }
+    }
+    false
 }
 
 /// The models of one strongly connected component with more than one member (or a self-loop).

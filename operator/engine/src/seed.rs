@@ -17,7 +17,15 @@ pub struct SeedTable {
 /// statement-size and parameter limits.
 pub const INSERT_CHUNK_ROWS: usize = 500;
 
-/// Parses CSV `content` (header row required; an empty field is NULL). With `declared`
+/// Fields a seed reads as NULL: an empty one and the spellings pandas (and so SQLMesh) takes
+/// for a missing value — `None`, `NULL`, `NA`, `NaN`, `N/A`, ... — so that a seed loads with
+/// the rows SQLMesh gives it.
+const NULL_SPELLINGS: &[&str] = &[
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+];
+
+/// Parses CSV `content` (header row required; see [`NULL_SPELLINGS`] for NULL). With `declared`
 /// columns, every CSV column must be declared and takes the declared type; otherwise each
 /// column's type is inferred from its values.
 pub fn parse_seed(content: &str, declared: &[(String, String)]) -> Result<SeedTable, String> {
@@ -46,7 +54,7 @@ pub fn parse_seed(content: &str, declared: &[(String, String)]) -> Result<SeedTa
         rows.push(
             record
                 .iter()
-                .map(|field| (!field.is_empty()).then(|| field.to_string()))
+                .map(|field| (!NULL_SPELLINGS.contains(&field)).then(|| field.to_string()))
                 .collect(),
         );
     }
@@ -263,7 +271,7 @@ mod tests {
     #[test]
     fn widening_and_mixed_columns() {
         let seed = parse_seed(
-            "a,b,c,d\n1,2024-01-01,1,nan\n2.5,2024-01-01 00:00:01,x,1\n",
+            "a,b,c,d\n1,2024-01-01,1,n1\n2.5,2024-01-01 00:00:01,x,1\n",
             &[],
         )
         .unwrap();
@@ -287,6 +295,13 @@ mod tests {
         assert!(err.contains("'other'"), "{err}");
         let err = parse_seed("id\n1\n", &declared).unwrap_err();
         assert!(err.contains("'amount'"), "{err}");
+    }
+
+    #[test]
+    fn missing_values_read_as_sqlmesh_reads_them() {
+        let seed = parse_seed("id,code\n1,None\n2,NA\n3,null\n4,\n5,Nonesuch\n", &[]).unwrap();
+        let codes: Vec<Option<&str>> = seed.rows.iter().map(|r| r[1].as_deref()).collect();
+        assert_eq!(codes, [None, None, None, None, Some("Nonesuch")]);
     }
 
     #[test]

@@ -245,11 +245,24 @@ pub struct AuditResult {
     /// What ran it: the task (and, under the operator, the Job's pod).
     #[serde(default)]
     pub task: String,
+    /// Why a non-blocking audit could not run (its query failed, e.g. it reads a model built
+    /// after it): it warns, as a failing one does. A blocking audit that cannot run fails its
+    /// model instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl AuditResult {
     pub fn passed(&self) -> bool {
-        self.violations == 0
+        self.violations == 0 && self.error.is_none()
+    }
+
+    /// What it found, for people: `3 row(s)`, or why it could not run.
+    pub fn finding(&self) -> String {
+        match &self.error {
+            Some(error) => format!("could not run: {error}"),
+            None => format!("{} row(s)", self.violations),
+        }
     }
 }
 

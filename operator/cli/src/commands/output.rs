@@ -244,7 +244,7 @@ impl Progress {
             .filter(|a| !a.passed())
             .map(|a| {
                 let level = if a.blocking { "FAILED" } else { "warning" };
-                format!("{} {level} ({} rows)", a.audit, a.violations)
+                format!("{} {level} ({})", a.audit, a.finding())
             })
             .collect();
         let audits = if outcome.audits.is_empty() {

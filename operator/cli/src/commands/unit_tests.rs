@@ -36,24 +36,37 @@ pub fn test_command(
     }
     let outcomes = run_unit_tests(ws.warehouse.as_mut(), &ws.dag, &tests, now);
     for outcome in &outcomes {
-        let verdict = if outcome.passed() { "PASS" } else { "FAIL" };
+        let verdict = match (&outcome.skipped, outcome.passed()) {
+            (Some(_), _) => "SKIP",
+            (None, true) => "PASS",
+            (None, false) => "FAIL",
+        };
         println!(
             "{verdict} {} ({}): {}",
             outcome.name,
             outcome.file.display(),
             outcome.model
         );
-        if let Some(failure) = &outcome.failure {
-            for line in failure.lines() {
-                println!("    {line}");
-            }
+        for line in outcome
+            .failure
+            .iter()
+            .chain(&outcome.skipped)
+            .flat_map(|t| t.lines())
+        {
+            println!("    {line}");
         }
     }
     let failed = outcomes.iter().filter(|o| !o.passed()).count();
+    let skipped = outcomes.iter().filter(|o| o.skipped.is_some()).count();
     println!(
-        "Ran {} unit test(s): {} passed, {failed} failed.",
-        outcomes.len(),
-        outcomes.len() - failed
+        "Ran {} unit test(s): {} passed, {failed} failed{}.",
+        outcomes.len() - skipped,
+        outcomes.len() - failed - skipped,
+        if skipped > 0 {
+            format!(", {skipped} skipped (their models need Python)")
+        } else {
+            String::new()
+        }
     );
     if failed > 0 {
         bail!("{failed} unit test(s) failed");

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use sluice_api::Environment;
@@ -29,7 +29,7 @@ use sluice_warehouse::promote::{
 };
 use sluice_warehouse::state::{StateError, StateStore};
 
-use super::context::{Context, MANAGER, WarehouseTarget};
+use super::context::{Context, WarehouseTarget};
 use super::error::{Error, Result};
 use super::frame::{Outcome, Reconcile};
 
@@ -257,17 +257,7 @@ async fn record(
 
 /// Writes `status` (phase Promoting) with the resourceVersion of `fresh` as precondition.
 async fn commit(ctx: &Context, fresh: &Promotion, status: &PromotionStatus) -> Result<()> {
-    let mut object = fresh.clone();
-    object.status = Some(status.clone());
-    let api: Api<Promotion> =
-        Api::namespaced(ctx.client.clone(), &fresh.namespace().unwrap_or_default());
-    let params = PostParams {
-        field_manager: Some(MANAGER.into()),
-        ..Default::default()
-    };
-    api.replace_status(&fresh.name_any(), &params, &object)
-        .await?;
-    Ok(())
+    crate::context::apply_status_if_unchanged(&ctx.client, fresh, status).await
 }
 
 /// How long one reconcile may wait for readers before requeueing (the Promotion's own ceiling,

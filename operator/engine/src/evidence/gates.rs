@@ -178,7 +178,7 @@ pub fn quality_check(product: &Product, audits: &[AuditResult]) -> PromiseCheck 
         .filter(|a| !a.passed())
         .map(|a| {
             let at = a.interval.map(|i| format!(" for {i}")).unwrap_or_default();
-            format!("{} on {}{at}: {} row(s)", a.audit, a.model, a.violations)
+            format!("{} on {}{at}: {}", a.audit, a.model, a.finding())
         })
         .collect();
     if failed.is_empty() {

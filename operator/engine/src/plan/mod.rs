@@ -689,6 +689,7 @@ pub(crate) fn node_of(snapshot: &Snapshot) -> Result<Node, PlanError> {
         query,
         parents: snapshot.parents.clone(),
         sources: BTreeSet::new(),
+        audit_reads: Vec::new(),
     })
 }
 

@@ -8,6 +8,7 @@ use crate::model::{AuditArg, AuditCall};
 
 /// `audits (not_null(columns := [id]), my_audit)`.
 pub(crate) fn audit_calls(src: &str, pos: Pos, value: &[Node]) -> Result<Vec<AuditCall>, Located> {
+    let value = super::values::array_items(src, value);
     let owned;
     let items: &[Item] = match value {
         [group @ Node::Group { .. }] => group.group_items().unwrap_or_default(),
@@ -70,7 +71,7 @@ pub(crate) fn audit_args(src: &str, items: &[Item]) -> Result<BTreeMap<String, A
                 ));
             }
         };
-        let arg = match value {
+        let arg = match super::values::array_items(src, value) {
             [group @ Node::Group { .. }] => AuditArg::List(
                 group
                     .group_items()

@@ -107,8 +107,9 @@ fn audit_from_block(
                 }
                 _ => Err(Located::new(pos, "'defaults' expects (name := value, ...)")),
             },
-            // The dialect is the project's; accepted for SQLMesh compatibility.
-            "dialect" => Ok(()),
+            // The dialect is the project's, and a description is for readers; accepted for
+            // SQLMesh compatibility.
+            "dialect" | "description" => Ok(()),
             _ => Err(Located::new(pos, format!("unknown AUDIT property '{key}'"))),
         };
         if let Err(e) = result {

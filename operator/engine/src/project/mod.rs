@@ -198,6 +198,7 @@ fn load_one(root: &Path) -> Result<Project, ProjectError> {
             Ok(src) => match model_file::parse(root, &rel, &src, &config, &macros) {
                 Ok(model_file::Parsed::Model(parsed)) => models.push(*parsed),
                 Ok(model_file::Parsed::NeedsPython(model)) => needs_python.push(model),
+                Ok(model_file::Parsed::Disabled) => {}
                 Err(errs) => diagnostics.extend(errs.into_iter().map(|e| Diagnostic::at(&rel, e))),
             },
             Err(d) => diagnostics.push(d),

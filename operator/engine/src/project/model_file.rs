@@ -7,7 +7,8 @@ use super::audit_call::audit_calls;
 use super::header::{Lexer, Located, Node, Pos, TokenKind, parse_block, pos_at, source_text};
 use super::kind::parse_kind;
 use super::values::{
-    date_value, element_text, list_value, normalize_name, split_property, text_value, type_error,
+    bool_value, date_value, element_text, list_value, normalize_name, split_property, text_value,
+    type_error,
 };
 use crate::grants::{Grants, GrantsLayer, add_grant};
 use crate::macros::{JinjaMacros, MacroContext, MacroError, MacroErrorKind, RuntimeStage};
@@ -48,6 +49,8 @@ pub(crate) struct ParsedModel {
 /// What a model file holds: a model Sluice can run, or one whose query needs Python.
 pub(crate) enum Parsed {
     Model(Box<ParsedModel>),
+    /// `enabled false`: not part of the project, as in SQLMesh.
+    Disabled,
     /// Its query calls Python macros: left out, with its descendants, as a Python model is.
     NeedsPython(super::NeedsPython),
 }
@@ -91,6 +94,9 @@ pub(crate) fn parse(
         }
     }
 
+    if header.enabled == Some(false) && errors.is_empty() {
+        return Ok(Parsed::Disabled);
+    }
     let Some((name, name_pos)) = header.name.clone() else {
         // An invalid name was already reported; only a missing one is news.
         if !seen.contains_key("name") {
@@ -352,6 +358,7 @@ struct Header {
     columns: Vec<(String, String)>,
     grants: Option<Grants>,
     grants_target_layer: Option<GrantsLayer>,
+    enabled: Option<bool>,
 }
 
 impl Header {
@@ -384,6 +391,7 @@ impl Header {
                     .collect::<Result<_, _>>()?
             }
             "columns" => self.columns = columns(src, pos, value)?,
+            "enabled" => self.enabled = Some(bool_value(src, key, pos, value)?),
             "grants" => self.grants = Some(grants(src, pos, value)?),
             "grants_target_layer" => {
                 let text = text_value(src, key, pos, value)?;

@@ -543,3 +543,55 @@ fn an_environment_statement_calling_a_python_macro_is_left_out_by_name() {
         ]
     );
 }
+
+#[test]
+fn older_sqlmesh_spellings_load() {
+    let dir = project(&[
+        ("config.yaml", CONFIG),
+        (
+            "models/a.sql",
+            "MODEL (\n  name s.a,\n  kind FULL,\n  grain ARRAY[id, day],\n  \
+             audits ARRAY[assert_positive(column = id), NOT_NULL(columns = ARRAY[id, day])]\n);\n\
+             SELECT 1 AS id, 2 AS day",
+        ),
+        (
+            "models/off.sql",
+            "MODEL (name s.off, kind FULL, enabled false);\nSELECT this is not read",
+        ),
+        (
+            "audits/positive.sql",
+            "AUDIT (\n  name assert_positive,\n  description 'no negative @column'\n);\n\
+             SELECT * FROM @this_model WHERE @column < 0",
+        ),
+    ]);
+    let p = load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = p.models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["s.a"],
+        "a disabled model is not part of the project"
+    );
+    let a = &p.models[0];
+    assert_eq!(a.grains, ["id", "day"]);
+    let audits: Vec<(String, Vec<(&String, &AuditArg)>)> = a
+        .audits
+        .iter()
+        .map(|c| (c.name.clone(), c.args.iter().collect()))
+        .collect();
+    assert_eq!(
+        audits,
+        [
+            (
+                "assert_positive".to_string(),
+                vec![(&"column".to_string(), &AuditArg::Scalar("id".into()))]
+            ),
+            (
+                "not_null".to_string(),
+                vec![(
+                    &"columns".to_string(),
+                    &AuditArg::List(vec!["id".into(), "day".into()])
+                )]
+            ),
+        ]
+    );
+}

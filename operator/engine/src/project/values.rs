@@ -133,7 +133,7 @@ pub(crate) fn type_error(
 /// Elements of `(a, b)` / `[a, b]`, or the single value itself. Quoted strings and identifiers
 /// are unquoted; anything else keeps its source text.
 pub(crate) fn list_value(src: &str, value: &[Node]) -> Vec<String> {
-    match value {
+    match array_items(src, value) {
         [group @ Node::Group { .. }] => group
             .group_items()
             .unwrap_or_default()
@@ -141,6 +141,20 @@ pub(crate) fn list_value(src: &str, value: &[Node]) -> Vec<String> {
             .map(|item| element_text(src, &item.nodes))
             .collect(),
         _ => vec![element_text(src, value)],
+    }
+}
+
+/// `ARRAY[a, b]` (older SQLMesh projects write lists so) as the list `[a, b]`.
+pub(crate) fn array_items<'n>(src: &str, value: &'n [Node]) -> &'n [Node] {
+    match value {
+        [word, group @ Node::Group { .. }]
+            if word
+                .word(src)
+                .is_some_and(|w| w.eq_ignore_ascii_case("array")) =>
+        {
+            std::slice::from_ref(group)
+        }
+        _ => value,
     }
 }
 

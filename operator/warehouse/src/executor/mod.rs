@@ -181,12 +181,37 @@ fn audit(
             &target.table_sql(),
             &macros.apply(&sql),
         );
-        let rows = warehouse
-            .query(&format!("SELECT COUNT(*) FROM (\n{sql}\n) AS __audit"))
-            .map_err(|error| TaskError::Warehouse {
-                task: format!("{task}: {}", call.name),
-                error,
-            })?;
+        let blocking = is_blocking(call, &target.audits);
+        let rows = match warehouse.query(&format!("SELECT COUNT(*) FROM (\n{sql}\n) AS __audit")) {
+            Ok(rows) => rows,
+            Err(error) if !blocking && !error.is_unavailable() => {
+                results.push(AuditResult {
+                    model: model.name.clone(),
+                    audit: call.name.clone(),
+                    blocking,
+                    interval: Some(interval),
+                    violations: 0,
+                    version: target.snapshot.version.clone(),
+                    ran_at,
+                    task: ran_by.clone(),
+                    error: Some(
+                        error
+                            .to_string()
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string(),
+                    ),
+                });
+                continue;
+            }
+            Err(error) => {
+                return Err(TaskError::Warehouse {
+                    task: format!("{task}: {}", call.name),
+                    error,
+                });
+            }
+        };
         // Fail closed: a count that cannot be read is not a pass.
         let violations = match rows.as_slice() {
             [row] => row
@@ -202,12 +227,13 @@ fn audit(
         results.push(AuditResult {
             model: model.name.clone(),
             audit: call.name.clone(),
-            blocking: is_blocking(call, &target.audits),
+            blocking,
             interval: Some(interval),
             violations,
             version: target.snapshot.version.clone(),
             ran_at,
             task: ran_by.clone(),
+            error: None,
         });
     }
     let mut outcome = TaskOutcome {
@@ -232,6 +258,25 @@ pub fn plan_tasks(plan: &Plan, audits: &BTreeMap<String, CustomAudit>) -> Vec<Ta
         .collect()
 }
 
+/// The custom audits a snapshot's model calls: the project's, else those it was planned with.
+pub(crate) fn used_audits(
+    snapshot: &Snapshot,
+    audits: &BTreeMap<String, CustomAudit>,
+) -> BTreeMap<String, CustomAudit> {
+    snapshot
+        .model
+        .audits
+        .iter()
+        .filter_map(|a| {
+            let name = a.base_name();
+            audits
+                .get(name)
+                .or_else(|| snapshot.custom_audits.get(name))
+                .map(|c| (name.to_string(), c.clone()))
+        })
+        .collect()
+}
+
 /// Resolves a snapshot's inputs within its snapshot set: parents' tables (their table in this
 /// environment, `table_versions`), embedded parents (with their own inputs), external models
 /// by their own name. The target's snapshot carries the table version it writes to.
@@ -248,8 +293,15 @@ pub fn target_for(
             .cloned()
             .unwrap_or_else(|| s.version.clone())
     };
+    let used = used_audits(snapshot, audits);
+    let audit_reads = sluice_engine::audit::audit_reads(&snapshot.model, &used);
     let mut inputs = BTreeMap::new();
-    let mut pending: Vec<&str> = snapshot.parents.iter().map(String::as_str).collect();
+    let mut pending: Vec<&str> = snapshot
+        .parents
+        .iter()
+        .map(String::as_str)
+        .chain(audit_reads.iter().map(String::as_str))
+        .collect();
     while let Some(parent) = pending.pop() {
         let key = model_key(parent);
         if inputs.contains_key(&key) {
@@ -268,18 +320,6 @@ pub fn target_for(
         };
         inputs.insert(key, input);
     }
-    let used: BTreeMap<String, CustomAudit> = snapshot
-        .model
-        .audits
-        .iter()
-        .filter_map(|a| {
-            let name = a.base_name();
-            audits
-                .get(name)
-                .or_else(|| snapshot.custom_audits.get(name))
-                .map(|c| (name.to_string(), c.clone()))
-        })
-        .collect();
     Target {
         snapshot: Snapshot {
             version: version_of(snapshot),

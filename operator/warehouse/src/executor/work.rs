@@ -11,7 +11,7 @@ use sluice_engine::model::CustomAudit;
 use sluice_engine::plan::Plan;
 use sluice_engine::snapshot::{AuditResult, Snapshot};
 
-use super::{Target, Task, TaskError, TaskOutcome, run_task, target_for};
+use super::{Target, Task, TaskError, TaskOutcome, run_task, target_for, used_audits};
 use crate::state::StateStore;
 use crate::warehouse::Warehouse;
 
@@ -95,7 +95,10 @@ pub fn work_units<'p>(
         let name = snapshot.model.name.as_str();
         let key = model_key(name);
         let mut depends_on = BTreeSet::new();
-        for parent in &snapshot.parents {
+        // Models this one's audits read come first in the plan (unless downstream of it).
+        let audit_reads =
+            sluice_engine::audit::audit_reads(&snapshot.model, &used_audits(snapshot, audits));
+        for parent in snapshot.parents.iter().chain(&audit_reads) {
             if let Some(found) = upstream_work.get(&model_key(parent)) {
                 depends_on.extend(found.iter().cloned());
             }
