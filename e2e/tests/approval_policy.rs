@@ -4,7 +4,7 @@
 //! `sluice.dev/created-by` annotations, who may create a rollback, who may write the ConfigMaps
 //! the operator manages, and what the denials say.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
 use sluice_e2e::{Scenario, TestCluster};
@@ -13,7 +13,8 @@ use sluice_e2e::{Scenario, TestCluster};
 const DIGEST: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
+        .join("..")
 }
 
 fn read(path: &str) -> String {

@@ -18,7 +18,8 @@ use support::argocd::lua_health;
 const KINDS: [&str; 3] = ["Environment", "Plan", "Promotion"];
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
+        .join("..")
 }
 
 fn kind_dir(kind: &str) -> PathBuf {

@@ -553,6 +553,10 @@ impl Cluster {
             } else if body["metadata"]["resourceVersion"].is_null() {
                 // Apply carries no precondition unless the config names a version.
                 new["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"].clone();
+            } else {
+                // A version the config names is a precondition, on the status subresource too
+                // (whose apply takes nothing else from the config's metadata).
+                new["metadata"]["resourceVersion"] = body["metadata"]["resourceVersion"].clone();
             }
             Ok(Some(new))
         })

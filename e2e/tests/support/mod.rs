@@ -55,7 +55,8 @@ pub fn sluice_bin() -> PathBuf {
 
 /// The repository's root (for `config/samples`).
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
+        .join("..")
 }
 
 /// A cluster builder whose kubelet runs `*sluice` images as the local binary.

@@ -3,7 +3,9 @@
 
 #[test]
 fn checked_in_crds_are_fresh() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crds");
+    let dir =
+        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
+            .join("../../crds");
     let mut stale = Vec::new();
     let generated = sluice_api::crds();
     for (file, yaml) in &generated {

@@ -473,8 +473,9 @@ fn macro_and_jinja_models_run(backend: Backend) {
 #[cfg(feature = "duckdb")]
 #[test]
 fn a_public_jinja_project_runs_like_sqlmesh() {
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../engine/tests/fixtures/omop_synthea");
+    let fixture =
+        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
+            .join("../engine/tests/fixtures/omop_synthea");
     let f = Fixture::new(Backend::Duckdb, &[]);
     let mut pending = vec![fixture.clone()];
     while let Some(dir) = pending.pop() {

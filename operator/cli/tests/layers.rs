@@ -13,7 +13,9 @@ fn dependency_trees() -> BTreeMap<String, BTreeSet<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args(["metadata", "--format-version", "1"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"),
+        ))
         .output()
         .expect("cargo metadata runs");
     assert!(

@@ -10,7 +10,8 @@ use crate::macros::tests::normalize::assert_same_in;
 use crate::model::ModelKind;
 
 fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/omop_synthea")
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
+        .join("tests/fixtures/omop_synthea")
 }
 
 #[test]

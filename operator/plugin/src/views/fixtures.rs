@@ -13,9 +13,10 @@ const OLD: &str = "sha256:0000111122223333444455556666777788889999aaaabbbbccccdd
 
 /// Compares `actual` with the golden file `name`, or rewrites it with `SLUICE_UPDATE_GOLDEN`.
 pub fn golden(name: &str, actual: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src/testdata")
-        .join(name);
+    let path =
+        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
+            .join("src/testdata")
+            .join(name);
     if std::env::var_os("SLUICE_UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).unwrap();
         return;
