@@ -21,8 +21,7 @@ use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 
 use crate::model::Dialect;
 
-/// Prefix of the identifiers that stand in for macro variables while a query is parsed.
-pub(crate) const MACRO_PREFIX: &str = "__sluice_macro__";
+use crate::macros::MACRO_PREFIX;
 
 /// The macro variables a model query may use (besides `@this_model`).
 pub const TIME_MACROS: &[&str] = &[

@@ -4,58 +4,10 @@
 
 use super::MacroErrorKind;
 use super::eval::{evaluate, to_sql};
-use super::expander::{Arg, CLAUSE_WORDS, Expander, R, Scope, construct};
+use super::expander::{Arg, Expander, R, Scope, construct};
 use super::lexer::{Kind, Tok, lex, split_commas, trim};
+use super::names::{CLAUSE_WORDS, clause_keyword};
 use super::value::{ListStyle, Val, at};
-
-const BUILTINS: &[&str] = &[
-    "and",
-    "or",
-    "if",
-    "each",
-    "reduce",
-    "filter",
-    "eval",
-    "sql",
-    "var",
-    "blueprint_var",
-    "star",
-    "union",
-    "generate_surrogate_key",
-    "safe_add",
-    "safe_sub",
-    "safe_div",
-    "pivot",
-    "deduplicate",
-    "date_spine",
-    "haversine_distance",
-    "resolve_template",
-    "with",
-    "join",
-    "where",
-    "group_by",
-    "having",
-    "order_by",
-    "limit",
-];
-
-pub(crate) fn is_builtin(name: &str) -> bool {
-    BUILTINS.iter().any(|b| b.eq_ignore_ascii_case(name))
-}
-
-/// The SQL keyword of a clause macro (`@GROUP_BY` → `GROUP BY`).
-pub(crate) fn clause_keyword(name: &str) -> Option<&'static str> {
-    Some(match name.to_ascii_lowercase().as_str() {
-        "with" => "WITH",
-        "join" => "JOIN",
-        "where" => "WHERE",
-        "group_by" => "GROUP BY",
-        "having" => "HAVING",
-        "order_by" => "ORDER BY",
-        "limit" => "LIMIT",
-        _ => return None,
-    })
-}
 
 /// Statement keywords: `@IF(cond, CREATE TABLE t AS SELECT a, b ...)` takes the whole
 /// statement as its second argument, commas included.

@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 
 use super::lexer::{Kind, Tok, matching, split_commas, trim};
+use super::names::{CLAUSE_WORDS, clause_keyword, is_builtin};
 use super::value::{Lambda, ListStyle, Val, identifier};
 use super::{MacroContext, MacroError, MacroErrorKind};
 
@@ -45,22 +46,6 @@ pub(crate) struct Expander<'c> {
 
 /// Words after which a list of expressions (an `@EACH` result) may start.
 const LIST_OPENERS: &[&str] = &["SELECT", "BY", "DISTINCT", "ALL", "VALUES"];
-/// Words before which a list of expressions may end.
-pub(crate) const CLAUSE_WORDS: &[&str] = &[
-    "FROM",
-    "WHERE",
-    "GROUP",
-    "HAVING",
-    "QUALIFY",
-    "WINDOW",
-    "ORDER",
-    "LIMIT",
-    "OFFSET",
-    "UNION",
-    "EXCEPT",
-    "INTERSECT",
-    "INTO",
-];
 
 /// Line and column (1-based) of a byte offset.
 pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
@@ -172,7 +157,7 @@ impl<'c> Expander<'c> {
             ));
         };
         let args = &toks[open + 1..close];
-        if let Some(keyword) = super::builtins::clause_keyword(t.macro_name()) {
+        if let Some(keyword) = clause_keyword(t.macro_name()) {
             return self.clause(toks, i, close, keyword, scope, out);
         }
         *i = close + 1;
@@ -326,7 +311,7 @@ impl<'c> Expander<'c> {
             return self.lookup(first, scope);
         }
         if first.kind == Kind::Call
-            && super::builtins::clause_keyword(first.macro_name()).is_none()
+            && clause_keyword(first.macro_name()).is_none()
             && let Some((open, _)) = sig(&toks[1..]).next()
             && spans_all(open + 1)
         {
@@ -489,7 +474,7 @@ impl<'c> Expander<'c> {
                  not run",
             ));
         }
-        if super::builtins::is_builtin(&name) {
+        if is_builtin(&name) {
             return self.builtin(&name, t, args, scope);
         }
         let hint = if local.is_some() || self.variable(&name, ListStyle::Tuple, t.pos).is_some() {

@@ -16,12 +16,20 @@ use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
 use super::expander::line_col;
 use super::lexer::{Kind, Tok, lex, trim};
-use super::load::jinja_placeholder;
 use super::pyvalues::{LIST_FUNCTION, List, Rewritten, py_str, rewrite_lists};
 use super::time::{self, TimeValue};
 use super::value::unquote_string;
-use super::{MacroContext, MacroError, MacroErrorKind};
+use super::{MACRO_PREFIX, MacroContext, MacroError, MacroErrorKind};
 use crate::model::ModelKind;
+
+/// What a Jinja block prints for `{{ name }}` until the run fills it in.
+pub(crate) fn jinja_placeholder(name: &str) -> String {
+    if name == "this_model" {
+        format!("{MACRO_PREFIX}this_model")
+    } else {
+        format!("{MACRO_PREFIX}{}__jinja", name.to_ascii_lowercase())
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BlockKind {

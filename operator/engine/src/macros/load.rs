@@ -9,19 +9,10 @@
 
 use std::collections::BTreeSet;
 
+use super::MACRO_PREFIX;
 use super::lexer::{Kind, lex, text};
 use super::time::{self, TimeValue};
 use super::{Expanded, MacroContext, MacroError, MacroErrorKind, TimeRange, expand, jinja};
-use crate::sql::MACRO_PREFIX;
-
-/// What a Jinja block prints for `{{ name }}` until the run fills it in.
-pub(crate) fn jinja_placeholder(name: &str) -> String {
-    if name == "this_model" {
-        format!("{MACRO_PREFIX}this_model")
-    } else {
-        format!("{MACRO_PREFIX}{}__jinja", name.to_ascii_lowercase())
-    }
-}
 
 /// Every time variable's run-time values for `times`, as placeholder names (without
 /// [`MACRO_PREFIX`]) and the text that replaces them: `start_ds` → `'2024-01-01'` (the macro

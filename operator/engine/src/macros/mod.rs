@@ -53,6 +53,7 @@ mod generators;
 mod jinja;
 mod lexer;
 mod load;
+mod names;
 mod pyvalues;
 mod time;
 mod value;
@@ -63,6 +64,10 @@ pub(crate) mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+
+/// Prefix of the identifiers that stand in for macro variables while a query is parsed (and
+/// for run-time values in expanded text until the run fills them in).
+pub(crate) const MACRO_PREFIX: &str = "__sluice_macro__";
 
 pub use jinja::render_config;
 pub use load::{

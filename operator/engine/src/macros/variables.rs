@@ -24,7 +24,7 @@ impl<'c> Expander<'c> {
         if let Some(v) = self.variable(&name, ListStyle::Tuple, t.pos) {
             return Ok(v);
         }
-        let hint = if self.ctx.is_python_macro(&name) || super::builtins::is_builtin(&name) {
+        let hint = if self.ctx.is_python_macro(&name) || super::names::is_builtin(&name) {
             format!(
                 "; @{} is a macro function, called as @{}(...)",
                 t.macro_name(),
