@@ -192,6 +192,15 @@ fn load_one(root: &Path) -> Result<Project, ProjectError> {
 
     let macros = project_macros(root, &mut diagnostics);
     let mut needs_python = statements_needing_python(&mut config, &macros.python);
+    if root.join("config.py").is_file() && !has_config {
+        needs_python.push(NeedsPython {
+            path: PathBuf::from("config.py"),
+            name: None,
+            reason: "a Python configuration: not read (Sluice reads config.yaml), so its \
+                     gateways, model defaults and before_all do not apply; Sluice's defaults do"
+                .into(),
+        });
+    }
     let mut models: Vec<model_file::ParsedModel> = Vec::new();
     for rel in sql_files(root, "models", &mut diagnostics) {
         match read(root, &rel) {

@@ -595,3 +595,27 @@ fn older_sqlmesh_spellings_load() {
         ]
     );
 }
+
+#[test]
+fn a_python_configuration_is_named_not_silently_ignored() {
+    let dir = project(&[
+        (
+            "config.py",
+            "from sqlmesh.core.config import Config\nconfig = Config()\n",
+        ),
+        (
+            "models/a.sql",
+            "MODEL (name s.a, kind FULL);\nSELECT 1 AS x",
+        ),
+    ]);
+    let p = load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let graph = crate::graph::Dag::build(&p).unwrap();
+    assert_eq!(graph.nodes.len(), 1);
+    assert_eq!(graph.refused.len(), 1);
+    assert_eq!(graph.refused[0].0, "config.py");
+    assert!(
+        graph.refused[0]
+            .1
+            .starts_with("a Python configuration: not read")
+    );
+}
