@@ -97,6 +97,13 @@ pub(crate) fn parse(
     if header.enabled == Some(false) && errors.is_empty() {
         return Ok(Parsed::Disabled);
     }
+    if let (Some(why), Some((name, _))) = (header.needs_python, &header.name) {
+        return Ok(Parsed::NeedsPython(super::NeedsPython {
+            path: rel.to_path_buf(),
+            name: Some(name.clone()),
+            reason: format!("{why}: Sluice does not run Python"),
+        }));
+    }
     let Some((name, name_pos)) = header.name.clone() else {
         // An invalid name was already reported; only a missing one is news.
         if !seen.contains_key("name") {
@@ -144,7 +151,8 @@ pub(crate) fn parse(
                 ));
                 return Err(errors);
             }
-            Err(failed) if errors.is_empty() && !failed.python.is_empty() => {
+            // Whatever else its header says, a model calling Python macros cannot run here.
+            Err(failed) if !failed.python.is_empty() => {
                 let names: Vec<String> = failed.python.iter().map(|m| format!("@{m}")).collect();
                 return Ok(Parsed::NeedsPython(super::NeedsPython {
                     path: rel.to_path_buf(),
@@ -359,13 +367,19 @@ struct Header {
     grants: Option<Grants>,
     grants_target_layer: Option<GrantsLayer>,
     enabled: Option<bool>,
+    /// What of the header needs Python (a `CUSTOM` kind, `signals`), if anything.
+    needs_python: Option<&'static str>,
 }
 
 impl Header {
     fn apply(&mut self, src: &str, key: &str, pos: Pos, value: &[Node]) -> Result<(), Located> {
         match key {
             "name" => self.name = Some((model_name(src, key, pos, value)?, pos)),
+            "kind" if is_custom_kind(src, value) => {
+                self.needs_python = Some("its CUSTOM kind's materialization is a Python class")
+            }
             "kind" => self.kind = Some((parse_kind(src, pos, value)?, pos)),
+            "signals" => self.needs_python = Some("its signals are Python functions"),
             "dialect" => {
                 let text = text_value(src, key, pos, value)?;
                 let dialect = Dialect::parse(&text).ok_or_else(|| {
@@ -416,6 +430,14 @@ impl Header {
         }
         Ok(())
     }
+}
+
+/// `kind CUSTOM (...)`: a materialization SQLMesh loads from a Python class.
+fn is_custom_kind(src: &str, value: &[Node]) -> bool {
+    value
+        .first()
+        .and_then(|n| n.word(src))
+        .is_some_and(|w| w.eq_ignore_ascii_case("custom"))
 }
 
 /// Position of the first token in the file (past comments), for "missing header" errors.

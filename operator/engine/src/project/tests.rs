@@ -619,3 +619,46 @@ fn a_python_configuration_is_named_not_silently_ignored() {
             .starts_with("a Python configuration: not read")
     );
 }
+
+#[test]
+fn models_whose_header_or_body_needs_python_are_left_out_by_name() {
+    let dir = project(&[
+        ("config.yaml", CONFIG),
+        (
+            "macros/m.py",
+            "from sqlmesh import macro\n\n@macro()\ndef check(evaluator):\n    return 1\n",
+        ),
+        (
+            "models/custom.sql",
+            "MODEL (name s.custom, kind CUSTOM (materialization 'my_mat'));\nSELECT 1 AS x",
+        ),
+        (
+            "models/signalled.sql",
+            "MODEL (name s.signalled, kind FULL, signals (ready()));\nSELECT 1 AS x",
+        ),
+        (
+            "models/scd.sql",
+            "MODEL (name s.scd, kind SCD_TYPE_2 (unique_key id));\nSELECT 1 AS id;\n@check()",
+        ),
+        (
+            "models/plain.sql",
+            "MODEL (name s.plain, kind FULL);\nSELECT 1 AS x",
+        ),
+    ]);
+    let p = load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = p.models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["s.plain"]);
+    let refused: Vec<String> = p
+        .needs_python
+        .iter()
+        .map(|n| format!("{}: {}", n.name.as_deref().unwrap_or("?"), n.reason))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            "s.custom: its CUSTOM kind's materialization is a Python class: Sluice does not run Python",
+            "s.scd: calls the Python macro(s) @check: Sluice does not run Python",
+            "s.signalled: its signals are Python functions: Sluice does not run Python",
+        ]
+    );
+}
