@@ -500,7 +500,18 @@ fn render_custom(
                     out.push_str(this_model);
                 } else if let Some(arg) = call.args.get(&name).or_else(|| audit.defaults.get(&name))
                 {
-                    out.push_str(&arg_text(arg));
+                    // `col NOT IN @values` with a list: SQLMesh writes the list as a tuple.
+                    let after_in = out
+                        .trim_end()
+                        .rsplit(|c: char| !c.is_alphanumeric() && c != '_')
+                        .next()
+                        .is_some_and(|word| word.eq_ignore_ascii_case("in"));
+                    match arg {
+                        AuditArg::List(items) if after_in => {
+                            out.push_str(&format!("({})", items.join(", ")))
+                        }
+                        _ => out.push_str(&arg_text(arg)),
+                    }
                 } else if crate::sql::TIME_MACROS.contains(&name.as_str()) {
                     out.push_str(&query[i..end + usize::from(braced)]);
                 } else {

@@ -150,6 +150,14 @@ fn custom_audits_substitute_args_then_defaults() {
         render_audit(&call, &audits, "m").unwrap(),
         "SELECT a, '@column' FROM m WHERE a IN (1, 2) AND d >= @start_ds"
     );
+    // Right after IN, a list is written as a tuple, as SQLMesh does.
+    let audit = audits.get_mut("amount_below").unwrap();
+    audit.query = "SELECT * FROM @this_model WHERE @column not in @values".into();
+    let call = parse_audit_call("amount_below(column = a, values = ARRAY['x', 'y'])").unwrap();
+    assert_eq!(
+        render_audit(&call, &audits, "m").unwrap(),
+        "SELECT * FROM m WHERE a not in ('x', 'y')"
+    );
 }
 
 #[test]

@@ -14,11 +14,16 @@ pub(crate) struct ParsedAudits {
 }
 
 pub(crate) fn parse(rel: &Path, src: &str) -> ParsedAudits {
+    parse_from(rel, src, 0)
+}
+
+/// [`parse`] of the blocks from byte `start` on (a model file's audits follow its query).
+pub(crate) fn parse_from(rel: &Path, src: &str, start: usize) -> ParsedAudits {
     let mut out = ParsedAudits {
         audits: Vec::new(),
         errors: Vec::new(),
     };
-    let mut lexer = Lexer::new(src);
+    let mut lexer = Lexer::at(src, start);
     loop {
         if let Err(e) = lexer.skip_trivia() {
             out.errors.push(e);
@@ -62,20 +67,27 @@ pub(crate) fn parse(rel: &Path, src: &str) -> ParsedAudits {
 /// Where the query after an AUDIT block ends (its last token, so trailing comments that
 /// introduce the next block are left out) and where the next `AUDIT (` block starts (or the end
 /// of the file).
-fn query_bounds(src: &str, from: usize) -> Result<(usize, usize), Located> {
+pub(crate) fn query_bounds(src: &str, from: usize) -> Result<(usize, usize), Located> {
     let mut lexer = Lexer::at(src, from);
     let mut last_end = from;
     // Start of an `AUDIT` word and the query's end before it, until we see whether `(` follows.
     let mut audit_word: Option<(usize, usize)> = None;
+    // A block starts a statement: `AUDIT (` right after a `;` (or where we began), so that a
+    // function or column called `audit` inside a query is not taken for one.
+    let mut statement_start = true;
     while let Some(token) = lexer.next_token()? {
         if let Some((start, end_before)) = audit_word.take()
             && token.kind == TokenKind::Open('(')
         {
             return Ok((end_before, start));
         }
-        if token.kind == TokenKind::Word && token.text(src).eq_ignore_ascii_case("audit") {
+        if statement_start
+            && token.kind == TokenKind::Word
+            && token.text(src).eq_ignore_ascii_case("audit")
+        {
             audit_word = Some((token.start, last_end));
         }
+        statement_start = token.kind == TokenKind::Semicolon;
         last_end = token.end;
     }
     Ok((last_end, src.len()))

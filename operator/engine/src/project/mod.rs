@@ -230,6 +230,24 @@ fn load_one(root: &Path) -> Result<Project, ProjectError> {
 
     let mut audits: BTreeMap<String, CustomAudit> = BTreeMap::new();
     let mut audit_lines: BTreeMap<String, usize> = BTreeMap::new();
+    let mut add_audit = |audit: CustomAudit, line: usize, diagnostics: &mut Vec<Diagnostic>| {
+        if let Some(existing) = audits.get(&audit.name) {
+            diagnostics.push(Diagnostic {
+                path: audit.path.clone(),
+                line: Some(line),
+                column: None,
+                message: format!(
+                    "duplicate audit name '{}' (also defined in {}:{})",
+                    audit.name,
+                    display_path(&existing.path),
+                    audit_lines[&audit.name]
+                ),
+            });
+        } else {
+            audit_lines.insert(audit.name.clone(), line);
+            audits.insert(audit.name.clone(), audit);
+        }
+    };
     for rel in sql_files(root, "audits", &mut diagnostics) {
         let src = match read(root, &rel) {
             Ok(src) => src,
@@ -241,22 +259,13 @@ fn load_one(root: &Path) -> Result<Project, ProjectError> {
         let parsed = audit_file::parse(&rel, &src);
         diagnostics.extend(parsed.errors.into_iter().map(|e| Diagnostic::at(&rel, e)));
         for (audit, line) in parsed.audits {
-            if let Some(existing) = audits.get(&audit.name) {
-                diagnostics.push(Diagnostic {
-                    path: rel.clone(),
-                    line: Some(line),
-                    column: None,
-                    message: format!(
-                        "duplicate audit name '{}' (also defined in {}:{})",
-                        audit.name,
-                        display_path(&existing.path),
-                        audit_lines[&audit.name]
-                    ),
-                });
-            } else {
-                audit_lines.insert(audit.name.clone(), line);
-                audits.insert(audit.name.clone(), audit);
-            }
+            add_audit(audit, line, &mut diagnostics);
+        }
+    }
+    // Audits defined in model files, after the query.
+    for parsed in &mut models {
+        for (audit, line) in std::mem::take(&mut parsed.audits) {
+            add_audit(audit, line, &mut diagnostics);
         }
     }
 

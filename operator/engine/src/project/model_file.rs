@@ -44,6 +44,8 @@ pub(crate) struct ProjectMacros {
 pub(crate) struct ParsedModel {
     pub model: Model,
     pub name_line: usize,
+    /// `AUDIT (...)` blocks after the model's query, each with the line of its keyword.
+    pub audits: Vec<(crate::model::CustomAudit, usize)>,
 }
 
 /// What a model file holds: a model Sluice can run, or one whose query needs Python.
@@ -120,6 +122,12 @@ pub(crate) fn parse(
         .unwrap_or((ModelKind::View, block.keyword_pos));
 
     let dialect = header.dialect.unwrap_or(config.dialect);
+    // Audits defined in the model file follow its query (or, for a SEED, its header).
+    let audits_start =
+        super::audit_file::query_bounds(src, block.end).map_or(src.len(), |(_, next)| next);
+    let inline = super::audit_file::parse_from(rel, src, audits_start);
+    errors.extend(inline.errors);
+    let src = &src[..audits_start];
     let (mut query, mut query_line) = split_query(src, block.end);
     let mut statements = Body::default();
     let is_query_kind = !matches!(kind, ModelKind::Seed { .. } | ModelKind::External);
@@ -236,6 +244,7 @@ pub(crate) fn parse(
     Ok(Parsed::Model(Box::new(ParsedModel {
         model,
         name_line: name_pos.line,
+        audits: inline.audits,
     })))
 }
 

@@ -662,3 +662,54 @@ fn models_whose_header_or_body_needs_python_are_left_out_by_name() {
         ]
     );
 }
+
+#[test]
+fn audits_defined_in_a_model_file_follow_its_query() {
+    let dir = project(&[
+        ("config.yaml", CONFIG),
+        ("seeds/names.csv", "id,name\n1,ann\n"),
+        (
+            "models/names.sql",
+            "MODEL (name s.names, kind SEED (path '../seeds/names.csv'), audits (positive_id));\n\n\
+             AUDIT (name positive_id);\nSELECT * FROM @this_model WHERE id < 0;\n\n\
+             AUDIT (\n  name named,\n);\nSELECT * FROM @this_model WHERE LENGTH(name) < 1;\n",
+        ),
+        (
+            "models/calls.sql",
+            "MODEL (name s.calls, kind FULL, audits (named));\n\
+             SELECT audit (x) AS audited, name FROM s.names;\n\
+             AUDIT (name calls_ok);\nSELECT 1 WHERE FALSE",
+        ),
+    ]);
+    let p = load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let audits: Vec<(&str, &str)> = p
+        .audits
+        .values()
+        .map(|a| (a.name.as_str(), a.path.to_str().unwrap()))
+        .collect();
+    assert_eq!(
+        audits,
+        [
+            ("calls_ok", "models/calls.sql"),
+            ("named", "models/names.sql"),
+            ("positive_id", "models/names.sql")
+        ]
+    );
+    let calls = p.models.iter().find(|m| m.name == "s.calls").unwrap();
+    assert_eq!(
+        calls.query.as_deref(),
+        Some("SELECT audit (x) AS audited, name FROM s.names"),
+        "a function called audit inside the query is not an AUDIT block"
+    );
+
+    write(
+        dir.path(),
+        "audits/again.sql",
+        "AUDIT (name named);\nSELECT 1 WHERE FALSE",
+    );
+    let errors = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        errors.contains("duplicate audit name 'named' (also defined in audits/again.sql:1)"),
+        "{errors}"
+    );
+}
