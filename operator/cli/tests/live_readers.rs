@@ -109,6 +109,27 @@ fn meta(wait_for_readers: Duration, waits: Arc<Mutex<Vec<FlipEvent>>>) -> Promot
     }
 }
 
+/// Applies `plan` with the flip allowed to wait two minutes for readers; returns what the flip
+/// reported.
+fn apply_waiting(f: &Fixture, plan: &sluice_engine::plan::Plan) -> Arc<Mutex<Vec<FlipEvent>>> {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let mut ws = f.workspace();
+    let (audits, statements) = (
+        ws.project.audits.clone(),
+        ws.project.config.statements.clone(),
+    );
+    sluice_warehouse::apply::apply(
+        ws.warehouse.as_mut(),
+        plan,
+        &audits,
+        &statements,
+        meta(Duration::from_secs(120), events.clone()),
+        &mut |_| {},
+    )
+    .unwrap();
+    events
+}
+
 #[test]
 fn a_long_reader_delays_the_flip_but_stalls_no_short_reader() {
     let f = Fixture::new(Backend::Postgres, &[]);
@@ -123,21 +144,7 @@ fn a_long_reader_delays_the_flip_but_stalls_no_short_reader() {
     // A promotion while an analyst's query reads prod: it waits for the query, not the
     // readers behind it.
     let long = long_reader(f.url.clone());
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let mut ws = f.workspace();
-    let (audits, statements) = (
-        ws.project.audits.clone(),
-        ws.project.config.statements.clone(),
-    );
-    sluice_warehouse::apply::apply(
-        ws.warehouse.as_mut(),
-        &plan,
-        &audits,
-        &statements,
-        meta(Duration::from_secs(120), events.clone()),
-        &mut |_| {},
-    )
-    .unwrap();
+    let events = apply_waiting(&f, &plan);
     let flipped = Instant::now();
     let (read, finished) = long.join().unwrap();
     assert_eq!(read, "A", "the long query kept the release it started with");
@@ -234,21 +241,7 @@ fn a_long_reader_of_an_unchanged_view_does_not_delay_the_flip() {
     let plan = f.plan("prod", "2024-01-02");
 
     let long = long_reader(f.url.clone());
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let mut ws = f.workspace();
-    let (audits, statements) = (
-        ws.project.audits.clone(),
-        ws.project.config.statements.clone(),
-    );
-    sluice_warehouse::apply::apply(
-        ws.warehouse.as_mut(),
-        &plan,
-        &audits,
-        &statements,
-        meta(Duration::from_secs(120), events.clone()),
-        &mut |_| {},
-    )
-    .unwrap();
+    let events = apply_waiting(&f, &plan);
     let flipped = Instant::now();
     let (read, finished) = long.join().unwrap();
     assert_eq!(read, "A", "the long query read the table it started with");

@@ -485,9 +485,28 @@ fn name_cast_columns(query: &mut Query) {
 fn name_casts_in(body: &mut SetExpr) {
     match body {
         SetExpr::Select(select) => {
+            // Only where the name is the projection's alone: `a.id::INT, b.id::INT` keeps
+            // DuckDB's distinct names rather than make two columns `id`.
+            let name_of = |item: &SelectItem| match item {
+                SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_lowercase()),
+                SelectItem::UnnamedExpr(Expr::Identifier(ident)) => {
+                    Some(ident.value.to_lowercase())
+                }
+                SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+                    parts.last().map(|p| p.value.to_lowercase())
+                }
+                SelectItem::UnnamedExpr(expr) => cast_column(expr).map(|c| c.value.to_lowercase()),
+                _ => None,
+            };
+            let names: Vec<Option<String>> = select.projection.iter().map(name_of).collect();
             for item in &mut select.projection {
                 if let SelectItem::UnnamedExpr(expr) = item
                     && let Some(column) = cast_column(expr)
+                    && names
+                        .iter()
+                        .filter(|n| n.as_deref() == Some(column.value.to_lowercase().as_str()))
+                        .count()
+                        == 1
                 {
                     *item = SelectItem::ExprWithAlias {
                         expr: expr.clone(),
@@ -701,6 +720,17 @@ mod tests {
             "WITH t AS (SELECT o.id::INT AS id, CAST(ds AS TEXT) AS ds FROM raw.o AS o) \
              SELECT id::BIGINT AS id, ds, CAST(id AS TEXT) AS label, id + 1 FROM t \
              UNION ALL SELECT 1::BIGINT, '', '', 2"
+        );
+        // A name two projections would share is left to the warehouse.
+        let (q, _) = parse_query_ast(
+            "SELECT a.id::INT, b.id::INT, c.v::INT FROM a, b, c",
+            Dialect::Duckdb,
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            render(&q, &BTreeMap::new(), &MacroValues::default()),
+            "SELECT a.id::INT, b.id::INT, c.v::INT AS v FROM a, b, c"
         );
     }
 

@@ -7,13 +7,13 @@
 //! drops columns is refused (SQLMesh's default for destructive forward-only changes).
 
 use sluice_engine::graph::model_key;
-use sluice_engine::intervals::{Interval, format_boundary_as};
+use sluice_engine::intervals::Interval;
 use sluice_engine::model::{Dialect, ModelKind};
 use sluice_engine::seed::{SeedTable, create_table_sql, insert_sql, parse_seed};
 use sluice_engine::snapshot::{Category, PhysicalTable, quote_ident, quote_literal};
 
 use super::render::{render_model, render_statements};
-use super::{Target, TaskError};
+use super::{Target, TaskError, within_batch};
 use crate::warehouse::{Warehouse, WarehouseError};
 
 fn sql_error(task: &str) -> impl Fn(crate::warehouse::WarehouseError) -> TaskError + '_ {
@@ -271,11 +271,7 @@ pub fn backfill(
             time_format,
             ..
         } => {
-            let (start, end) = (
-                format_boundary_as(interval.start, time_format.as_deref()),
-                format_boundary_as(interval.end, time_format.as_deref()),
-            );
-            let within = |column: &str| format!("{column} >= '{start}' AND {column} < '{end}'");
+            let within = |column: &str| within_batch(column, time_format.as_deref(), interval);
             vec![
                 format!("DELETE FROM {table} WHERE {}", within(time_column)),
                 // Rows outside the batch are dropped so a sloppy filter cannot leak into

@@ -18,7 +18,7 @@ use sluice_engine::graph::model_key;
 use sluice_engine::intervals::{Interval, format_boundary_as};
 use sluice_engine::model::{CustomAudit, ModelKind};
 use sluice_engine::plan::Plan;
-use sluice_engine::snapshot::{AuditResult, PhysicalTable, Snapshot};
+use sluice_engine::snapshot::{AuditResult, PhysicalTable, Snapshot, quote_literal};
 use sluice_engine::sql::MacroValues;
 
 use crate::state::{StateError, StateStore};
@@ -145,13 +145,20 @@ pub(crate) fn audited_rows(target: &Target, interval: Interval) -> String {
             time_format,
             ..
         } => format!(
-            "(SELECT * FROM {} WHERE {time_column} >= '{}' AND {time_column} < '{}') AS __this_batch",
+            "(SELECT * FROM {} WHERE {}) AS __this_batch",
             target.table_sql(),
-            format_boundary_as(interval.start, time_format.as_deref()),
-            format_boundary_as(interval.end, time_format.as_deref())
+            within_batch(time_column, time_format.as_deref(), interval)
         ),
         _ => target.table_sql(),
     }
+}
+
+/// `column` within `interval`, its boundaries written as the column holds times (a text
+/// column's format is the model author's, so they are quoted as literals, not pasted in).
+pub(crate) fn within_batch(column: &str, time_format: Option<&str>, interval: Interval) -> String {
+    let start = quote_literal(&format_boundary_as(interval.start, time_format));
+    let end = quote_literal(&format_boundary_as(interval.end, time_format));
+    format!("{column} >= {start} AND {column} < {end}")
 }
 
 fn audit(

@@ -11,7 +11,7 @@ use sluice_engine::model::CustomAudit;
 use sluice_engine::plan::Plan;
 use sluice_engine::snapshot::{AuditResult, Snapshot};
 
-use super::{Target, Task, TaskError, TaskOutcome, run_task, target_for, used_audits};
+use super::{Target, Task, TaskError, TaskOutcome, run_task, target_for};
 use crate::state::StateStore;
 use crate::warehouse::Warehouse;
 
@@ -95,10 +95,7 @@ pub fn work_units<'p>(
         let name = snapshot.model.name.as_str();
         let key = model_key(name);
         let mut depends_on = BTreeSet::new();
-        // Models this one's audits read come first in the plan (unless downstream of it).
-        let audit_reads =
-            sluice_engine::audit::audit_reads(&snapshot.model, &used_audits(snapshot, audits));
-        for parent in snapshot.parents.iter().chain(&audit_reads) {
+        for parent in &snapshot.parents {
             if let Some(found) = upstream_work.get(&model_key(parent)) {
                 depends_on.extend(found.iter().cloned());
             }
@@ -107,6 +104,20 @@ pub fn work_units<'p>(
             upstream_work.insert(key, depends_on);
             return None;
         };
+        let target = target_for(
+            snapshot,
+            &by_key,
+            &table_versions,
+            audits,
+            plan.basis.execution_time,
+        );
+        // What its audits read besides its parents (the target's other inputs) is built first
+        // too; the plan puts those models earlier unless they are downstream of it.
+        for input in target.inputs.keys() {
+            if let Some(found) = upstream_work.get(input) {
+                depends_on.extend(found.iter().cloned());
+            }
+        }
         let batches = own.to_vec();
         let range = match (batches.first(), batches.last()) {
             (Some(first), Some(last)) => Interval::new(first.start, last.end),
@@ -116,13 +127,7 @@ pub fn work_units<'p>(
         Some(ModelWork {
             model: name.to_string(),
             depends_on: depends_on.into_iter().collect(),
-            target: target_for(
-                snapshot,
-                &by_key,
-                &table_versions,
-                audits,
-                plan.basis.execution_time,
-            ),
+            target,
             range,
             batches,
             plan_id: Some(plan.basis.id.clone()),
