@@ -30,16 +30,17 @@ demo:
 	$(CARGO) build -p sluice --bin sluice $(CARGO_FEATURES)
 	$(SLUICE) demo
 
-## Every test, with a throwaway PostgreSQL started (and stopped) around them.
+## Every test, with a throwaway PostgreSQL and a throwaway Spark Connect server started (and
+## stopped) around them.
 test: helm-venv
-	scripts/with-postgres $(CARGO) test --workspace --no-fail-fast $(CARGO_FEATURES)
+	scripts/with-postgres scripts/with-spark $(CARGO) test --workspace --no-fail-fast $(CARGO_FEATURES)
 
 test-engine:
-	scripts/with-postgres $(CARGO) test -p sluice-engine -p sluice-warehouse -p sluice $(CARGO_FEATURES)
+	scripts/with-postgres scripts/with-spark $(CARGO) test -p sluice-engine -p sluice-warehouse -p sluice $(CARGO_FEATURES)
 
 test-e2e: helm-venv
 	$(CARGO) build -p sluice -p sluice-plugin $(CARGO_FEATURES)
-	scripts/with-postgres $(CARGO) test -p sluice-e2e $(CARGO_FEATURES)
+	scripts/with-postgres scripts/with-spark $(CARGO) test -p sluice-e2e $(CARGO_FEATURES)
 
 lint:
 	scripts/sync-chart --check

@@ -71,6 +71,11 @@ pub struct FlipSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[0-9]+[smhd]?$"))]
     pub max_wait_for_readers: Option<String>,
+    /// Promote only where one transaction moves every view (DuckDB, PostgreSQL): a Promotion
+    /// on a warehouse that moves views one by one (Spark) fails, saying so, instead of letting
+    /// readers see two releases at once for the flip's duration.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_atomic: bool,
 }
 
 /// What each backfill or run Job of an environment may use.

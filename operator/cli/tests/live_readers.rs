@@ -104,6 +104,7 @@ fn meta(wait_for_readers: Duration, waits: Arc<Mutex<Vec<FlipEvent>>>) -> Promot
             observer: Some(Arc::new(move |e: &FlipEvent| {
                 waits.lock().unwrap().push(e.clone())
             })),
+            ..FlipPolicy::default()
         },
         ..fixture::tester(0)
     }

@@ -18,6 +18,8 @@ pub enum Dialect {
     #[default]
     Duckdb,
     Postgres,
+    /// Spark SQL, as Spark Connect servers and Databricks run it.
+    Spark,
 }
 
 impl Dialect {
@@ -25,6 +27,7 @@ impl Dialect {
         match s.trim().to_ascii_lowercase().as_str() {
             "duckdb" => Some(Dialect::Duckdb),
             "postgres" | "postgresql" => Some(Dialect::Postgres),
+            "spark" | "spark2" | "databricks" => Some(Dialect::Spark),
             _ => None,
         }
     }
@@ -35,6 +38,7 @@ impl fmt::Display for Dialect {
         f.write_str(match self {
             Dialect::Duckdb => "duckdb",
             Dialect::Postgres => "postgres",
+            Dialect::Spark => "spark",
         })
     }
 }

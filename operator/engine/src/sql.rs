@@ -15,7 +15,9 @@ use sqlparser::ast::{
     Expr, Ident, ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, Statement, VisitMut,
     VisitorMut, visit_expressions, visit_relations, visit_relations_mut,
 };
-use sqlparser::dialect::{Dialect as SqlDialect, DuckDbDialect, PostgreSqlDialect};
+use sqlparser::dialect::{
+    DatabricksDialect, Dialect as SqlDialect, DuckDbDialect, PostgreSqlDialect,
+};
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 
@@ -72,6 +74,7 @@ pub(crate) fn sql_dialect(dialect: Dialect) -> Box<dyn SqlDialect> {
     match dialect {
         Dialect::Duckdb => Box::new(DuckDbDialect {}),
         Dialect::Postgres => Box::new(PostgreSqlDialect {}),
+        Dialect::Spark => Box::new(DatabricksDialect {}),
     }
 }
 

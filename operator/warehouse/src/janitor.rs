@@ -10,7 +10,7 @@
 //! skipped until the next run instead of queueing readers behind the drop. It also removes
 //! what interrupted flips left: retired schemas, and stages older than an hour.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sluice_engine::snapshot::{PhysicalTable, SnapshotRef};
 
@@ -21,8 +21,8 @@ use crate::promote::flip::{RETIRED_PREFIX, STAGE_PREFIX};
 use crate::promote::readers::DEFAULT_LOCK_TIMEOUT;
 use crate::promote::{PromoteError, drop_environment};
 use crate::state::StateStore;
-use crate::warehouse::existing_physical_tables;
 use crate::warehouse::{Warehouse, WarehouseError};
+use crate::warehouse::{existing_physical_tables, physical_relations};
 
 /// What the janitor removed, and what it could not.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -133,10 +133,17 @@ fn clean(
     for (name, version) in StateStore::new(warehouse).all_intervals()?.into_keys() {
         versions.insert(PhysicalTable::new(&name, &version), (name, version));
     }
-    let existing = existing_physical_tables(warehouse).map_err(PromoteError::Janitor)?;
-    keep_what_kept_views_read(warehouse, &mut keep, &existing)?;
-    let doomed: Vec<PhysicalTable> = existing.into_iter().filter(|t| !keep.contains(t)).collect();
-    let is_view = view_set(warehouse)?;
+    let relations = physical_relations(warehouse).map_err(PromoteError::Janitor)?;
+    keep_what_kept_views_read(&relations, &mut keep);
+    let is_view: BTreeSet<PhysicalTable> = relations
+        .iter()
+        .filter(|(_, definition)| definition.is_some())
+        .map(|(t, _)| t.clone())
+        .collect();
+    let doomed: Vec<PhysicalTable> = relations
+        .into_keys()
+        .filter(|t| !keep.contains(t))
+        .collect();
     let (views, tables): (Vec<_>, Vec<_>) = doomed.into_iter().partition(|t| is_view.contains(t));
     // Views (which may read each other) first; what the database refuses is retried while the
     // previous pass made progress, then reported.
@@ -178,42 +185,25 @@ fn clean(
     Ok(report)
 }
 
-/// Keeps every table a kept view reads: dropping it would break the view (DuckDB) or be
-/// refused (PostgreSQL). Read from the views' definitions, to a fixed point (views read views).
+/// Keeps every table a kept view reads: dropping it would break the view (DuckDB, Spark) or
+/// be refused (PostgreSQL). Read from the views' definitions, to a fixed point (views read
+/// views).
 fn keep_what_kept_views_read(
-    warehouse: &mut dyn Warehouse,
+    relations: &BTreeMap<PhysicalTable, Option<String>>,
     keep: &mut BTreeSet<PhysicalTable>,
-    existing: &BTreeSet<PhysicalTable>,
-) -> Result<(), PromoteError> {
-    let rows = warehouse
-        .query(
-            "SELECT table_schema, table_name, view_definition FROM information_schema.views \
-             WHERE table_schema LIKE 'sluice%'",
-        )
-        .map_err(PromoteError::Janitor)?;
-    let definitions: HashMap<PhysicalTable, String> = rows
-        .into_iter()
-        .filter_map(|r| {
-            let table = PhysicalTable {
-                schema: r.first()?.clone()?,
-                table: r.get(1)?.clone()?,
-            };
-            Some((table, r.get(2)?.clone().unwrap_or_default()))
-        })
-        .collect();
+) {
     let mut pending: Vec<PhysicalTable> = keep.iter().cloned().collect();
     while let Some(view) = pending.pop() {
-        let Some(definition) = definitions.get(&view) else {
+        let Some(Some(definition)) = relations.get(&view) else {
             continue;
         };
-        for table in existing {
+        for table in relations.keys() {
             if !keep.contains(table) && definition.contains(table.table.as_str()) {
                 keep.insert(table.clone());
                 pending.push(table.clone());
             }
         }
     }
-    Ok(())
 }
 
 /// Drops retired schemas (a flip committed but could not drop them at once) and stages older
@@ -309,19 +299,4 @@ fn gone<'a>(
 
 fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or_default().to_string()
-}
-
-fn view_set(warehouse: &mut dyn Warehouse) -> Result<BTreeSet<PhysicalTable>, PromoteError> {
-    let rows = warehouse
-        .query("SELECT table_schema, table_name FROM information_schema.views WHERE table_schema LIKE 'sluice%'")
-        .map_err(PromoteError::Janitor)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            Some(PhysicalTable {
-                schema: r.first()?.clone()?,
-                table: r.get(1)?.clone()?,
-            })
-        })
-        .collect())
 }

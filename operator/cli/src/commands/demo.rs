@@ -113,6 +113,7 @@ fn default_flip() -> &'static FlipArgs {
     FLIP.get_or_init(|| FlipArgs {
         lock_timeout: "1s".into(),
         wait_for_readers: "10m".into(),
+        require_atomic: false,
     })
 }
 

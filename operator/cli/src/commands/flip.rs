@@ -19,6 +19,10 @@ pub struct FlipArgs {
     /// nothing changed (e.g. 30s, 10m).
     #[arg(long, default_value = "10m", value_name = "DURATION")]
     pub wait_for_readers: String,
+    /// Refuse to flip on a warehouse that moves views one by one (Spark), where readers could
+    /// see two releases at once for the flip's duration.
+    #[arg(long)]
+    pub require_atomic: bool,
 }
 
 impl FlipArgs {
@@ -33,6 +37,7 @@ impl FlipArgs {
             lock_timeout: parse("lock-timeout", &self.lock_timeout)?,
             wait_for_readers: parse("wait-for-readers", &self.wait_for_readers)?,
             observer: Some(Arc::new(report)),
+            require_atomic: self.require_atomic,
         })
     }
 }
@@ -53,6 +58,12 @@ fn report(event: &FlipEvent) {
                 waited.as_secs()
             ),
         },
+        FlipEvent::Flipped(r) if r.per_view => eprintln!(
+            "  flipped in {} ms; views moved one by one (this warehouse has no transactions): \
+             for {} ms a reader could see views of both releases",
+            r.total.as_millis(),
+            r.lock_held.as_millis()
+        ),
         FlipEvent::Flipped(r) if r.attempts > 1 || r.swapped_schemas > 0 => eprintln!(
             "  flipped in {} ms, exclusive locks held {} ms ({} schema(s) swapped, {} changed in \
              place, {} view(s) with new rows locked, {} attempt(s))",

@@ -287,6 +287,7 @@ fn flip_policy(
         observer: Some(Arc::new(move |event: &FlipEvent| {
             *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(event.clone());
         })),
+        require_atomic: spec.is_some_and(|s| s.require_atomic),
     };
     (policy, ceiling)
 }

@@ -50,6 +50,21 @@ pub struct Evidence {
     /// How declared grants on the environment's views changed with this release.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grants: Vec<crate::grants::GrantChange>,
+    /// What a reader could see during the flip: `atomic` (one transaction moved every view)
+    /// or `per view` (views moved one by one: Spark), with how long that window was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<FlipConsistency>,
+}
+
+/// How the release's views moved, as readers saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlipConsistency {
+    /// `atomic` or `per view`.
+    pub level: String,
+    /// For `per view`: from the first view moved to the last (milliseconds), the time a
+    /// reader could see views of both releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mixed_window_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -258,6 +273,8 @@ pub struct EvidenceInput {
     /// The audit results of the promoted tables, where they reach beyond the release's own
     /// batches (tables a dev environment built and audited); empty: the release's audits.
     pub audits: Vec<AuditResult>,
+    /// Filled in by the flip itself.
+    pub consistency: Option<FlipConsistency>,
 }
 
 pub fn rfc3339(secs: i64) -> String {
@@ -316,6 +333,7 @@ pub fn assemble(release: &Release, input: &EvidenceInput) -> Evidence {
                 .iter()
                 .map(|r| (r.name.as_str(), &r.grants)),
         ),
+        consistency: input.consistency.clone(),
     }
 }
 

@@ -74,7 +74,8 @@ impl Expander<'_> {
                 match self.ctx.dialect {
                     // Postgres divides integers to an integer; SQLMesh casts the numerator.
                     Dialect::Postgres => format!("CAST({a} AS DOUBLE PRECISION) / NULLIF({b}, 0)"),
-                    Dialect::Duckdb => format!("{a} / NULLIF({b}, 0)"),
+                    // Both divide integers to a fraction.
+                    Dialect::Duckdb | Dialect::Spark => format!("{a} / NULLIF({b}, 0)"),
                 }
             }
             "generate_surrogate_key" => self.surrogate_key(t, raw, scope)?,
@@ -340,9 +341,9 @@ impl Expander<'_> {
         );
         Ok(match self.ctx.dialect {
             Dialect::Duckdb => format!("SELECT * FROM {relation} QUALIFY {window} = 1"),
-            // Postgres has no QUALIFY: like SQLMesh, filter a subquery (whose `_w` column
-            // stays in the result).
-            Dialect::Postgres => format!(
+            // Postgres and open-source Spark have no QUALIFY: like SQLMesh, filter a subquery
+            // (whose `_w` column stays in the result).
+            Dialect::Postgres | Dialect::Spark => format!(
                 "SELECT * FROM (SELECT *, {window} AS _w FROM {relation}) AS _t WHERE _w = 1"
             ),
         })
@@ -369,23 +370,25 @@ impl Expander<'_> {
         }
         let column = format!("date_{part}");
         let (s, e) = (&bounds[0], &bounds[1]);
+        let step = if part == "quarter" {
+            "3 MONTH".into()
+        } else {
+            format!("1 {}", part.to_uppercase())
+        };
         Ok(match self.ctx.dialect {
             Dialect::Duckdb => format!(
                 "SELECT {column} FROM UNNEST(CAST(GENERATE_SERIES({s}, {e}, INTERVAL '1' {}) AS \
                  DATE[])) AS _exploded({column})",
                 part.to_uppercase()
             ),
-            Dialect::Postgres => {
-                let step = if part == "quarter" {
-                    "3 MONTH".into()
-                } else {
-                    format!("1 {}", part.to_uppercase())
-                };
-                format!(
-                    "SELECT {column} FROM (SELECT CAST(value AS DATE) FROM GENERATE_SERIES({s}, \
-                     {e}, INTERVAL '{step}') AS _t(value)) AS _exploded({column})"
-                )
-            }
+            Dialect::Postgres => format!(
+                "SELECT {column} FROM (SELECT CAST(value AS DATE) FROM GENERATE_SERIES({s}, \
+                 {e}, INTERVAL '{step}') AS _t(value)) AS _exploded({column})"
+            ),
+            Dialect::Spark => format!(
+                "SELECT {column} FROM (SELECT EXPLODE(SEQUENCE({s}, {e}, INTERVAL {step})) \
+                 AS {column}) AS _exploded"
+            ),
         })
     }
 

@@ -42,6 +42,46 @@ fn ensure_schema(warehouse: &mut dyn Warehouse, schema: &str, task: &str) -> Res
     Ok(())
 }
 
+/// What Spark cannot do for a model kind, or `None`. Spark's parquet tables have no
+/// `DELETE`/`MERGE`, so a batch can only replace whole partitions: a unique key has no way to
+/// replace single rows.
+pub fn refused_on(dialect: Dialect, kind: &ModelKind) -> Option<&'static str> {
+    match (dialect, kind) {
+        (Dialect::Spark, ModelKind::IncrementalByUniqueKey { .. }) => Some(
+            "INCREMENTAL_BY_UNIQUE_KEY is not supported on Spark: its parquet tables cannot \
+             replace single rows (no DELETE or MERGE); use INCREMENTAL_BY_TIME_RANGE or FULL",
+        ),
+        _ => None,
+    }
+}
+
+/// What follows a `CREATE TABLE`'s columns on Spark: parquet, partitioned by the time column
+/// of a model built in time batches so that a batch replaces exactly its partitions.
+fn spark_table_options(kind: &ModelKind) -> String {
+    match kind {
+        ModelKind::IncrementalByTimeRange { time_column, .. } => {
+            format!(
+                " USING parquet PARTITIONED BY ({})",
+                quote_ident(time_column)
+            )
+        }
+        _ => " USING parquet".to_string(),
+    }
+}
+
+/// A column type as the warehouse spells it: Spark has no `TEXT`, no bare `VARCHAR` and no
+/// `DOUBLE PRECISION`.
+fn column_type(dialect: Dialect, ty: &str) -> String {
+    if dialect != Dialect::Spark {
+        return ty.to_string();
+    }
+    match ty.trim().to_ascii_uppercase().as_str() {
+        "TEXT" | "VARCHAR" | "CHARACTER VARYING" => "STRING".to_string(),
+        "DOUBLE PRECISION" | "FLOAT8" => "DOUBLE".to_string(),
+        _ => ty.to_string(),
+    }
+}
+
 /// Creates the snapshot's table (or view) if missing.
 pub fn create(
     warehouse: &mut dyn Warehouse,
@@ -50,24 +90,43 @@ pub fn create(
 ) -> Result<(), TaskError> {
     let task = format!("create {}", target.snapshot.table());
     let table = target.table_sql();
-    ensure_schema(warehouse, &target.snapshot.table().schema, &task)?;
     let model = &target.snapshot.model;
+    let dialect = warehouse.dialect();
+    if let Some(reason) = refused_on(dialect, &model.kind) {
+        return Err(TaskError::Invalid {
+            task,
+            message: format!("{}: {reason}", model.name),
+        });
+    }
+    ensure_schema(warehouse, &target.snapshot.table().schema, &task)?;
+    let options = if dialect == Dialect::Spark {
+        spark_table_options(&model.kind)
+    } else {
+        String::new()
+    };
     let sql = match &model.kind {
         ModelKind::View => view_sql(target, range)?,
-        ModelKind::Seed { .. } => create_table_sql(&table, &seed_table(target, &task)?).replacen(
-            "CREATE TABLE",
-            "CREATE TABLE IF NOT EXISTS",
-            1,
-        ),
+        ModelKind::Seed { .. } => {
+            let mut seed = seed_table(target, &task)?;
+            for (_, ty) in &mut seed.columns {
+                *ty = column_type(dialect, ty);
+            }
+            let sql = create_table_sql(&table, &seed).replacen(
+                "CREATE TABLE",
+                "CREATE TABLE IF NOT EXISTS",
+                1,
+            );
+            format!("{sql}{options}")
+        }
         ModelKind::Embedded | ModelKind::External => return Ok(()),
         _ if !model.columns.is_empty() => {
             let columns: Vec<String> = model
                 .columns
                 .iter()
-                .map(|(name, ty)| format!("{} {ty}", quote_ident(name)))
+                .map(|(name, ty)| format!("{} {}", quote_ident(name), column_type(dialect, ty)))
                 .collect();
             format!(
-                "CREATE TABLE IF NOT EXISTS {table} ({})",
+                "CREATE TABLE IF NOT EXISTS {table} ({}){options}",
                 columns.join(", ")
             )
         }
@@ -89,7 +148,7 @@ pub fn create(
             }
             let query = render_model(model, &target.inputs, range, target.execution_time, &table)?;
             format!(
-                "CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM ({query}) AS __sluice_shape LIMIT 0"
+                "CREATE TABLE IF NOT EXISTS {table}{options} AS SELECT * FROM ({query}) AS __sluice_shape LIMIT 0"
             )
         }
     };
@@ -187,11 +246,37 @@ fn table_columns(
             quote_literal(&table.schema),
             quote_literal(&table.table)
         ))?,
+        // Partition columns come last, as `INSERT` expects them; the partition section that
+        // follows the columns is not read.
+        Dialect::Spark => match warehouse.query(&format!("DESCRIBE TABLE {}", table.quoted())) {
+            Err(WarehouseError::Sql { message, .. })
+                if message.contains("TABLE_OR_VIEW_NOT_FOUND") =>
+            {
+                Vec::new()
+            }
+            other => other?
+                .into_iter()
+                .take_while(|r| {
+                    r.first()
+                        .cloned()
+                        .flatten()
+                        .is_some_and(|name| !name.is_empty() && !name.starts_with('#'))
+                })
+                .collect(),
+        },
     };
     Ok(rows
         .into_iter()
         .filter_map(|r| Some((r.first()?.clone()?, r.get(1)?.clone()?)))
         .collect())
+}
+
+/// How rows reach the table: added to it, or (Spark) replacing the partitions they fall in —
+/// the whole table when it has no partitions.
+#[derive(Clone, Copy, PartialEq)]
+enum Write {
+    Insert,
+    Overwrite,
 }
 
 /// `INSERT INTO table (a, b) SELECT a, b FROM (query)`: by name, so extra columns a reused
@@ -202,6 +287,17 @@ fn insert_by_name(
     query: &str,
     filter: Option<String>,
     task: &str,
+) -> Result<String, TaskError> {
+    write_by_name(warehouse, target, query, filter, task, Write::Insert)
+}
+
+fn write_by_name(
+    warehouse: &mut dyn Warehouse,
+    target: &Target,
+    query: &str,
+    filter: Option<String>,
+    task: &str,
+    write: Write,
 ) -> Result<String, TaskError> {
     let columns = table_columns(warehouse, &target.snapshot.table()).map_err(sql_error(task))?;
     if columns.is_empty() {
@@ -215,8 +311,12 @@ fn insert_by_name(
         .iter()
         .map(|(c, _)| format!("__q.{}", quote_ident(c)))
         .collect();
+    let verb = match write {
+        Write::Insert => "INSERT INTO",
+        Write::Overwrite => "INSERT OVERWRITE TABLE",
+    };
     Ok(format!(
-        "INSERT INTO {} ({}) SELECT {} FROM ({query}) AS __q{}",
+        "{verb} {} ({}) SELECT {} FROM ({query}) AS __q{}",
         target.table_sql(),
         list.join(", "),
         selected.join(", "),
@@ -254,8 +354,41 @@ pub fn backfill(
             &table,
         )
     };
+    let spark = warehouse.dialect() == Dialect::Spark;
     let statements: Vec<String> = match &model.kind {
         ModelKind::View => vec![view_sql(target, interval)?],
+        // No DELETE on Spark's tables: a batch overwrites (the whole table, or the
+        // partitions of its time range); each overwrite is atomic on its own.
+        ModelKind::Full if spark => vec![write_by_name(
+            warehouse,
+            target,
+            &render()?,
+            None,
+            &task,
+            Write::Overwrite,
+        )?],
+        ModelKind::Seed { .. } if spark => {
+            let seed = seed_table(target, &task)?;
+            std::iter::once(format!("TRUNCATE TABLE {table}"))
+                .chain(insert_sql(&table, &seed))
+                .collect()
+        }
+        ModelKind::IncrementalByTimeRange {
+            time_column,
+            time_format,
+            ..
+        } if spark => vec![write_by_name(
+            warehouse,
+            target,
+            &render()?,
+            Some(within_batch(
+                &format!("__q.{time_column}"),
+                time_format.as_deref(),
+                interval,
+            )),
+            &task,
+            Write::Overwrite,
+        )?],
         ModelKind::Full => vec![
             format!("DELETE FROM {table}"),
             insert_by_name(warehouse, target, &render()?, None, &task)?,

@@ -2,7 +2,9 @@
 //! one fails), the evidence document, the `sluice.current_release` row and a comment on every
 //! view naming the release, all written in the flip's transaction.
 
-use sluice_engine::evidence::{BackfillSummary, EvidenceInput, GateResult, assemble};
+use sluice_engine::evidence::{
+    BackfillSummary, EvidenceInput, FlipConsistency, GateResult, assemble,
+};
 use sluice_engine::plan::{ChangeType, PreparedPlan};
 use sluice_engine::snapshot::{AuditResult, Release, ReleaseKind, quote_literal};
 
@@ -17,8 +19,10 @@ pub(super) fn record_evidence(
     state: &mut StateStore,
     release: &Release,
     input: &EvidenceInput,
+    consistency: FlipConsistency,
 ) -> Result<(), PromoteError> {
-    let evidence = assemble(release, input);
+    let mut evidence = assemble(release, input);
+    evidence.consistency = Some(consistency);
     let json = crate::state::encode("evidence", &release.id, &evidence)?;
     state.insert_evidence(&release.id, &release.environment, &json)?;
     state.set_live_release(&LiveRelease {
@@ -48,7 +52,15 @@ pub(super) fn release_comment(environment: &str, release: &str, plan: &str) -> S
 
 /// `COMMENT ON VIEW` for `views` (quoted names): a consumer reading one learns the release
 /// behind it (`sluice.current_release` has the rest).
-pub(super) fn comment_statements(views: &[String], comment: &str) -> Vec<String> {
+pub(super) fn comment_statements(
+    warehouse: &dyn Warehouse,
+    views: &[String],
+    comment: &str,
+) -> Vec<String> {
+    // Spark has no comments on views; the release is in Sluice's state either way.
+    if warehouse.dialect() == sluice_engine::model::Dialect::Spark {
+        return Vec::new();
+    }
     views
         .iter()
         .map(|view| format!("COMMENT ON VIEW {view} IS {comment}"))
@@ -173,5 +185,6 @@ pub(super) fn plan_evidence(
         gates,
         freshness: checks.freshness,
         rollback: checks.rollback,
+        consistency: None,
     })
 }

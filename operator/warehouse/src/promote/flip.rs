@@ -19,7 +19,7 @@ use sluice_engine::model::Dialect;
 use sluice_engine::snapshot::{SnapshotRef, environment_view, quote_ident, quote_literal};
 
 use super::acl::{self, Privilege};
-use super::view_statements;
+use super::{view_ddl, view_statements};
 use crate::warehouse::{Warehouse, WarehouseError};
 
 /// Prefixes of the schemas a flip works in; the janitor removes leftovers of both.
@@ -233,6 +233,7 @@ pub(super) fn prepare_stages(
             sql.extend(acl::statements(&stage.next, &declared, true));
             sql.extend(acl::usage_statements(&stage.next, &declared));
             sql.extend(super::evidence::comment_statements(
+                warehouse,
                 &flip.new_views(environment),
                 comment,
             ));
@@ -273,6 +274,9 @@ pub(super) fn swap(
     flips: &[SchemaFlip],
     midway: &dyn Fn(),
 ) -> Result<(), WarehouseError> {
+    if !warehouse.atomic_flip() {
+        return swap_per_view(warehouse, environment, flips, midway);
+    }
     let swapped: Vec<&SchemaFlip> = flips
         .iter()
         .filter(|f| f.stage.as_ref().is_some_and(|s| s.exists))
@@ -323,6 +327,26 @@ pub(super) fn swap(
         change_in_place(warehouse, environment, flip)?;
     }
     Ok(())
+}
+
+/// The flip on a warehouse without transactions: each view replaced on its own (`CREATE OR
+/// REPLACE VIEW`, atomic per view), all of them in two round trips with `midway` between.
+/// Readers can see some views of each release meanwhile; the caller recorded the flip first,
+/// so a crash between the two is put right by the next attempt.
+fn swap_per_view(
+    warehouse: &mut dyn Warehouse,
+    environment: &str,
+    flips: &[SchemaFlip],
+    midway: &dyn Fn(),
+) -> Result<(), WarehouseError> {
+    let sql: Vec<String> = flips
+        .iter()
+        .flat_map(|f| view_ddl(environment, &f.old, &f.new, true))
+        .collect();
+    let (first, second) = sql.split_at(sql.len() / 2);
+    warehouse.execute(&first.join(";\n"))?;
+    midway();
+    warehouse.execute(&second.join(";\n"))
 }
 
 /// `LOCK TABLE` statements (a few hundred views each) for the changing views of `flips`.

@@ -14,6 +14,7 @@ mod acl;
 pub mod checks;
 mod evidence;
 pub mod flip;
+pub mod pending;
 pub mod readers;
 mod targets;
 
@@ -21,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use evidence::{comment_statements, record_evidence, release_comment};
-use sluice_engine::evidence::{EvidenceInput, GateResult};
+use sluice_engine::evidence::{EvidenceInput, FlipConsistency, GateResult};
 use sluice_engine::model::{Dialect, Statements};
 use sluice_engine::plan::is_prod;
 use sluice_engine::snapshot::{
@@ -180,6 +181,15 @@ pub fn promote(
         environment: p.environment.clone(),
         error,
     };
+    if p.meta.flip.require_atomic && !warehouse.atomic_flip() {
+        return Err(PromoteError::Refused(format!(
+            "environment {:?} requires atomic promotion, but this warehouse ({}) moves views \
+             one by one, so readers could see two releases at once: promote it on DuckDB or \
+             PostgreSQL, or drop the requirement (spec.flip.requireAtomic)",
+            p.environment,
+            warehouse.dialect()
+        )));
+    }
     let mut state = StateStore::new(warehouse);
     if let Some(request) = &p.meta.request_id
         && let Some(done) = state.release_for_request(request)?
@@ -206,6 +216,17 @@ pub fn promote(
     );
     flip::prepare_stages(warehouse, &p.environment, &mut flips, p.meta.now, &comment)
         .map_err(wh_err)?;
+    let per_view = !warehouse.atomic_flip();
+    if per_view {
+        pending::start(
+            warehouse,
+            &p.environment,
+            &old_refs,
+            &p.snapshots,
+            &p.plan_id,
+            p.meta.now,
+        )?;
+    }
     let stages: Vec<&str> = flips
         .iter()
         .filter_map(|f| f.stage.as_ref().map(|s| s.next.as_str()))
@@ -233,13 +254,42 @@ pub fn promote(
                     .iter()
                     .map(|f| f.changing_views(&p.environment).len())
                     .sum(),
+                per_view,
             }));
             Ok(release)
         }
         Err(e) => {
             flip::drop_schemas(warehouse, &stages, &timeout);
+            if per_view {
+                put_back_after(warehouse, p, &old_refs, &e);
+            }
             Err(e)
         }
+    }
+}
+
+/// After a failed per-view flip: its views go back to where the state says they are (a
+/// failure here leaves the record for the next attempt).
+fn put_back_after(
+    warehouse: &mut dyn Warehouse,
+    p: &Promotion,
+    old_refs: &[SnapshotRef],
+    failure: &PromoteError,
+) {
+    let recorded = StateStore::new(warehouse)
+        .pending_flip(&p.environment)
+        .ok()
+        .flatten();
+    let Some(flip) = recorded.filter(|f| f.plan_id == p.plan_id && f.old == old_refs) else {
+        return;
+    };
+    if let Err(e) = pending::put_back(warehouse, &flip) {
+        tracing::warn!(
+            environment = %p.environment,
+            error = %e,
+            flip_error = %failure,
+            "could not put the views back after a failed flip; the next attempt will"
+        );
     }
 }
 
@@ -345,7 +395,12 @@ fn promote_in_transaction(
             .execute(&readers::lock_timeout_statement(&p.meta.flip))
             .map_err(wh_err)?;
     }
+    let per_view = !warehouse.atomic_flip();
     let mut state = StateStore::new(warehouse);
+    if per_view {
+        // Committed with the release (or with nothing, when the request is already done).
+        state.end_flip(&p.environment)?;
+    }
     if let Some(request) = &p.meta.request_id
         && let Some(done) = state.release_for_request(request)?
     {
@@ -417,7 +472,15 @@ fn promote_in_transaction(
     };
     state.write_environment(&record, p.expected_revision)?;
     state.insert_release(&release)?;
-    record_evidence(&mut state, &release, &p.evidence)?;
+    // Per view, the evidence waits for the swap, to record how long readers could see a mix
+    // (there is no lock to keep short there).
+    if !per_view {
+        let atomic = FlipConsistency {
+            level: "atomic".into(),
+            mixed_window_ms: None,
+        };
+        record_evidence(&mut state, &release, &p.evidence, atomic)?;
+    }
     state.finish_plan(&p.plan_id, p.meta.now)?;
     // The views of the schemas changed in place are commented once recreated (the stages'
     // were commented when built, the unchanged ones after the commit).
@@ -428,12 +491,26 @@ fn promote_in_transaction(
         .collect();
     let comment = release_comment(&p.environment, &release.id, &release.plan_id);
     sql_tables_grants(warehouse, &p.snapshots).map_err(wh_err)?;
-    *lock_started = Some(Instant::now());
+    let swap_started = Instant::now();
+    *lock_started = Some(swap_started);
     flip::swap(warehouse, &p.environment, flips, &|| {
         failpoint("promote-midway")
     })
     .map_err(wh_err)?;
-    execute_batched(warehouse, &comment_statements(&later, &comment), None).map_err(wh_err)?;
+    if per_view {
+        let window = FlipConsistency {
+            level: "per view".into(),
+            mixed_window_ms: Some(swap_started.elapsed().as_millis() as u64),
+        };
+        record_evidence(
+            &mut StateStore::new(warehouse),
+            &release,
+            &p.evidence,
+            window,
+        )?;
+    }
+    let comments = comment_statements(warehouse, &later, &comment);
+    execute_batched(warehouse, &comments, None).map_err(wh_err)?;
     for sql in &after {
         warehouse
             .execute(sql)
@@ -462,7 +539,8 @@ fn comment_unchanged_views(
         .map(|(schema, view)| format!("{}.{}", quote_ident(&schema), quote_ident(&view)))
         .collect();
     let comment = release_comment(&p.environment, &release.id, &release.plan_id);
-    for batch in comment_statements(&views, &comment).chunks(FLIP_BATCH) {
+    let comments = comment_statements(warehouse, &views, &comment);
+    for batch in comments.chunks(FLIP_BATCH) {
         if let Err(e) = warehouse.execute(&batch.join(";\n")) {
             tracing::warn!(error = %e, "could not comment the unchanged views");
             return;
@@ -575,6 +653,18 @@ pub fn expand_statements(
 /// The DDL that moves an environment's views from `old` to `new`: schemas, replaced views,
 /// and dropped views of models that left the environment.
 pub fn view_statements(environment: &str, old: &[SnapshotRef], new: &[SnapshotRef]) -> Vec<String> {
+    view_ddl(environment, old, new, false)
+}
+
+/// [`view_statements`], with each view replaced by one `CREATE OR REPLACE VIEW` when
+/// `or_replace` (Spark: no moment where the view is missing, since there is no transaction
+/// to hide a drop in).
+pub(crate) fn view_ddl(
+    environment: &str,
+    old: &[SnapshotRef],
+    new: &[SnapshotRef],
+    or_replace: bool,
+) -> Vec<String> {
     let mut statements = Vec::new();
     let visible: Vec<&SnapshotRef> = new.iter().filter(|s| !s.is_symbolic()).collect();
     let schemas: BTreeSet<String> = visible
@@ -600,13 +690,17 @@ pub fn view_statements(environment: &str, old: &[SnapshotRef], new: &[SnapshotRe
         {
             continue;
         }
+        let table = s.table().quoted();
+        if or_replace {
+            statements.push(format!(
+                "CREATE OR REPLACE VIEW {view} AS SELECT * FROM {table}"
+            ));
+            continue;
+        }
         // DROP + CREATE rather than CREATE OR REPLACE: PostgreSQL refuses to replace a view
         // whose columns changed.
         statements.push(format!("DROP VIEW IF EXISTS {view}"));
-        statements.push(format!(
-            "CREATE VIEW {view} AS SELECT * FROM {}",
-            s.table().quoted()
-        ));
+        statements.push(format!("CREATE VIEW {view} AS SELECT * FROM {table}"));
     }
     let kept: BTreeSet<&str> = visible.iter().map(|s| s.name.as_str()).collect();
     for o in old

@@ -21,6 +21,9 @@ pub struct FlipPolicy {
     pub wait_for_readers: Duration,
     /// Told of every wait and of the finished flip (progress lines, conditions, metrics).
     pub observer: Option<FlipObserver>,
+    /// Refuse to flip on a warehouse that can only move views one by one (Spark): for teams
+    /// whose readers must never see two releases at once.
+    pub require_atomic: bool,
 }
 
 /// Receives a flip's progress.
@@ -32,6 +35,7 @@ impl Default for FlipPolicy {
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             wait_for_readers: DEFAULT_WAIT_FOR_READERS,
             observer: None,
+            require_atomic: false,
         }
     }
 }
@@ -83,6 +87,9 @@ pub struct FlipReport {
     pub in_place_schemas: usize,
     /// Views whose rows change: the ones locked (the others keep reading the same table).
     pub changing_views: usize,
+    /// The views moved one by one, without a transaction (Spark): `lock_held` is then the
+    /// window in which a reader could see views of both releases.
+    pub per_view: bool,
 }
 
 /// A session holding one of the views a flip must lock.

@@ -9,6 +9,7 @@
 
 mod audits;
 mod evidence;
+mod flips;
 mod plan_state;
 mod plans;
 mod records;
@@ -25,7 +26,7 @@ use crate::warehouse::{Row, Warehouse, WarehouseError};
 
 /// The layout version this build writes. `init` refuses state written by a newer layout and is
 /// where migrations from older ones will go.
-pub const LAYOUT_VERSION: i64 = 4;
+pub const LAYOUT_VERSION: i64 = 5;
 
 /// Rows per multi-row statement: large enough to load 10,000 models in a few round trips,
 /// small enough to keep each statement a reasonable size.
@@ -85,6 +86,7 @@ fn conflict_message(environment: &str, expected: Option<i64>, found: Option<i64>
 pub type Result<T> = std::result::Result<T, StateError>;
 
 pub use evidence::LiveRelease;
+pub use flips::PendingFlip;
 pub use plan_state::{PlanBase, PlanState, Planning};
 pub use rejections::RecordedRejection;
 
@@ -221,6 +223,10 @@ impl<'w> StateStore<'w> {
                  record TEXT NOT NULL,
                  PRIMARY KEY (environment, digest)
              );
+             CREATE TABLE IF NOT EXISTS sluice.pending_flips (
+                 environment TEXT PRIMARY KEY,
+                 record TEXT NOT NULL
+             );
              CREATE OR REPLACE VIEW sluice.current_release AS
                  SELECT environment, release_id, kind, promoted_at, promoted_by, plan_id,
                         plan_digest, source_revision, source_digest
@@ -253,9 +259,9 @@ impl<'w> StateStore<'w> {
                  UPDATE sluice.layout_version SET version = 2;",
             )?;
         }
-        if found < 4 {
+        if found < 5 {
             // Layout 3 added evidence, batch statistics and live releases, layout 4 recorded
-            // rejections: created above.
+            // rejections, layout 5 flips in progress: created above.
             self.db().execute(&format!(
                 "UPDATE sluice.layout_version SET version = {LAYOUT_VERSION}"
             ))?;

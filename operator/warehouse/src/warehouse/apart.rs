@@ -63,6 +63,10 @@ impl Warehouse for StateApart {
     fn state_connection(&mut self) -> Option<&mut dyn Warehouse> {
         Some(self.state.as_mut())
     }
+
+    fn atomic_flip(&self) -> bool {
+        self.data.atomic_flip()
+    }
 }
 
 /// Opens the warehouse at `url`, with Sluice's state at `state` when given (and not the same
@@ -72,8 +76,26 @@ pub fn connect_with_state(url: &str, state: Option<&str>) -> Result<Box<dyn Ware
         .map(str::trim)
         .filter(|s| !s.is_empty() && *s != url.trim());
     let Some(state_url) = state else {
+        if url.trim().starts_with("sc://") {
+            return Err(super::WarehouseError::Url {
+                url: url.trim().to_string(),
+                message: "Spark has no transactions, so Sluice keeps its state in a PostgreSQL \
+                          database of its own: give one with --state / SLUICE_STATE (the \
+                          Environment's spec.warehouse.stateSecretRef, or the gateway's \
+                          state_connection)"
+                    .to_string(),
+            });
+        }
         return connect(url);
     };
+    if state_url.starts_with("sc://") {
+        return Err(super::WarehouseError::Url {
+            url: state_url.to_string(),
+            message: "Sluice's state cannot live on Spark (no transactions): use a PostgreSQL \
+                      database"
+                .to_string(),
+        });
+    }
     let data = connect(url)?;
     let state = connect(state_url)?;
     Ok(Box::new(StateApart::new(data, state)))

@@ -8,12 +8,16 @@
 use sluice_engine::model::Dialect;
 
 pub use apart::{StateApart, connect_with_state};
+pub use catalog::{existing_physical_tables, physical_relations};
 
 mod apart;
+mod catalog;
 #[cfg(feature = "duckdb")]
 pub mod duckdb;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "spark")]
+pub mod spark;
 #[cfg(feature = "postgres")]
 mod tls;
 
@@ -85,6 +89,22 @@ pub trait Warehouse: Send {
     fn state_connection(&mut self) -> Option<&mut dyn Warehouse> {
         None
     }
+
+    /// Whether one transaction can move every view of an environment at once, so a reader
+    /// never sees a mix of two releases ("atomic"); `false` where views can only be swapped
+    /// one by one ("per view": Spark).
+    fn atomic_flip(&self) -> bool {
+        true
+    }
+}
+
+/// How a warehouse's flip is seen by readers, as plans and evidence name it.
+pub fn consistency_level(warehouse: &dyn Warehouse) -> &'static str {
+    if warehouse.atomic_flip() {
+        "atomic"
+    } else {
+        "per view"
+    }
 }
 
 /// What follows `duckdb:` in a DuckDB URL: a path, `:memory:`, or nothing.
@@ -112,9 +132,27 @@ pub fn connect(url: &str) -> Result<Box<dyn Warehouse>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return connect_postgres(url);
     }
+    if url.starts_with("sc://") {
+        return connect_spark(url);
+    }
     Err(WarehouseError::Url {
         url: url.to_string(),
-        message: "expected duckdb:PATH, duckdb::memory: or postgres://USER@HOST:PORT/DATABASE"
+        message: "expected duckdb:PATH, duckdb::memory:, postgres://USER@HOST:PORT/DATABASE \
+                  or sc://HOST:PORT (Spark Connect)"
+            .to_string(),
+    })
+}
+
+#[cfg(feature = "spark")]
+fn connect_spark(url: &str) -> Result<Box<dyn Warehouse>> {
+    Ok(Box::new(spark::SparkWarehouse::connect(url)?))
+}
+
+#[cfg(not(feature = "spark"))]
+fn connect_spark(url: &str) -> Result<Box<dyn Warehouse>> {
+    Err(WarehouseError::Url {
+        url: url.to_string(),
+        message: "this build of sluice has no Spark support (built without the `spark` feature)"
             .to_string(),
     })
 }
@@ -157,24 +195,4 @@ fn connect_postgres(url: &str) -> Result<Box<dyn Warehouse>> {
             "this build of sluice has no PostgreSQL support (built without the `postgres` feature)"
                 .to_string(),
     })
-}
-
-/// Physical tables (and VIEW-kind views) that exist in `sluice__*` schemas.
-pub fn existing_physical_tables(
-    warehouse: &mut dyn Warehouse,
-) -> Result<std::collections::BTreeSet<sluice_engine::snapshot::PhysicalTable>> {
-    let rows = warehouse.query(
-        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema LIKE 'sluice%'",
-    )?;
-    Ok(rows
-        .into_iter()
-        .filter_map(
-            |r| match (r.first().cloned().flatten(), r.get(1).cloned().flatten()) {
-                (Some(schema), Some(table)) if schema.starts_with("sluice__") => {
-                    Some(sluice_engine::snapshot::PhysicalTable { schema, table })
-                }
-                _ => None,
-            },
-        )
-        .collect())
 }

@@ -1,0 +1,86 @@
+//! What physical relations exist under Sluice's `sluice__*` schemas, read from the warehouse's
+//! catalog: `information_schema` on DuckDB and PostgreSQL, `SHOW` commands on Spark (which has
+//! no `information_schema`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sluice_engine::model::Dialect;
+use sluice_engine::snapshot::{PhysicalTable, quote_ident};
+
+use super::{Result, Warehouse};
+
+/// Sluice's physical relations: tables map to `None`, views (VIEW-kind models) to their
+/// definition.
+pub fn physical_relations(
+    warehouse: &mut dyn Warehouse,
+) -> Result<BTreeMap<PhysicalTable, Option<String>>> {
+    if warehouse.dialect() == Dialect::Spark {
+        return spark_relations(warehouse);
+    }
+    let rows = warehouse.query(
+        "SELECT t.table_schema, t.table_name, t.table_type, v.view_definition \
+         FROM information_schema.tables t LEFT JOIN information_schema.views v \
+           ON v.table_schema = t.table_schema AND v.table_name = t.table_name \
+         WHERE t.table_schema LIKE 'sluice%'",
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let schema = r.first().cloned().flatten()?;
+            let table = r.get(1).cloned().flatten()?;
+            let is_view = r.get(2).cloned().flatten().as_deref() == Some("VIEW");
+            let definition = r.get(3).cloned().flatten().unwrap_or_default();
+            schema.starts_with("sluice__").then(|| {
+                (
+                    PhysicalTable { schema, table },
+                    is_view.then_some(definition),
+                )
+            })
+        })
+        .collect())
+}
+
+/// Physical tables (and VIEW-kind views) that exist in `sluice__*` schemas.
+pub fn existing_physical_tables(warehouse: &mut dyn Warehouse) -> Result<BTreeSet<PhysicalTable>> {
+    Ok(physical_relations(warehouse)?.into_keys().collect())
+}
+
+/// One `SHOW TABLES` per schema and one `SHOW CREATE TABLE` per view.
+fn spark_relations(
+    warehouse: &mut dyn Warehouse,
+) -> Result<BTreeMap<PhysicalTable, Option<String>>> {
+    let text = |row: &Vec<Option<String>>, i: usize| row.get(i).cloned().flatten();
+    let schemas: Vec<String> = warehouse
+        .query("SHOW DATABASES LIKE 'sluice__*'")?
+        .iter()
+        .filter_map(|r| text(r, 0))
+        .filter(|s| s.starts_with("sluice__"))
+        .collect();
+    let mut relations = BTreeMap::new();
+    for schema in schemas {
+        let views: BTreeSet<String> = warehouse
+            .query(&format!("SHOW VIEWS IN {}", quote_ident(&schema)))?
+            .iter()
+            .filter_map(|r| text(r, 1))
+            .collect();
+        for row in warehouse.query(&format!("SHOW TABLES IN {}", quote_ident(&schema)))? {
+            let Some(table) = text(&row, 1) else { continue };
+            // Temporary views are listed in every schema.
+            if text(&row, 2).as_deref() == Some("true") {
+                continue;
+            }
+            let relation = PhysicalTable {
+                schema: schema.clone(),
+                table,
+            };
+            let definition = if views.contains(&relation.table) {
+                let shown = warehouse.query(&format!("SHOW CREATE TABLE {}", relation.quoted()))?;
+                Some(shown.first().and_then(|r| text(r, 0)).unwrap_or_default())
+            } else {
+                None
+            };
+            relations.insert(relation, definition);
+        }
+    }
+    Ok(relations)
+}
