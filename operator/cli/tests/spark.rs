@@ -161,6 +161,24 @@ fn apply_dev_forward_only_restatement_promotion_rollback_and_janitor_on_spark() 
         3,
         "one partition per day"
     );
+    // The evidence says how readers saw the flip; lineage reads the views' columns.
+    let mut wh = f.warehouse();
+    let text = StateStore::new(wh.as_mut())
+        .evidence(&first.id)
+        .unwrap()
+        .unwrap();
+    let evidence = sluice_engine::evidence::decode(&text).unwrap();
+    let consistency = evidence.consistency.clone().unwrap();
+    assert_eq!(consistency.level, "per view");
+    assert!(consistency.mixed_window_ms.is_some());
+    let lineage = sluice_warehouse::lineage::view_columns(wh.as_mut(), &evidence).unwrap();
+    let totals_columns: Vec<&str> = lineage["shop.totals"]
+        .iter()
+        .map(|(c, _)| c.as_str())
+        .collect();
+    assert_eq!(totals_columns, ["ds", "total"]);
+    drop(wh);
+
     // The next day adds exactly one partition; rerunning changes nothing.
     f.apply("prod", "2024-01-05");
     f.apply("prod", "2024-01-05");

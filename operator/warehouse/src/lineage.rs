@@ -193,6 +193,17 @@ pub fn view_columns(
     if schemas.is_empty() {
         return Ok(Columns::new());
     }
+    // Spark has no information_schema: each view is described on its own.
+    if warehouse.dialect() == sluice_engine::model::Dialect::Spark {
+        let mut out = Columns::new();
+        for r in evidence.after.snapshots.iter().filter(|r| !r.is_symbolic()) {
+            let (schema, table) = environment_view(&evidence.environment, &r.name);
+            let view = sluice_engine::snapshot::PhysicalTable { schema, table };
+            let columns = crate::warehouse::table_columns(warehouse, &view)?;
+            out.insert(format!("{}.{}", view.schema, view.table), columns);
+        }
+        return Ok(out);
+    }
     let list: Vec<String> = schemas.iter().map(|s| quote_literal(s)).collect();
     let rows = warehouse.query(&format!(
         "SELECT table_schema, table_name, column_name, data_type

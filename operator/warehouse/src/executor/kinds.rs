@@ -10,11 +10,11 @@ use sluice_engine::graph::model_key;
 use sluice_engine::intervals::Interval;
 use sluice_engine::model::{Dialect, ModelKind};
 use sluice_engine::seed::{SeedTable, create_table_sql, insert_sql, parse_seed};
-use sluice_engine::snapshot::{Category, PhysicalTable, quote_ident, quote_literal};
+use sluice_engine::snapshot::{Category, PhysicalTable, quote_ident};
 
 use super::render::{render_model, render_statements};
 use super::{Target, TaskError, within_batch};
-use crate::warehouse::{Warehouse, WarehouseError};
+use crate::warehouse::{Warehouse, table_columns};
 
 fn sql_error(task: &str) -> impl Fn(crate::warehouse::WarehouseError) -> TaskError + '_ {
     move |error| TaskError::Warehouse {
@@ -221,54 +221,6 @@ fn migrate_forward_only(
         })
         .collect();
     in_transaction(warehouse, &statements).map_err(sql_error(task))
-}
-
-/// A table's columns and their types, in order (none when it does not exist).
-fn table_columns(
-    warehouse: &mut dyn Warehouse,
-    table: &PhysicalTable,
-) -> crate::warehouse::Result<Vec<(String, String)>> {
-    let rows = match warehouse.dialect() {
-        // DuckDB's information_schema lists every column of every table to find one table's:
-        // with thousands of tables, that made a whole-project build quadratic.
-        Dialect::Duckdb => match warehouse.query(&format!(
-            "SELECT name, type FROM pragma_table_info({}) ORDER BY cid",
-            quote_literal(&table.quoted())
-        )) {
-            Err(WarehouseError::Sql { message, .. }) if message.contains("does not exist") => {
-                Vec::new()
-            }
-            other => other?,
-        },
-        Dialect::Postgres => warehouse.query(&format!(
-            "SELECT column_name, data_type FROM information_schema.columns
-             WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
-            quote_literal(&table.schema),
-            quote_literal(&table.table)
-        ))?,
-        // Partition columns come last, as `INSERT` expects them; the partition section that
-        // follows the columns is not read.
-        Dialect::Spark => match warehouse.query(&format!("DESCRIBE TABLE {}", table.quoted())) {
-            Err(WarehouseError::Sql { message, .. })
-                if message.contains("TABLE_OR_VIEW_NOT_FOUND") =>
-            {
-                Vec::new()
-            }
-            other => other?
-                .into_iter()
-                .take_while(|r| {
-                    r.first()
-                        .cloned()
-                        .flatten()
-                        .is_some_and(|name| !name.is_empty() && !name.starts_with('#'))
-                })
-                .collect(),
-        },
-    };
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| Some((r.first()?.clone()?, r.get(1)?.clone()?)))
-        .collect())
 }
 
 /// How rows reach the table: added to it, or (Spark) replacing the partitions they fall in —

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sluice_engine::model::Dialect;
-use sluice_engine::snapshot::{PhysicalTable, quote_ident};
+use sluice_engine::snapshot::{PhysicalTable, quote_ident, quote_literal};
 
-use super::{Result, Warehouse};
+use super::{Result, Warehouse, WarehouseError};
 
 /// Sluice's physical relations: tables map to `None`, views (VIEW-kind models) to their
 /// definition.
@@ -83,4 +83,52 @@ fn spark_relations(
         }
     }
     Ok(relations)
+}
+
+/// A table's columns and their types, in order (none when it does not exist).
+pub fn table_columns(
+    warehouse: &mut dyn Warehouse,
+    table: &PhysicalTable,
+) -> Result<Vec<(String, String)>> {
+    let rows = match warehouse.dialect() {
+        // DuckDB's information_schema lists every column of every table to find one table's:
+        // with thousands of tables, that made a whole-project build quadratic.
+        Dialect::Duckdb => match warehouse.query(&format!(
+            "SELECT name, type FROM pragma_table_info({}) ORDER BY cid",
+            quote_literal(&table.quoted())
+        )) {
+            Err(WarehouseError::Sql { message, .. }) if message.contains("does not exist") => {
+                Vec::new()
+            }
+            other => other?,
+        },
+        Dialect::Postgres => warehouse.query(&format!(
+            "SELECT column_name, data_type FROM information_schema.columns
+             WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
+            quote_literal(&table.schema),
+            quote_literal(&table.table)
+        ))?,
+        // Partition columns come last, as `INSERT` expects them; the partition section that
+        // follows the columns is not read.
+        Dialect::Spark => match warehouse.query(&format!("DESCRIBE TABLE {}", table.quoted())) {
+            Err(WarehouseError::Sql { message, .. })
+                if message.contains("TABLE_OR_VIEW_NOT_FOUND") =>
+            {
+                Vec::new()
+            }
+            other => other?
+                .into_iter()
+                .take_while(|r| {
+                    r.first()
+                        .cloned()
+                        .flatten()
+                        .is_some_and(|name| !name.is_empty() && !name.starts_with('#'))
+                })
+                .collect(),
+        },
+    };
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| Some((r.first()?.clone()?, r.get(1)?.clone()?)))
+        .collect())
 }

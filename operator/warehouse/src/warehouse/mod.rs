@@ -8,7 +8,7 @@
 use sluice_engine::model::Dialect;
 
 pub use apart::{StateApart, connect_with_state};
-pub use catalog::{existing_physical_tables, physical_relations};
+pub use catalog::{existing_physical_tables, physical_relations, table_columns};
 
 mod apart;
 mod catalog;
