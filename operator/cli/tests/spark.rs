@@ -179,10 +179,21 @@ fn apply_dev_forward_only_restatement_promotion_rollback_and_janitor_on_spark() 
     assert_eq!(totals_columns, ["ds", "total"]);
     drop(wh);
 
-    // The next day adds exactly one partition; rerunning changes nothing.
-    f.apply("prod", "2024-01-05");
-    f.apply("prod", "2024-01-05");
+    // A scheduled run the next day adds exactly one partition; rerunning changes nothing.
+    for _ in 0..2 {
+        let out = f
+            .command()
+            .args(["run", "prod", "--execution-time", "2024-01-05"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     assert_eq!(count(f, "shop.events"), "12");
+    assert_eq!(f.rows(&format!("SHOW PARTITIONS {events_table}")).len(), 4);
 
     // A breaking change in dev: dev sees it, prod does not.
     f.write("models/totals.sql", &totals(", COUNT(*) AS n"));

@@ -207,13 +207,14 @@ impl Context {
             })?;
         if !(value.starts_with("postgres://")
             || value.starts_with("postgresql://")
-            || value.starts_with("duckdb:"))
+            || value.starts_with("duckdb:")
+            || value.starts_with("sc://"))
         {
             return Err(Error::stalled(
                 "InvalidWarehouseUrl",
                 format!(
                     "Secret {namespace}/{} key {:?} is not a warehouse URL (expected \
-                     postgres://USER:PASSWORD@HOST:PORT/DB or duckdb:PATH)",
+                     postgres://USER:PASSWORD@HOST:PORT/DB, sc://HOST:PORT or duckdb:PATH)",
                     secret.name, secret.key
                 ),
             ));

@@ -36,7 +36,8 @@ pub struct Cli {
     /// The project directory (config.yaml, models/, audits/, seeds/).
     #[arg(long, global = true, default_value = ".", env = "SLUICE_PROJECT")]
     project: PathBuf,
-    /// Warehouse URL: duckdb:PATH or postgres://USER:PASSWORD@HOST:PORT/DB. Default: the
+    /// Warehouse URL: duckdb:PATH, postgres://USER:PASSWORD@HOST:PORT/DB or sc://HOST:PORT
+    /// (Spark Connect; needs --state). Default: the
     /// project's config.yaml gateway, else duckdb:<project>/.sluice/warehouse.duckdb.
     #[arg(long, global = true, env = "SLUICE_WAREHOUSE")]
     warehouse: Option<String>,
