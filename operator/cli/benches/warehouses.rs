@@ -155,7 +155,10 @@ fn consistency(state_url: &str) -> (String, Option<u64>) {
 }
 
 fn secs(d: Duration) -> String {
-    format!("{:.1} s", d.as_secs_f64())
+    match d.as_secs() {
+        0..10 => format!("{:.2} s", d.as_secs_f64()),
+        _ => format!("{:.1} s", d.as_secs_f64()),
+    }
 }
 
 fn run(wh: Warehouse, urls: &[String], s: &Settings) -> String {
@@ -192,9 +195,9 @@ fn run(wh: Warehouse, urls: &[String], s: &Settings) -> String {
         &end,
     ));
     let batches = s.days as f64 / restate.as_secs_f64();
-    let rows = (s.days * s.rows) as f64 / restate.as_secs_f64();
+    let rows = (s.days * s.rows) as f64 / restate.as_secs_f64() / 1000.0;
     format!(
-        "| {} | {} | {} | {} | {} | {:.1} batches/s, {:.0} rows/s | {} | {} | {} |",
+        "| {} | {} | {} | {} | {} | {:.1} batches/s, {:.0}k rows/s | {} | {} | {} |",
         wh.name(),
         secs(plan),
         secs(apply),
