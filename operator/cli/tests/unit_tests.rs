@@ -177,7 +177,7 @@ fn tests_around_python(backend: Backend) {
     );
     assert!(stdout.contains("PASS test_top"), "{stdout}");
     assert!(
-        stdout.contains("1 passed, 0 failed, 1 skipped (their models need Python)."),
+        stdout.contains("1 passed, 0 failed, 1 skipped (their models are left out)."),
         "{stdout}"
     );
 }

@@ -202,7 +202,7 @@ fn without_python(
                 Some(python) => {
                     refused.push((
                         n.model.name.clone(),
-                        format!("reads {python}, which needs Python"),
+                        format!("reads {python}, which is left out"),
                     ));
                     gone.insert(model_key(&n.model.name));
                     false
@@ -368,8 +368,8 @@ pub(crate) mod tests {
             refused,
             [
                 "s.py (models/py.py): a Python model: Sluice does not run Python",
-                "s.child: reads s.py, which needs Python",
-                "s.grandchild: reads s.child, which needs Python",
+                "s.child: reads s.py, which is left out",
+                "s.grandchild: reads s.child, which is left out",
             ]
         );
     }

@@ -225,6 +225,10 @@ pub struct CustomAudit {
     /// Default argument values declared in the header (`defaults (threshold := 10)`).
     pub defaults: BTreeMap<String, AuditArg>,
     pub blocking: bool,
+    /// `standalone true`: attached to no model, it reads models by name (SQLMesh runs it as a
+    /// node of its own). Not run by Sluice yet: named in the plan as left out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub standalone: bool,
 }
 
 /// `before_all` / `after_all` statements from the project's `config.yaml`, run inside a

@@ -63,7 +63,7 @@ pub fn test_command(
         outcomes.len() - skipped,
         outcomes.len() - failed - skipped,
         if skipped > 0 {
-            format!(", {skipped} skipped (their models need Python)")
+            format!(", {skipped} skipped (their models are left out)")
         } else {
             String::new()
         }

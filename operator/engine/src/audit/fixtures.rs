@@ -137,6 +137,7 @@ pub fn custom_audits() -> BTreeMap<String, CustomAudit> {
         query: "SELECT * FROM @this_model WHERE @column < @threshold".into(),
         defaults: BTreeMap::from([("threshold".into(), AuditArg::Scalar("0".into()))]),
         blocking: true,
+        standalone: false,
     };
     BTreeMap::from([(audit.name.clone(), audit)])
 }

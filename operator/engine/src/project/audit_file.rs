@@ -103,6 +103,7 @@ fn audit_from_block(
     let mut errors = Vec::new();
     let mut name = None;
     let mut blocking = true;
+    let mut standalone = false;
     let mut defaults = Default::default();
     for item in properties {
         let Some((key, value)) = split_property(src, item, &mut errors) else {
@@ -112,6 +113,7 @@ fn audit_from_block(
         let result = match key.as_str() {
             "name" => text_value(src, &key, pos, value).map(|n| name = Some(n.to_lowercase())),
             "blocking" => bool_value(src, &key, pos, value).map(|b| blocking = b),
+            "standalone" => bool_value(src, &key, pos, value).map(|b| standalone = b),
             "defaults" => match value {
                 [group] if group.group_items().is_some() => {
                     audit_args(src, group.group_items().unwrap_or_default())
@@ -147,5 +149,6 @@ fn audit_from_block(
         query: query.to_string(),
         defaults,
         blocking,
+        standalone,
     })
 }

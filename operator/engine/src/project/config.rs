@@ -93,7 +93,7 @@ pub(crate) fn parse_config(
             config.dialect = Dialect::parse(&dialect).ok_or_else(|| {
                 walker.error(
                     &["model_defaults", "dialect"],
-                    format!("unsupported dialect '{dialect}' (expected duckdb or postgres)"),
+                    format!("unsupported dialect '{dialect}' (expected duckdb, postgres or spark)"),
                 )
             })?;
         }

@@ -147,7 +147,7 @@ fn a_model_calling_a_python_macro_is_left_out_with_its_descendants() {
         refused,
         [
             "s.p (models/p.sql): calls the Python macro(s) @add_one: Sluice does not run Python",
-            "s.q: reads s.p, which needs Python",
+            "s.q: reads s.p, which is left out",
         ]
     );
 }

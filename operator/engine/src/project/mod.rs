@@ -6,6 +6,7 @@
 
 mod audit_call;
 mod audit_file;
+mod blueprints;
 mod config;
 mod header;
 mod kind;
@@ -18,7 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::model::{CustomAudit, Model, ProjectConfig};
+use crate::model::{AuditArg, CustomAudit, Model, ProjectConfig};
 use crate::products::Product;
 
 pub use audit_call::parse_audit_call;
@@ -47,6 +48,107 @@ pub struct NeedsPython {
     pub name: Option<String>,
     /// Why it needs Python, for the refusal.
     pub reason: String,
+}
+
+/// A standalone audit, named as left out (with the models it reads): Sluice does not run
+/// them yet.
+fn left_out_standalone(audit: &CustomAudit, dialect: crate::model::Dialect) -> NeedsPython {
+    let reads = crate::sql::parse_query(&audit.query, dialect, 1)
+        .map(|q| q.tables.into_iter().collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    NeedsPython {
+        path: audit.path.clone(),
+        name: Some(format!("audit {}", audit.name)),
+        reason: format!(
+            "a standalone audit{}: Sluice does not run standalone audits yet",
+            if reads.is_empty() {
+                String::new()
+            } else {
+                format!(" (reads {reads})")
+            }
+        ),
+    }
+}
+
+/// Leaves out the audits whose query calls a Python macro, and drops the models' calls to
+/// them: the models still run, without that check, and the plan names each audit left out.
+fn leave_out_python_audits(
+    audits: &mut BTreeMap<String, CustomAudit>,
+    models: &mut [Model],
+    python: &BTreeMap<String, PathBuf>,
+) -> Vec<NeedsPython> {
+    let mut left_out = Vec::new();
+    audits.retain(|name, audit| {
+        let calls: Vec<String> = crate::macros::called_macros(&audit.query)
+            .into_iter()
+            .filter(|m| python.contains_key(m))
+            .map(|m| format!("@{m}"))
+            .collect();
+        if calls.is_empty() {
+            return true;
+        }
+        let callers: Vec<&str> = models
+            .iter()
+            .filter(|m| m.audits.iter().any(|a| a.base_name() == name))
+            .map(|m| m.name.as_str())
+            .collect();
+        left_out.push(NeedsPython {
+            path: audit.path.clone(),
+            name: Some(format!("audit {name}")),
+            reason: format!(
+                "calls the Python macro(s) {}: Sluice does not run Python, so the models \
+                 calling it ({}) run without it",
+                calls.join(", "),
+                match callers.as_slice() {
+                    [] => "none".to_string(),
+                    _ => callers.join(", "),
+                }
+            ),
+        });
+        false
+    });
+    for model in models.iter_mut() {
+        model
+            .audits
+            .retain(|a| audits.contains_key(a.base_name()) || !is_left_out(a, &left_out));
+        // A call whose arguments call a Python macro cannot be run either.
+        let (name, path) = (model.name.clone(), model.path.clone());
+        model.audits.retain(|call| {
+            let calls: Vec<String> = call
+                .args
+                .values()
+                .flat_map(|arg| match arg {
+                    AuditArg::Scalar(text) => vec![text.as_str()],
+                    AuditArg::List(items) => items.iter().map(String::as_str).collect(),
+                })
+                .flat_map(crate::macros::called_macros)
+                .filter(|m| python.contains_key(m))
+                .map(|m| format!("@{m}"))
+                .collect();
+            if calls.is_empty() {
+                return true;
+            }
+            left_out.push(NeedsPython {
+                path: path.clone(),
+                name: Some(format!("audit {} of {name}", call.name)),
+                reason: format!(
+                    "its arguments call the Python macro(s) {}: Sluice does not run Python, so \
+                     {name} runs without this audit",
+                    calls.join(", ")
+                ),
+            });
+            false
+        });
+    }
+    left_out
+}
+
+/// Whether `call` names one of the audits in `left_out`.
+fn is_left_out(call: &crate::model::AuditCall, left_out: &[NeedsPython]) -> bool {
+    let wanted = format!("audit {}", call.base_name());
+    left_out
+        .iter()
+        .any(|n| n.name.as_deref() == Some(wanted.as_str()))
 }
 
 /// The name in a Python model's `@model("name", ...)` decorator.
@@ -203,14 +305,29 @@ fn load_one(root: &Path) -> Result<Project, ProjectError> {
     }
     let mut models: Vec<model_file::ParsedModel> = Vec::new();
     for rel in sql_files(root, "models", &mut diagnostics) {
-        match read(root, &rel) {
-            Ok(src) => match model_file::parse(root, &rel, &src, &config, &macros) {
+        let src = match read(root, &rel) {
+            Ok(src) => src,
+            Err(d) => {
+                diagnostics.push(d);
+                continue;
+            }
+        };
+        // A file with blueprints is several models, one per blueprint.
+        let copies = match blueprints::expand(&src) {
+            Ok(Some(copies)) => copies,
+            Ok(None) => vec![src],
+            Err(errs) => {
+                diagnostics.extend(errs.into_iter().map(|e| Diagnostic::at(&rel, e)));
+                continue;
+            }
+        };
+        for src in copies {
+            match model_file::parse(root, &rel, &src, &config, &macros) {
                 Ok(model_file::Parsed::Model(parsed)) => models.push(*parsed),
                 Ok(model_file::Parsed::NeedsPython(model)) => needs_python.push(model),
                 Ok(model_file::Parsed::Disabled) => {}
                 Err(errs) => diagnostics.extend(errs.into_iter().map(|e| Diagnostic::at(&rel, e))),
-            },
-            Err(d) => diagnostics.push(d),
+            }
         }
     }
     check_duplicate_models(&models, &mut diagnostics);
@@ -259,7 +376,11 @@ fn load_one(root: &Path) -> Result<Project, ProjectError> {
         let parsed = audit_file::parse(&rel, &src);
         diagnostics.extend(parsed.errors.into_iter().map(|e| Diagnostic::at(&rel, e)));
         for (audit, line) in parsed.audits {
-            add_audit(audit, line, &mut diagnostics);
+            if audit.standalone {
+                needs_python.push(left_out_standalone(&audit, config.dialect));
+            } else {
+                add_audit(audit, line, &mut diagnostics);
+            }
         }
     }
     // Audits defined in model files, after the query.
@@ -269,7 +390,12 @@ fn load_one(root: &Path) -> Result<Project, ProjectError> {
         }
     }
 
-    let models: Vec<_> = models.into_iter().map(|p| p.model).collect();
+    let mut models: Vec<_> = models.into_iter().map(|p| p.model).collect();
+    needs_python.extend(leave_out_python_audits(
+        &mut audits,
+        &mut models,
+        &macros.python,
+    ));
     if !diagnostics.is_empty() {
         // The project is refused anyway: report the queries that do not parse too, so that
         // every problem is seen in one run (a loaded project's queries are parsed later, once).

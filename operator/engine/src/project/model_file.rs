@@ -31,6 +31,30 @@ pub(crate) const IGNORED_PROPERTIES: &[&str] = &[
     "ignored_rules",
 ];
 
+/// SQLMesh's other dialects: a model written in one is left out by name (Sluice does not
+/// transpile), where an unknown dialect is an error.
+const FOREIGN_DIALECTS: &[&str] = &[
+    "athena",
+    "bigquery",
+    "clickhouse",
+    "doris",
+    "drill",
+    "fabric",
+    "hive",
+    "materialize",
+    "mysql",
+    "oracle",
+    "presto",
+    "redshift",
+    "risingwave",
+    "snowflake",
+    "sqlite",
+    "starrocks",
+    "teradata",
+    "trino",
+    "tsql",
+];
+
 /// The project's macros, as its model files may use them.
 #[derive(Debug, Default)]
 pub(crate) struct ProjectMacros {
@@ -98,6 +122,16 @@ pub(crate) fn parse(
 
     if header.enabled == Some(false) && errors.is_empty() {
         return Ok(Parsed::Disabled);
+    }
+    if let (Some(dialect), Some((name, _))) = (&header.foreign_dialect, &header.name) {
+        return Ok(Parsed::NeedsPython(super::NeedsPython {
+            path: rel.to_path_buf(),
+            name: Some(name.clone()),
+            reason: format!(
+                "written in the '{dialect}' dialect, which Sluice does not transpile (it runs \
+                 duckdb, postgres and spark SQL)"
+            ),
+        }));
     }
     if let (Some(why), Some((name, _))) = (header.needs_python, &header.name) {
         return Ok(Parsed::NeedsPython(super::NeedsPython {
@@ -378,6 +412,8 @@ struct Header {
     enabled: Option<bool>,
     /// What of the header needs Python (a `CUSTOM` kind, `signals`), if anything.
     needs_python: Option<&'static str>,
+    /// A dialect SQLMesh knows and Sluice does not run (`hive`, `snowflake`, ...).
+    foreign_dialect: Option<String>,
 }
 
 impl Header {
@@ -391,14 +427,24 @@ impl Header {
             "signals" => self.needs_python = Some("its signals are Python functions"),
             "dialect" => {
                 let text = text_value(src, key, pos, value)?;
-                let dialect = Dialect::parse(&text).ok_or_else(|| {
-                    Located::new(
-                        pos,
-                        format!("unsupported dialect '{text}' (expected duckdb or postgres)"),
-                    )
-                })?;
-                self.dialect = Some(dialect);
+                match Dialect::parse(&text) {
+                    Some(dialect) => self.dialect = Some(dialect),
+                    None if FOREIGN_DIALECTS.contains(&text.to_ascii_lowercase().as_str()) => {
+                        self.foreign_dialect = Some(text)
+                    }
+                    None => {
+                        return Err(Located::new(
+                            pos,
+                            format!(
+                                "unsupported dialect '{text}' (expected duckdb, postgres or \
+                                 spark)"
+                            ),
+                        ));
+                    }
+                }
             }
+            // Expanded before the file is parsed (`blueprints.rs`).
+            "blueprints" => {}
             "cron" => self.cron = Some(text_value(src, key, pos, value)?),
             "start" => self.start = Some(date_value(src, key, pos, value)?),
             "end" => self.end = Some(date_value(src, key, pos, value)?),

@@ -341,10 +341,7 @@ fn header_values_are_type_checked() {
             "models/d.sql",
             "MODEL (name a.d, cron '@daily', cron '@hourly'); SELECT 1",
         ),
-        (
-            "models/e.sql",
-            "MODEL (name a.e, dialect snowflake); SELECT 1",
-        ),
+        ("models/e.sql", "MODEL (name a.e, dialect duckbd); SELECT 1"),
         (
             "models/f.sql",
             "MODEL (name a.f, kind SEED (path '../s.csv')); SELECT 1",
@@ -356,7 +353,7 @@ fn header_values_are_type_checked() {
         "models/b.sql:1:18: 'start' expects a date such as '2024-01-01', found '[1, 2]'",
         "models/c.sql:1:35: expected 'name := value', found 'id'",
         "models/d.sql:1:33: property 'cron' is set twice (first on line 1)",
-        "models/e.sql:1:18: unsupported dialect 'snowflake' (expected duckdb or postgres)",
+        "models/e.sql:1:18: unsupported dialect 'duckbd' (expected duckdb, postgres or spark)",
         "models/f.sql:1:48: SEED models take no query after the MODEL header",
     ];
     assert_eq!(errors, expected);
@@ -659,6 +656,86 @@ fn models_whose_header_or_body_needs_python_are_left_out_by_name() {
             "s.custom: its CUSTOM kind's materialization is a Python class: Sluice does not run Python",
             "s.scd: calls the Python macro(s) @check: Sluice does not run Python",
             "s.signalled: its signals are Python functions: Sluice does not run Python",
+        ]
+    );
+}
+
+#[test]
+fn blueprints_make_several_models_and_other_dialects_are_left_out_by_name() {
+    let dir = project(&[
+        ("config.yaml", CONFIG),
+        (
+            "models/counts.sql",
+            "MODEL (\n  name @name,\n  kind FULL,\n  blueprints (\n    \
+             (name := s.count_on, wanted := 'on'),\n    (name := s.count_off, wanted := 'off')\n  \
+             )\n);\nSELECT COUNT(*) AS n FROM s.plain WHERE status = @wanted",
+        ),
+        (
+            "models/plain.sql",
+            "MODEL (name s.plain, kind FULL);\nSELECT 'on' AS status",
+        ),
+        (
+            "models/hive.sql",
+            "MODEL (name s.hive, kind FULL, dialect hive);\nSELECT `status` FROM s.plain",
+        ),
+    ]);
+    let p = load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = p.models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["s.count_on", "s.count_off", "s.plain"]);
+    let off = p.models.iter().find(|m| m.name == "s.count_off").unwrap();
+    assert!(off.query.as_deref().unwrap().contains("status = 'off'"));
+    let refused: Vec<String> = p
+        .needs_python
+        .iter()
+        .map(|n| format!("{}: {}", n.name.as_deref().unwrap_or("?"), n.reason))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            "s.hive: written in the 'hive' dialect, which Sluice does not transpile (it runs \
+          duckdb, postgres and spark SQL)"
+        ]
+    );
+}
+
+#[test]
+fn audits_needing_python_and_standalone_audits_are_left_out_by_name() {
+    let dir = project(&[
+        ("config.yaml", CONFIG),
+        (
+            "macros/m.py",
+            "from sqlmesh import macro\n\n@macro()\ndef limit_py(evaluator):\n    return 9\n",
+        ),
+        (
+            "audits/checks.sql",
+            "AUDIT (name below);\nSELECT * FROM @this_model WHERE @column >= @limit;\n\n\
+             AUDIT (name py_query);\nSELECT * FROM @this_model WHERE id > @limit_py();\n\n\
+             AUDIT (name alone, standalone true);\nSELECT * FROM s.plain WHERE x < 0;\n",
+        ),
+        (
+            "models/plain.sql",
+            "MODEL (name s.plain, kind FULL, audits (below(column := x, limit := \
+             @limit_py()), py_query, not_null(columns := [x])));\nSELECT 1 AS x",
+        ),
+    ]);
+    let p = load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let plain = &p.models[0];
+    let calls: Vec<&str> = plain.audits.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(calls, ["not_null"], "the model runs with the audits it can");
+    let refused: Vec<String> = p
+        .needs_python
+        .iter()
+        .map(|n| format!("{}: {}", n.name.as_deref().unwrap_or("?"), n.reason))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            "audit alone: a standalone audit (reads s.plain): Sluice does not run standalone \
+             audits yet",
+            "audit py_query: calls the Python macro(s) @limit_py: Sluice does not run Python, \
+             so the models calling it (s.plain) run without it",
+            "audit below of s.plain: its arguments call the Python macro(s) @limit_py: Sluice \
+             does not run Python, so s.plain runs without this audit",
         ]
     );
 }
