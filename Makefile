@@ -19,7 +19,7 @@ SLUICE := $(CARGO_TARGET_DIR)/debug/sluice
 
 IMAGE ?= ghcr.io/sluice-dev/sluice:dev
 
-.PHONY: build demo test test-engine test-e2e lint fmt crds sync helm-venv image bench bench-warehouses bench-operator e2e-kind clean-demo
+.PHONY: build demo test test-engine test-e2e lint fmt crds sync helm-venv image public-projects bench bench-warehouses bench-operator e2e-kind clean-demo
 
 build:
 	$(CARGO) build --workspace $(CARGO_FEATURES)
@@ -75,6 +75,11 @@ bench:
 
 ## The operator at scale: Plan → Ready, flip time, object sizes, memory, API requests, and a fleet
 ## of plans (release build; SLUICE_BENCH_SIZES=1000 for one size).
+## SQLMesh's example projects (fetched from its source release on PyPI) applied with Sluice,
+## every model's row count compared with SQLMesh's.
+public-projects:
+	CARGO="$(CARGO)" scripts/public-projects $(CARGO_FEATURES)
+
 ## The same generated project on PostgreSQL and on Spark (state in PostgreSQL): plan, first
 ## apply, backfill throughput, the flip and its mixed-view window.
 bench-warehouses:

@@ -79,11 +79,7 @@ fn leave_out_python_audits(
 ) -> Vec<NeedsPython> {
     let mut left_out = Vec::new();
     audits.retain(|name, audit| {
-        let calls: Vec<String> = crate::macros::called_macros(&audit.query)
-            .into_iter()
-            .filter(|m| python.contains_key(m))
-            .map(|m| format!("@{m}"))
-            .collect();
+        let calls = python_calls(&audit.query, python);
         if calls.is_empty() {
             return true;
         }
@@ -121,9 +117,7 @@ fn leave_out_python_audits(
                     AuditArg::Scalar(text) => vec![text.as_str()],
                     AuditArg::List(items) => items.iter().map(String::as_str).collect(),
                 })
-                .flat_map(crate::macros::called_macros)
-                .filter(|m| python.contains_key(m))
-                .map(|m| format!("@{m}"))
+                .flat_map(|text| python_calls(text, python))
                 .collect();
             if calls.is_empty() {
                 return true;
@@ -141,6 +135,15 @@ fn leave_out_python_audits(
         });
     }
     left_out
+}
+
+/// The Python macros `sql` calls, as `@name`.
+fn python_calls(sql: &str, python: &BTreeMap<String, PathBuf>) -> Vec<String> {
+    crate::macros::called_macros(sql)
+        .into_iter()
+        .filter(|name| python.contains_key(name))
+        .map(|name| format!("@{name}"))
+        .collect()
 }
 
 /// Whether `call` names one of the audits in `left_out`.
@@ -439,11 +442,7 @@ fn statements_needing_python(
         let mut index = 0;
         statements.retain(|sql| {
             index += 1;
-            let calls: Vec<String> = crate::macros::called_macros(sql)
-                .into_iter()
-                .filter(|name| python.contains_key(name))
-                .map(|name| format!("@{name}"))
-                .collect();
+            let calls = python_calls(sql, python);
             if calls.is_empty() {
                 return true;
             }

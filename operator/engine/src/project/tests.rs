@@ -617,6 +617,14 @@ fn a_python_configuration_is_named_not_silently_ignored() {
     );
 }
 
+/// What the project leaves out, as `name: reason`.
+fn left_out(p: &Project) -> Vec<String> {
+    p.needs_python
+        .iter()
+        .map(|n| format!("{}: {}", n.name.as_deref().unwrap_or("?"), n.reason))
+        .collect()
+}
+
 #[test]
 fn models_whose_header_or_body_needs_python_are_left_out_by_name() {
     let dir = project(&[
@@ -645,11 +653,7 @@ fn models_whose_header_or_body_needs_python_are_left_out_by_name() {
     let p = load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<&str> = p.models.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["s.plain"]);
-    let refused: Vec<String> = p
-        .needs_python
-        .iter()
-        .map(|n| format!("{}: {}", n.name.as_deref().unwrap_or("?"), n.reason))
-        .collect();
+    let refused = left_out(&p);
     assert_eq!(
         refused,
         [
@@ -684,11 +688,7 @@ fn blueprints_make_several_models_and_other_dialects_are_left_out_by_name() {
     assert_eq!(names, ["s.count_on", "s.count_off", "s.plain"]);
     let off = p.models.iter().find(|m| m.name == "s.count_off").unwrap();
     assert!(off.query.as_deref().unwrap().contains("status = 'off'"));
-    let refused: Vec<String> = p
-        .needs_python
-        .iter()
-        .map(|n| format!("{}: {}", n.name.as_deref().unwrap_or("?"), n.reason))
-        .collect();
+    let refused = left_out(&p);
     assert_eq!(
         refused,
         [
@@ -722,11 +722,7 @@ fn audits_needing_python_and_standalone_audits_are_left_out_by_name() {
     let plain = &p.models[0];
     let calls: Vec<&str> = plain.audits.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(calls, ["not_null"], "the model runs with the audits it can");
-    let refused: Vec<String> = p
-        .needs_python
-        .iter()
-        .map(|n| format!("{}: {}", n.name.as_deref().unwrap_or("?"), n.reason))
-        .collect();
+    let refused = left_out(&p);
     assert_eq!(
         refused,
         [
