@@ -5,7 +5,8 @@
 //! Sluice's up-front list of what it leaves out (Python, and what reads it).
 //!
 //! `public_projects/<name>.json` holds what SQLMesh built (its version, command, time and the
-//! row count of each model).
+//! row count of each model). Two other public projects small enough and licensed to be kept
+//! (`public_projects/kept/`, see its NOTICE) run the same way in every test run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,8 +55,8 @@ fn named_in(left_out: &[&str], model: &str) -> bool {
     })
 }
 
-/// Runs one project; returns a line of the report, or why it failed.
-fn run(examples: &Path, name: &str) -> Result<String, String> {
+/// Runs one project of `dir`; returns a line of the report, or why it failed.
+fn run(dir: &Path, name: &str) -> Result<String, String> {
     let expected: Expected = serde_json::from_str(
         &std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -66,7 +67,7 @@ fn run(examples: &Path, name: &str) -> Result<String, String> {
     .unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let project = scratch.path().join(name);
-    copy_dir(&examples.join(name), &project);
+    copy_dir(&dir.join(name), &project);
     let warehouse = warehouse_of(&project, scratch.path());
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
         .arg("--project")
@@ -105,6 +106,18 @@ fn run(examples: &Path, name: &str) -> Result<String, String> {
             )),
         }
     }
+    // Its unit tests (those whose models Sluice runs) pass.
+    let tests = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--project")
+        .arg(&project)
+        .args(["--warehouse", "duckdb::memory:", "test"])
+        .output()
+        .unwrap();
+    let tests_out = String::from_utf8_lossy(&tests.stdout);
+    let unit_tests = tests_out.lines().last().unwrap_or_default().to_string();
+    if !tests.status.success() {
+        wrong.push(format!("sluice test failed:\n{tests_out}"));
+    }
     if !wrong.is_empty() {
         return Err(format!(
             "{name}:\n  {}\nleft out:\n  {}",
@@ -113,11 +126,28 @@ fn run(examples: &Path, name: &str) -> Result<String, String> {
         ));
     }
     Ok(format!(
-        "| {name} | {} | {} | {equal} | {named} | SQLMesh {} |",
+        "| {name} | {} | {equal} | {named} | {unit_tests} | SQLMesh {} |",
         expected.rows.len(),
-        equal,
         expected.sqlmesh_version
     ))
+}
+
+/// Runs `projects` of `dir` and checks every one.
+fn check_all(dir: &Path, projects: &[&str]) {
+    let mut report = vec![
+        "| project | models SQLMesh built | applied, row counts equal | left out by name | unit tests | against |"
+            .to_string(),
+        "|---|---:|---:|---:|---|---|".to_string(),
+    ];
+    let mut failures = Vec::new();
+    for name in projects {
+        match run(dir, name) {
+            Ok(line) => report.push(line),
+            Err(why) => failures.push(why),
+        }
+    }
+    println!("{}", report.join("\n"));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
@@ -127,18 +157,11 @@ fn sqlmesh_examples_apply_with_sqlmeshs_row_counts() {
         std::env::var("SLUICE_SQLMESH_EXAMPLES")
             .expect("SLUICE_SQLMESH_EXAMPLES: the examples/ directory of SQLMesh's source"),
     );
-    let mut report = vec![
-        "| project | models SQLMesh built | applied | row counts equal | left out by name | against |"
-            .to_string(),
-        "|---|---:|---:|---:|---:|---|".to_string(),
-    ];
-    let mut failures = Vec::new();
-    for name in PROJECTS {
-        match run(&examples, name) {
-            Ok(line) => report.push(line),
-            Err(why) => failures.push(why),
-        }
-    }
-    println!("{}", report.join("\n"));
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    check_all(&examples, PROJECTS);
+}
+
+#[test]
+fn kept_public_projects_apply_with_sqlmeshs_row_counts() {
+    let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/public_projects/kept");
+    check_all(&kept, &["sushi_moderate", "sushi_simple"]);
 }
