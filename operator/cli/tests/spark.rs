@@ -65,7 +65,8 @@ fn spark_fixture(files: &[(&str, &str)]) -> Option<SparkFixture> {
     Some(SparkFixture { f, _turn: turn })
 }
 
-const ITEMS: &str = "id,name,price\n1,apple,10\n2,pear,20\n3,plum,30\n";
+/// Seed rows; the first name has the characters Spark's strings escape.
+const ITEMS: &str = "id,name,price\n1,o'apple \\ x,10\n2,pear,20\n3,plum,30\n";
 
 fn events(extra: &str) -> String {
     model(
@@ -149,6 +150,11 @@ fn apply_dev_forward_only_restatement_promotion_rollback_and_janitor_on_spark() 
     let first = f.apply("prod", "2024-01-04");
     assert_eq!(first.id, "prod-r1");
     assert_eq!(count(f, "shop.items"), "3");
+    assert_eq!(
+        f.rows("SELECT name FROM shop.items WHERE id = 1"),
+        ["o'apple \\ x"],
+        "a seed value keeps its quote and backslash"
+    );
     assert_eq!(count(f, "shop.events"), "9");
     assert_eq!(
         f.rows("SELECT ds, total FROM shop.totals ORDER BY ds"),

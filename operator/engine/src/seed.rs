@@ -6,6 +6,8 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 
+use crate::model::Dialect;
+
 /// A parsed seed: column names with SQL types, and rows (`None` is NULL).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeedTable {
@@ -188,7 +190,7 @@ pub fn create_table_sql(table: &str, seed: &SeedTable) -> String {
 
 /// Multi-row `INSERT` statements loading the seed into `table`, [`INSERT_CHUNK_ROWS`] rows
 /// each. Empty for a seed without rows.
-pub fn insert_sql(table: &str, seed: &SeedTable) -> Vec<String> {
+pub fn insert_sql(table: &str, seed: &SeedTable, dialect: Dialect) -> Vec<String> {
     let columns: Vec<String> = seed
         .columns
         .iter()
@@ -205,7 +207,7 @@ pub fn insert_sql(table: &str, seed: &SeedTable) -> Vec<String> {
                         .columns
                         .iter()
                         .zip(row)
-                        .map(|((_, ty), value)| literal(value.as_deref(), ty))
+                        .map(|((_, ty), value)| literal(value.as_deref(), ty, dialect))
                         .collect();
                     format!("({})", values.join(", "))
                 })
@@ -218,11 +220,16 @@ pub fn insert_sql(table: &str, seed: &SeedTable) -> Vec<String> {
 /// A SQL literal of `value` for a column of type `ty`. Numbers we inferred are written bare;
 /// everything else is a quoted string, cast when the column is not text, so that any value
 /// (declared types included) is quoted safely and converted by the warehouse.
-fn literal(value: Option<&str>, ty: &str) -> String {
+fn literal(value: Option<&str>, ty: &str, dialect: Dialect) -> String {
     let Some(value) = value else {
         return "NULL".to_string();
     };
-    let quoted = format!("'{}'", value.replace('\'', "''"));
+    let quoted = match dialect {
+        // Spark reads backslash escapes in strings, and takes `'a''b'` for two literals
+        // joined ("ab"): the quote is escaped with a backslash there.
+        Dialect::Spark => format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'")),
+        Dialect::Duckdb | Dialect::Postgres => format!("'{}'", value.replace('\'', "''")),
+    };
     match ty.to_ascii_uppercase().as_str() {
         "TEXT" => quoted,
         "BIGINT" if value.parse::<i64>().is_ok() => value.to_string(),
@@ -314,7 +321,7 @@ mod tests {
         );
         let seed = parse_seed("a,b\n", &[]).unwrap();
         assert!(seed.rows.is_empty());
-        assert!(insert_sql("t", &seed).is_empty());
+        assert!(insert_sql("t", &seed, Dialect::Duckdb).is_empty());
     }
 
     #[test]
@@ -325,7 +332,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            insert_sql("s.t", &seed),
+            insert_sql("s.t", &seed, Dialect::Duckdb),
             vec![
                 "INSERT INTO s.t (\"id\", \"name\", \"day\", \"ok\", \"x\") VALUES \
                  (1, 'O''Brien', CAST('2024-01-01' AS DATE), CAST('true' AS BOOLEAN), 1e3), \
@@ -344,7 +351,7 @@ mod tests {
         let declared = vec![("n".to_string(), "INT".to_string())];
         let seed = parse_seed("n\n1); DROP TABLE x; --\n", &declared).unwrap();
         assert_eq!(
-            insert_sql("t", &seed),
+            insert_sql("t", &seed, Dialect::Duckdb),
             vec!["INSERT INTO t (\"n\") VALUES (CAST('1); DROP TABLE x; --' AS INT))"]
         );
     }
@@ -355,7 +362,7 @@ mod tests {
             .chain((0..1201).map(|i| format!("{i}\n")))
             .collect();
         let seed = parse_seed(&content, &[]).unwrap();
-        let statements = insert_sql("t", &seed);
+        let statements = insert_sql("t", &seed, Dialect::Duckdb);
         assert_eq!(statements.len(), 3);
         assert_eq!(statements[2].matches('(').count(), 1 + 201);
     }

@@ -322,7 +322,7 @@ pub fn backfill(
         ModelKind::Seed { .. } if spark => {
             let seed = seed_table(target, &task)?;
             std::iter::once(format!("TRUNCATE TABLE {table}"))
-                .chain(insert_sql(&table, &seed))
+                .chain(insert_sql(&table, &seed, warehouse.dialect()))
                 .collect()
         }
         ModelKind::IncrementalByTimeRange {
@@ -348,7 +348,7 @@ pub fn backfill(
         ModelKind::Seed { .. } => {
             let seed = seed_table(target, &task)?;
             std::iter::once(format!("DELETE FROM {table}"))
-                .chain(insert_sql(&table, &seed))
+                .chain(insert_sql(&table, &seed, warehouse.dialect()))
                 .collect()
         }
         ModelKind::IncrementalByTimeRange {

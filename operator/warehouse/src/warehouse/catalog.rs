@@ -10,12 +10,13 @@ use sluice_engine::snapshot::{PhysicalTable, quote_ident, quote_literal};
 use super::{Result, Warehouse, WarehouseError};
 
 /// Sluice's physical relations: tables map to `None`, views (VIEW-kind models) to their
-/// definition.
+/// definition. Reading every view's definition costs one catalog lookup per view: the
+/// janitor needs them, checks that tables exist use [`existing_physical_tables`].
 pub fn physical_relations(
     warehouse: &mut dyn Warehouse,
 ) -> Result<BTreeMap<PhysicalTable, Option<String>>> {
     if warehouse.dialect() == Dialect::Spark {
-        return spark_relations(warehouse);
+        return spark_relations(warehouse, true);
     }
     let rows = warehouse.query(
         "SELECT t.table_schema, t.table_name, t.table_type, v.view_definition \
@@ -23,31 +24,43 @@ pub fn physical_relations(
            ON v.table_schema = t.table_schema AND v.table_name = t.table_name \
          WHERE t.table_schema LIKE 'sluice%'",
     )?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            let schema = r.first().cloned().flatten()?;
-            let table = r.get(1).cloned().flatten()?;
-            let is_view = r.get(2).cloned().flatten().as_deref() == Some("VIEW");
-            let definition = r.get(3).cloned().flatten().unwrap_or_default();
-            schema.starts_with("sluice__").then(|| {
-                (
-                    PhysicalTable { schema, table },
-                    is_view.then_some(definition),
-                )
-            })
+    Ok(physical_rows(rows)
+        .map(|(table, row)| {
+            let is_view = row.get(2).cloned().flatten().as_deref() == Some("VIEW");
+            let definition = row.get(3).cloned().flatten().unwrap_or_default();
+            (table, is_view.then_some(definition))
         })
         .collect())
 }
 
-/// Physical tables (and VIEW-kind views) that exist in `sluice__*` schemas.
+/// Physical tables (and VIEW-kind views) that exist in `sluice__*` schemas: names only, so
+/// that the checks a flip makes stay one cheap catalog query.
 pub fn existing_physical_tables(warehouse: &mut dyn Warehouse) -> Result<BTreeSet<PhysicalTable>> {
-    Ok(physical_relations(warehouse)?.into_keys().collect())
+    if warehouse.dialect() == Dialect::Spark {
+        return Ok(spark_relations(warehouse, false)?.into_keys().collect());
+    }
+    let rows = warehouse.query(
+        "SELECT table_schema, table_name FROM information_schema.tables \
+         WHERE table_schema LIKE 'sluice%'",
+    )?;
+    Ok(physical_rows(rows).map(|(table, _)| table).collect())
 }
 
-/// One `SHOW TABLES` per schema and one `SHOW CREATE TABLE` per view.
+/// The rows of `sluice__*` schemas, keyed by their (schema, name) in the first two columns.
+fn physical_rows(rows: Vec<super::Row>) -> impl Iterator<Item = (PhysicalTable, super::Row)> {
+    rows.into_iter().filter_map(|r| {
+        let schema = r.first().cloned().flatten()?;
+        let table = r.get(1).cloned().flatten()?;
+        schema
+            .starts_with("sluice__")
+            .then_some((PhysicalTable { schema, table }, r))
+    })
+}
+
+/// One `SHOW TABLES` per schema and, `with_definitions`, one `SHOW CREATE TABLE` per view.
 fn spark_relations(
     warehouse: &mut dyn Warehouse,
+    with_definitions: bool,
 ) -> Result<BTreeMap<PhysicalTable, Option<String>>> {
     let text = |row: &Vec<Option<String>>, i: usize| row.get(i).cloned().flatten();
     let schemas: Vec<String> = warehouse
@@ -58,11 +71,15 @@ fn spark_relations(
         .collect();
     let mut relations = BTreeMap::new();
     for schema in schemas {
-        let views: BTreeSet<String> = warehouse
-            .query(&format!("SHOW VIEWS IN {}", quote_ident(&schema)))?
-            .iter()
-            .filter_map(|r| text(r, 1))
-            .collect();
+        let views: BTreeSet<String> = if with_definitions {
+            warehouse
+                .query(&format!("SHOW VIEWS IN {}", quote_ident(&schema)))?
+                .iter()
+                .filter_map(|r| text(r, 1))
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
         for row in warehouse.query(&format!("SHOW TABLES IN {}", quote_ident(&schema)))? {
             let Some(table) = text(&row, 1) else { continue };
             // Temporary views are listed in every schema.

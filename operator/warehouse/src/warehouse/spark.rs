@@ -230,9 +230,13 @@ fn split_statements(sql: &str) -> Vec<String> {
         match c {
             '\'' | '"' | '`' => {
                 current.push(c);
-                for inner in chars.by_ref() {
+                while let Some(inner) = chars.next() {
                     current.push(inner);
-                    if inner == c {
+                    // Spark's strings take backslash escapes (`'it\'s'`); names (in double
+                    // quotes or backticks) do not.
+                    if inner == '\\' && c == '\'' {
+                        current.extend(chars.next());
+                    } else if inner == c {
                         break;
                     }
                 }
@@ -269,6 +273,10 @@ mod tests {
             vec!["SELECT ';' AS \"a;b\"", "-- x; y\nSELECT 2"]
         );
         assert!(split_statements(" ; ").is_empty());
+        assert_eq!(
+            split_statements("SELECT 'it\\'s; fine'; SELECT 2"),
+            vec!["SELECT 'it\\'s; fine'", "SELECT 2"]
+        );
     }
 
     #[test]
