@@ -114,6 +114,16 @@ fn meta(wait_for_readers: Duration, waits: Arc<Mutex<Vec<FlipEvent>>>) -> Promot
 /// reported.
 fn apply_waiting(f: &Fixture, plan: &sluice_engine::plan::Plan) -> Arc<Mutex<Vec<FlipEvent>>> {
     let events = Arc::new(Mutex::new(Vec::new()));
+    apply_reporting(f, plan, events.clone());
+    events
+}
+
+/// Applies `plan` as [`apply_waiting`] does, adding what the flip reports to `events` as it goes.
+fn apply_reporting(
+    f: &Fixture,
+    plan: &sluice_engine::plan::Plan,
+    events: Arc<Mutex<Vec<FlipEvent>>>,
+) {
     let mut ws = f.workspace();
     let (audits, statements) = (
         ws.project.audits.clone(),
@@ -124,11 +134,10 @@ fn apply_waiting(f: &Fixture, plan: &sluice_engine::plan::Plan) -> Arc<Mutex<Vec
         plan,
         &audits,
         &statements,
-        meta(Duration::from_secs(120), events.clone()),
+        meta(Duration::from_secs(120), events),
         &mut |_| {},
     )
     .unwrap();
-    events
 }
 
 #[test]
@@ -275,23 +284,30 @@ fn login_role(f: &Fixture, prefix: &str) -> (String, String) {
     (role, url)
 }
 
+/// A prod whose views all read "A", and a login role it lets in with `grants` (SQL in which
+/// `{role}` stands for the role).
+fn prod_read_by(grants: &str) -> (Fixture, String, String) {
+    let f = Fixture::new(Backend::Postgres, &[]);
+    write_models(&f, "A", "");
+    f.apply("prod", "2024-01-02");
+    let (role, url) = login_role(&f, "bi");
+    f.warehouse()
+        .execute(&grants.replace("{role}", &role))
+        .unwrap();
+    (f, role, url)
+}
+
 fn read_as(url: &str, schema: &str) -> Result<Vec<String>, String> {
     markers(connect(url).unwrap().as_mut(), schema)
 }
 
 #[test]
 fn a_bi_role_keeps_reading_prod_across_promotions_and_rollbacks() {
-    let f = Fixture::new(Backend::Postgres, &[]);
-    write_models(&f, "A", "");
-    f.apply("prod", "2024-01-02");
-    let (bi, url) = login_role(&f, "bi");
     // The usual way a BI tool is let in: grants on the schema and its views.
-    f.warehouse()
-        .execute(&format!(
-            "GRANT USAGE ON SCHEMA s TO {bi}; GRANT SELECT ON ALL TABLES IN SCHEMA s TO {bi}; \
-             ALTER DEFAULT PRIVILEGES IN SCHEMA s GRANT SELECT ON TABLES TO {bi}"
-        ))
-        .unwrap();
+    let (f, _, url) = prod_read_by(
+        "GRANT USAGE ON SCHEMA s TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA s TO {role}; \
+         ALTER DEFAULT PRIVILEGES IN SCHEMA s GRANT SELECT ON TABLES TO {role}",
+    );
     let default_privileges = || {
         f.rows(
             "SELECT count(*) FROM pg_default_acl d JOIN pg_namespace n \
@@ -348,4 +364,52 @@ fn declared_grants_reach_dev_first_and_prod_at_promotion() {
     f.apply("prod", "2024-01-02");
     let denied = read_as(&url, "s").unwrap_err();
     assert!(denied.contains("permission denied"), "{denied}");
+}
+
+/// Privileges changed on prod's views while a flip is under way (after its new views were
+/// built: here while it waits for a long reader) follow the release too.
+#[test]
+fn privileges_changed_during_a_flip_follow_it() {
+    let (f, bi, url) =
+        prod_read_by("GRANT USAGE ON SCHEMA s TO {role}; GRANT SELECT ON s.m0, s.m1 TO {role}");
+    write_models(&f, "B", "");
+    let plan = f.plan("prod", "2024-01-02");
+
+    let long = long_reader(f.url.clone());
+    let events = Arc::new(Mutex::new(Vec::new()));
+    std::thread::scope(|scope| {
+        let flip = scope.spawn(|| apply_reporting(&f, &plan, events.clone()));
+        let waiting = || {
+            events
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|e| matches!(e, FlipEvent::Waiting { .. }))
+        };
+        while !waiting() {
+            assert!(!flip.is_finished(), "the flip did not wait for the reader");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        f.warehouse()
+            .execute(&format!(
+                "REVOKE SELECT ON s.m1 FROM {bi}; GRANT SELECT ON s.m2 TO {bi}"
+            ))
+            .unwrap();
+        flip.join().unwrap();
+    });
+    assert_eq!(long.join().unwrap().0, "A");
+    let read = |view: &str| {
+        connect(&url)
+            .unwrap()
+            .query(&format!("SELECT release FROM s.{view}"))
+            .map(|rows| rows[0][0].clone().unwrap_or_default())
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(read("m0").unwrap(), "B", "granted before the flip");
+    assert_eq!(read("m2").unwrap(), "B", "granted while the flip waited");
+    let denied = read("m1").unwrap_err();
+    assert!(
+        denied.contains("permission denied"),
+        "revoked while the flip waited: {denied}"
+    );
 }

@@ -43,7 +43,7 @@ pub(super) fn carried(
 }
 
 /// Privileges held on the views of each of `schemas` now, by schema, in one query (the flip
-/// reads them while it holds its locks).
+/// reads them after it commits, from the retired schemas).
 pub(super) fn carried_in(
     warehouse: &mut dyn Warehouse,
     schemas: &[&str],

@@ -241,6 +241,13 @@ pub fn promote(
     match outcome {
         Ok((release, lock_held, attempts)) => {
             comment_unchanged_views(warehouse, p, &flips, &release);
+            if let Err(e) = flip::carry_late_privileges(warehouse, &p.environment, &flips) {
+                tracing::warn!(
+                    environment = %p.environment,
+                    error = %e,
+                    "could not carry the privileges granted during the flip to the new views"
+                );
+            }
             let retired: Vec<&str> = flips
                 .iter()
                 .filter_map(|f| f.stage.as_ref().filter(|s| s.exists))
@@ -494,9 +501,10 @@ fn promote_in_transaction(
         .collect();
     let comment = release_comment(&p.environment, &release.id, &release.plan_id);
     sql_tables_grants(warehouse, &p.snapshots).map_err(wh_err)?;
+    let swap_sql = flip::SwapSql::new(&p.environment, flips);
     let swap_started = Instant::now();
     *lock_started = Some(swap_started);
-    flip::swap(warehouse, &p.environment, flips, &|| {
+    flip::swap(warehouse, &p.environment, flips, &swap_sql, &|| {
         failpoint("promote-midway")
     })
     .map_err(wh_err)?;
