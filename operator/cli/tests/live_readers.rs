@@ -366,13 +366,47 @@ fn declared_grants_reach_dev_first_and_prod_at_promotion() {
     assert!(denied.contains("permission denied"), "{denied}");
 }
 
+/// During a flip: `role` loses `SELECT` on `s.m1` and gains it on `s.m2`.
+fn change_privileges(f: &Fixture, role: &str) {
+    f.warehouse()
+        .execute(&format!(
+            "REVOKE SELECT ON s.m1 FROM {role}; GRANT SELECT ON s.m2 TO {role}"
+        ))
+        .unwrap();
+}
+
+/// A prod read by a role granted `s.m0` and `s.m1`, and the project changed so that the next
+/// promotion gives every view new rows.
+fn prod_before_privileges_change() -> (Fixture, String, String) {
+    let read_by =
+        prod_read_by("GRANT USAGE ON SCHEMA s TO {role}; GRANT SELECT ON s.m0, s.m1 TO {role}");
+    write_models(&read_by.0, "B", "");
+    read_by
+}
+
+/// After a flip during which [`change_privileges`] ran, what the role of `url` can read.
+fn privileges_followed(url: &str, when: &str) {
+    let read = |view: &str| {
+        connect(url)
+            .unwrap()
+            .query(&format!("SELECT release FROM s.{view}"))
+            .map(|rows| rows[0][0].clone().unwrap_or_default())
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(read("m0").unwrap(), "B", "granted before the flip");
+    assert_eq!(read("m2").unwrap(), "B", "granted {when}");
+    let denied = read("m1").unwrap_err();
+    assert!(
+        denied.contains("permission denied"),
+        "revoked {when}: {denied}"
+    );
+}
+
 /// Privileges changed on prod's views while a flip is under way (after its new views were
 /// built: here while it waits for a long reader) follow the release too.
 #[test]
 fn privileges_changed_during_a_flip_follow_it() {
-    let (f, bi, url) =
-        prod_read_by("GRANT USAGE ON SCHEMA s TO {role}; GRANT SELECT ON s.m0, s.m1 TO {role}");
-    write_models(&f, "B", "");
+    let (f, bi, url) = prod_before_privileges_change();
     let plan = f.plan("prod", "2024-01-02");
 
     let long = long_reader(f.url.clone());
@@ -390,26 +424,44 @@ fn privileges_changed_during_a_flip_follow_it() {
             assert!(!flip.is_finished(), "the flip did not wait for the reader");
             std::thread::sleep(Duration::from_millis(50));
         }
-        f.warehouse()
-            .execute(&format!(
-                "REVOKE SELECT ON s.m1 FROM {bi}; GRANT SELECT ON s.m2 TO {bi}"
-            ))
-            .unwrap();
+        change_privileges(&f, &bi);
         flip.join().unwrap();
     });
     assert_eq!(long.join().unwrap().0, "A");
-    let read = |view: &str| {
-        connect(&url)
-            .unwrap()
-            .query(&format!("SELECT release FROM s.{view}"))
-            .map(|rows| rows[0][0].clone().unwrap_or_default())
-            .map_err(|e| e.to_string())
-    };
-    assert_eq!(read("m0").unwrap(), "B", "granted before the flip");
-    assert_eq!(read("m2").unwrap(), "B", "granted while the flip waited");
-    let denied = read("m1").unwrap_err();
-    assert!(
-        denied.contains("permission denied"),
-        "revoked while the flip waited: {denied}"
-    );
+    privileges_followed(&url, "while the flip waited");
+}
+
+/// A privilege granted (or revoked) in the last moment before the flip commits — here while the
+/// flip is frozen holding its locks — is carried to the new views right after the commit.
+#[test]
+fn privileges_changed_just_before_the_commit_follow_the_flip() {
+    use std::io::BufRead;
+    let (f, bi, url) = prod_before_privileges_change();
+    let mut flip = f
+        .command()
+        .args(["apply", "prod", "--yes", "--execution-time", "2024-01-02"])
+        .env("SLUICE_FAILPOINT", "promote-midway:stop")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(flip.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("failpoint promote-midway: stopping") {
+        let before = said.len();
+        stderr.read_line(&mut said).unwrap();
+        assert!(
+            said.len() > before,
+            "the flip ended before its midway: {said}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    change_privileges(&f, &bi);
+    let resumed = std::process::Command::new("kill")
+        .args(["-CONT", &flip.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(resumed.success());
+    std::io::Read::read_to_string(&mut stderr, &mut said).unwrap();
+    assert!(flip.wait().unwrap().success(), "{said}");
+    privileges_followed(&url, "just before the commit");
 }

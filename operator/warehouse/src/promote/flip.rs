@@ -46,7 +46,7 @@ pub(super) struct Stage {
     pub retired: String,
     /// Whether the schema exists now (if not, the stage is simply renamed into place).
     pub exists: bool,
-    /// The old views' privileges when the stage was built; compared again after the commit.
+    /// The old views' privileges when the stage was built; compared again before the flip.
     pub carried: BTreeSet<Privilege>,
 }
 
@@ -264,22 +264,43 @@ fn kept_views(
         .collect()
 }
 
-/// The swapped schemas' part of the flip as SQL: the locks on the old views whose rows change,
-/// then the renames. Built before the first lock is taken (for 10,000 views that takes longer
-/// than the renames themselves).
-pub(super) struct SwapSql {
+/// What the new views of each swapped schema were given of the privileges others held on the
+/// old ones (beyond what the releases declare), by schema.
+pub(super) type Carried = BTreeMap<String, BTreeSet<Privilege>>;
+
+/// The swapped schemas' part of the flip: the locks on the old views whose rows change, then
+/// the renames. Prepared inside the flip's transaction before the first lock is taken.
+pub(super) struct Swap {
     statements: Vec<String>,
     /// Where the flip's `midway` falls: after the locks and half the renames.
     half: usize,
+    pub carried: Carried,
 }
 
-impl SwapSql {
-    pub fn new(environment: &str, flips: &[SchemaFlip]) -> SwapSql {
-        let swapped: Vec<&SchemaFlip> = flips
-            .iter()
-            .filter(|f| f.stage.as_ref().is_some_and(|s| s.exists))
-            .collect();
-        let mut statements = exclusive_locks(environment, &swapped);
+impl Swap {
+    /// Brings to the stages the privileges granted on (or revoked from) the old views since the
+    /// stages were built (the flip may have waited minutes for a reader), then builds the
+    /// statements: for 10,000 views, building them takes longer than the renames themselves,
+    /// and reading the privileges under the locks would make readers wait for that too.
+    pub fn prepare(
+        warehouse: &mut dyn Warehouse,
+        environment: &str,
+        flips: &[SchemaFlip],
+    ) -> Result<Swap, WarehouseError> {
+        let swapped = swapped(flips);
+        let carried = held_privileges(warehouse, environment, &swapped, false)?;
+        let mut adjust = Vec::new();
+        for (flip, stage) in &swapped {
+            let built = kept_views(&stage.carried, &flip.new, environment);
+            adjust.extend(privilege_changes(
+                &stage.next,
+                &built,
+                &carried[&flip.schema],
+            ));
+        }
+        super::execute_batched(warehouse, &adjust, None)?;
+        let flipped: Vec<&SchemaFlip> = swapped.iter().map(|(f, _)| *f).collect();
+        let mut statements = exclusive_locks(environment, &flipped);
         let locks = statements.len();
         for flip in flips {
             let Some(stage) = &flip.stage else {
@@ -299,26 +320,82 @@ impl SwapSql {
             ));
         }
         let half = locks + (statements.len() - locks) / 2;
-        SwapSql { statements, half }
+        Ok(Swap {
+            statements,
+            half,
+            carried,
+        })
     }
 }
 
-/// The flip's reader-visible part, inside the caller's transaction: runs `sql` (the swapped
-/// schemas) and changes the other schemas in place (with their privileges carried). `midway`
-/// is reached between the two halves. Nothing is read here: privileges granted since the stage
-/// was built are carried after the commit ([`carry_late_privileges`]), so the locks are held
-/// only for the locking and the renames.
+/// The swapped schemas that exist now, with their stages.
+fn swapped(flips: &[SchemaFlip]) -> Vec<(&SchemaFlip, &Stage)> {
+    flips
+        .iter()
+        .filter_map(|f| Some((f, f.stage.as_ref().filter(|s| s.exists)?)))
+        .collect()
+}
+
+/// The privileges others hold on the old views of each swapped schema (in the schema itself,
+/// or in its retired name after the flip), minus what the old release declared, on the views
+/// the new release keeps; keyed by the environment's schema.
+fn held_privileges(
+    warehouse: &mut dyn Warehouse,
+    environment: &str,
+    swapped: &[(&SchemaFlip, &Stage)],
+    retired: bool,
+) -> Result<Carried, WarehouseError> {
+    let found_in = |flip: &SchemaFlip, stage: &Stage| -> String {
+        if retired {
+            stage.retired.clone()
+        } else {
+            flip.schema.clone()
+        }
+    };
+    let schemas: Vec<String> = swapped.iter().map(|(f, s)| found_in(f, s)).collect();
+    let schemas: Vec<&str> = schemas.iter().map(String::as_str).collect();
+    let mut held = acl::carried_in(warehouse, &schemas)?;
+    Ok(swapped
+        .iter()
+        .map(|(flip, stage)| {
+            let before = acl::declared(environment, &flip.old);
+            let found = held.remove(&found_in(flip, stage)).unwrap_or_default();
+            let now = acl::without_declared(found, &before);
+            (
+                flip.schema.clone(),
+                kept_views(&now, &flip.new, environment),
+            )
+        })
+        .collect())
+}
+
+/// The `REVOKE`s and `GRANT`s that take the views of `schema` from `from` to `to`.
+fn privilege_changes(
+    schema: &str,
+    from: &BTreeSet<Privilege>,
+    to: &BTreeSet<Privilege>,
+) -> Vec<String> {
+    let revoke: BTreeSet<_> = from.difference(to).cloned().collect();
+    let grant: BTreeSet<_> = to.difference(from).cloned().collect();
+    let mut sql = acl::statements(schema, &revoke, false);
+    sql.extend(acl::statements(schema, &grant, true));
+    sql
+}
+
+/// The flip's reader-visible part, inside the caller's transaction: runs the prepared `swap`
+/// and changes the other schemas in place (with their privileges carried). `midway` is reached
+/// between the two halves.
 pub(super) fn swap(
     warehouse: &mut dyn Warehouse,
     environment: &str,
     flips: &[SchemaFlip],
-    sql: &SwapSql,
+    swap: &Swap,
     midway: &dyn Fn(),
 ) -> Result<(), WarehouseError> {
     if !warehouse.atomic_flip() {
         return swap_per_view(warehouse, environment, flips, midway);
     }
-    let (first, second) = sql.statements.split_at(sql.half);
+    let (first, second) = swap.statements.split_at(swap.half);
     if !first.is_empty() {
         warehouse.execute(&first.join(";\n"))?;
     }
@@ -352,32 +429,22 @@ fn exclusive_locks(environment: &str, flips: &[&SchemaFlip]) -> Vec<String> {
         .collect()
 }
 
-/// After the commit: privileges granted on (or revoked from) the old views since their stage
-/// was built — while the flip waited for readers, say — are brought to the live views. They
-/// are read from the retired schemas, which keep the old views until dropped. Reading them
-/// under the flip's locks instead would make readers wait longer and still miss a `GRANT`
-/// landing just after (PostgreSQL's `GRANT` takes no lock on the view).
+/// After the commit: privileges granted on (or revoked from) the old views between the
+/// privileges being read ([`Swap::prepare`]) and the commit are brought to the live views. They
+/// are read from the retired schemas, which keep the old views until dropped (PostgreSQL's
+/// `GRANT` takes no lock on the view, so the flip's locks would not have kept them out).
 pub(super) fn carry_late_privileges(
     warehouse: &mut dyn Warehouse,
     environment: &str,
     flips: &[SchemaFlip],
+    carried: &Carried,
 ) -> Result<(), WarehouseError> {
-    let swapped: Vec<(&SchemaFlip, &Stage)> = flips
-        .iter()
-        .filter_map(|f| Some((f, f.stage.as_ref().filter(|s| s.exists)?)))
-        .collect();
-    let retired: Vec<&str> = swapped.iter().map(|(_, s)| s.retired.as_str()).collect();
-    let mut held = acl::carried_in(warehouse, &retired)?;
+    let swapped = swapped(flips);
+    let now = held_privileges(warehouse, environment, &swapped, true)?;
     let mut sql = Vec::new();
-    for (flip, stage) in swapped {
-        let before = acl::declared(environment, &flip.old);
-        let now = acl::without_declared(held.remove(&stage.retired).unwrap_or_default(), &before);
-        let now = kept_views(&now, &flip.new, environment);
-        let built = kept_views(&stage.carried, &flip.new, environment);
-        let revoke: BTreeSet<_> = built.difference(&now).cloned().collect();
-        let grant: BTreeSet<_> = now.difference(&built).cloned().collect();
-        sql.extend(acl::statements(&flip.schema, &revoke, false));
-        sql.extend(acl::statements(&flip.schema, &grant, true));
+    for (flip, _) in &swapped {
+        let given = carried.get(&flip.schema).cloned().unwrap_or_default();
+        sql.extend(privilege_changes(&flip.schema, &given, &now[&flip.schema]));
     }
     if sql.is_empty() {
         return Ok(());
@@ -435,10 +502,7 @@ pub(super) fn warm_up(
     flips: &[SchemaFlip],
     lock_timeout: &str,
 ) {
-    let swapped: Vec<&SchemaFlip> = flips
-        .iter()
-        .filter(|f| f.stage.as_ref().is_some_and(|s| s.exists))
-        .collect();
+    let swapped: Vec<&SchemaFlip> = swapped(flips).into_iter().map(|(f, _)| f).collect();
     let locks = share_lock_statements(environment, &swapped);
     if locks.is_empty() {
         return;

@@ -5,10 +5,10 @@
 //! environment's revision is checked in the same transaction, so two promotions computed
 //! against the same revision cannot both land.
 //!
-//! `flip` is how the views move (schemas swapped whole, or changed in place), `readers` how
-//! the flip waits for the warehouse's readers, `acl` the privileges carried to new views,
-//! `evidence` what the release records beyond itself, `targets` what is promoted (a plan, or
-//! a rollback).
+//! `flip` is how the views move (schemas swapped whole, or changed in place), `transaction` the
+//! flip's transaction and its retries, `readers` how the flip waits for the warehouse's
+//! readers, `acl` the privileges carried to new views, `evidence` what the release records
+//! beyond itself, `targets` what is promoted (a plan, or a rollback).
 
 mod acl;
 pub mod checks;
@@ -17,23 +17,21 @@ pub mod flip;
 pub mod pending;
 pub mod readers;
 mod targets;
+mod transaction;
 mod views;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use evidence::{comment_statements, record_evidence, release_comment};
-use sluice_engine::evidence::{EvidenceInput, FlipConsistency, GateResult};
+use evidence::{comment_statements, release_comment};
+use sluice_engine::evidence::{EvidenceInput, GateResult};
 use sluice_engine::model::{Dialect, Statements};
-use sluice_engine::plan::is_prod;
 use sluice_engine::snapshot::{
-    Approval, AuditResult, EnvironmentRecord, Release, ReleaseKind, SnapshotRef, environment_view,
-    quote_ident,
+    Approval, AuditResult, Release, ReleaseKind, SnapshotRef, environment_view, quote_ident,
 };
 
 use crate::state::{StateError, StateStore};
 use crate::warehouse::{Warehouse, WarehouseError};
-use readers::{Backoff, oldest_reader};
 pub use readers::{Blocker, FlipEvent, FlipPolicy, FlipReport};
 
 pub use evidence::product_checks;
@@ -237,11 +235,17 @@ pub fn promote(
     let policy = &p.meta.flip;
     let timeout = readers::lock_timeout_statement(policy);
     flip::warm_up(warehouse, &p.environment, &flips, &timeout);
-    let outcome = flip_with_retries(warehouse, p, &old_refs, &flips, predicted);
+    let outcome = transaction::flip_with_retries(warehouse, p, &old_refs, &flips, predicted);
     match outcome {
-        Ok((release, lock_held, attempts)) => {
+        Ok(transaction::Flipped {
+            release,
+            lock_held,
+            attempts,
+            carried,
+        }) => {
             comment_unchanged_views(warehouse, p, &flips, &release);
-            if let Err(e) = flip::carry_late_privileges(warehouse, &p.environment, &flips) {
+            if let Err(e) = flip::carry_late_privileges(warehouse, &p.environment, &flips, &carried)
+            {
                 tracing::warn!(
                     environment = %p.environment,
                     error = %e,
@@ -301,234 +305,6 @@ fn put_back_after(
             "could not put the views back after a failed flip; the next attempt will"
         );
     }
-}
-
-/// Runs the flip's transaction until it commits, backing off while readers hold the views and
-/// giving up at the policy's ceiling. Returns the release, how long the reader-visible locks
-/// were held, and the number of attempts.
-fn flip_with_retries(
-    warehouse: &mut dyn Warehouse,
-    p: &Promotion,
-    old_refs: &[SnapshotRef],
-    flips: &[flip::SchemaFlip],
-    predicted: i64,
-) -> Result<(Release, Duration, u32), PromoteError> {
-    let policy = &p.meta.flip;
-    let postgres = warehouse.dialect() == Dialect::Postgres;
-    let views: BTreeSet<(String, String)> = flips
-        .iter()
-        .flat_map(|f| f.changing_views(&p.environment))
-        .collect();
-    let mut backoff = Backoff::new();
-    loop {
-        backoff.next_attempt();
-        // A reader already inside a view for longer than we would wait: do not queue behind it.
-        let holder = if postgres {
-            oldest_reader(warehouse, &views, policy.lock_timeout).map_err(|error| {
-                PromoteError::Warehouse {
-                    environment: p.environment.clone(),
-                    error,
-                }
-            })?
-        } else {
-            None
-        };
-        let blocker = match holder {
-            Some(blocker) => Some(blocker),
-            None => match flip_once(warehouse, p, old_refs, flips, predicted) {
-                Ok((release, held)) => return Ok((release, held, backoff.attempt())),
-                Err(PromoteError::Warehouse { error, .. }) if error.is_busy() => {
-                    oldest_reader(warehouse, &views, Duration::ZERO).unwrap_or(None)
-                }
-                Err(e) => return Err(e),
-            },
-        };
-        policy.tell(FlipEvent::Waiting {
-            attempt: backoff.attempt(),
-            waited: backoff.waited(),
-            blocker: blocker.clone(),
-        });
-        if !backoff.sleep(policy.wait_for_readers) {
-            return Err(PromoteError::ReadersBlocking {
-                environment: p.environment.clone(),
-                waited: backoff.waited(),
-                blocker,
-            });
-        }
-    }
-}
-
-/// One attempt at the flip's transaction. Returns the release and how long the locks readers
-/// can notice were held (from asking for them to the commit).
-fn flip_once(
-    warehouse: &mut dyn Warehouse,
-    p: &Promotion,
-    old_refs: &[SnapshotRef],
-    flips: &[flip::SchemaFlip],
-    predicted: i64,
-) -> Result<(Release, Duration), PromoteError> {
-    let wh_err = |error| PromoteError::Warehouse {
-        environment: p.environment.clone(),
-        error,
-    };
-    warehouse.begin().map_err(wh_err)?;
-    let mut lock_started = None;
-    match promote_in_transaction(warehouse, p, old_refs, flips, predicted, &mut lock_started) {
-        Ok(release) => {
-            warehouse.commit().map_err(wh_err)?;
-            let held = lock_started
-                .map(|t: Instant| t.elapsed())
-                .unwrap_or_default();
-            Ok((release, held))
-        }
-        Err(e) => {
-            let _ = warehouse.rollback();
-            Err(e)
-        }
-    }
-}
-
-fn promote_in_transaction(
-    warehouse: &mut dyn Warehouse,
-    p: &Promotion,
-    old_refs: &[SnapshotRef],
-    flips: &[flip::SchemaFlip],
-    predicted: i64,
-    lock_started: &mut Option<Instant>,
-) -> Result<Release, PromoteError> {
-    let wh_err = |error| PromoteError::Warehouse {
-        environment: p.environment.clone(),
-        error,
-    };
-    if warehouse.dialect() == Dialect::Postgres {
-        warehouse
-            .execute(&readers::lock_timeout_statement(&p.meta.flip))
-            .map_err(wh_err)?;
-    }
-    let per_view = !warehouse.atomic_flip();
-    let mut state = StateStore::new(warehouse);
-    if per_view {
-        // Committed with the release (or with nothing, when the request is already done).
-        state.end_flip(&p.environment)?;
-    }
-    if let Some(request) = &p.meta.request_id
-        && let Some(done) = state.release_for_request(request)?
-    {
-        return Ok(done);
-    }
-    let previous = state.environment(&p.environment)?;
-    let found = previous.as_ref().map(|e| e.revision);
-    if found != p.expected_revision {
-        return Err(StateError::Conflict {
-            environment: p.environment.clone(),
-            expected: p.expected_revision,
-            found,
-        }
-        .into());
-    }
-    ensure_tables_exist(warehouse, &p.environment, &p.snapshots)?;
-    let (before, after) = expand_statements(&p.environment, &p.statements, &p.snapshots);
-    for sql in &before {
-        warehouse
-            .execute(sql)
-            .map_err(|e| statement_error(&p.environment, "before_all", e))?;
-    }
-    let revision = found.unwrap_or(0) + 1;
-    let mut state = StateStore::new(warehouse);
-    let number = state.next_release_number(&p.environment)?;
-    if number != predicted && flips.iter().any(|f| f.stage.is_some()) {
-        return Err(StateError::Conflict {
-            environment: p.environment.clone(),
-            expected: p.expected_revision,
-            found,
-        }
-        .into());
-    }
-    let previous_release = previous.as_ref().and_then(|e| e.release_id.clone());
-    let release = Release {
-        id: release_id(&p.environment, number),
-        environment: p.environment.clone(),
-        number,
-        kind: p.kind,
-        plan_id: p.plan_id.clone(),
-        digest: p.digest.clone(),
-        base_release: match p.kind {
-            ReleaseKind::Promotion => previous_release.clone(),
-            ReleaseKind::Rollback => p.rollback_base.clone(),
-        },
-        previous_release,
-        previous: old_refs.to_vec(),
-        snapshots: p.snapshots.clone(),
-        restored_release: p.restored_release.clone(),
-        audits: p.audits.clone(),
-        approvals: p.meta.approvals.clone(),
-        statements: p.statements.clone(),
-        request_id: p.meta.request_id.clone(),
-        created_by: p.meta.created_by.clone(),
-        created_at: p.meta.now,
-    };
-    let record = EnvironmentRecord {
-        name: p.environment.clone(),
-        snapshots: p.snapshots.clone(),
-        plan_id: p.plan_id.clone(),
-        revision,
-        release_id: Some(release.id.clone()),
-        expires_at: p
-            .meta
-            .ttl
-            .filter(|_| !is_prod(&p.environment))
-            .map(|ttl| p.meta.now + ttl),
-        updated_at: p.meta.now,
-    };
-    state.write_environment(&record, p.expected_revision)?;
-    state.insert_release(&release)?;
-    // Per view, the evidence waits for the swap, to record how long readers could see a mix
-    // (there is no lock to keep short there).
-    if !per_view {
-        let atomic = FlipConsistency {
-            level: "atomic".into(),
-            mixed_window_ms: None,
-        };
-        record_evidence(&mut state, &release, &p.evidence, atomic)?;
-    }
-    state.finish_plan(&p.plan_id, p.meta.now)?;
-    // The views of the schemas changed in place are commented once recreated (the stages'
-    // were commented when built, the unchanged ones after the commit).
-    let later: Vec<String> = flips
-        .iter()
-        .filter(|f| f.stage.is_none())
-        .flat_map(|f| f.new_views(&p.environment))
-        .collect();
-    let comment = release_comment(&p.environment, &release.id, &release.plan_id);
-    sql_tables_grants(warehouse, &p.snapshots).map_err(wh_err)?;
-    let swap_sql = flip::SwapSql::new(&p.environment, flips);
-    let swap_started = Instant::now();
-    *lock_started = Some(swap_started);
-    flip::swap(warehouse, &p.environment, flips, &swap_sql, &|| {
-        failpoint("promote-midway")
-    })
-    .map_err(wh_err)?;
-    if per_view {
-        let window = FlipConsistency {
-            level: "per view".into(),
-            mixed_window_ms: Some(swap_started.elapsed().as_millis() as u64),
-        };
-        record_evidence(
-            &mut StateStore::new(warehouse),
-            &release,
-            &p.evidence,
-            window,
-        )?;
-    }
-    let comments = comment_statements(warehouse, &later, &comment);
-    execute_batched(warehouse, &comments, None).map_err(wh_err)?;
-    for sql in &after {
-        warehouse
-            .execute(sql)
-            .map_err(|e| statement_error(&p.environment, "after_all", e))?;
-    }
-    failpoint("promote-before-commit");
-    Ok(release)
 }
 
 /// Names the new release on the views the flip did not touch, after its commit, a few hundred
