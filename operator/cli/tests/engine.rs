@@ -305,6 +305,11 @@ fn janitor_drops_expired_environments_and_unreferenced_tables(backend: Backend) 
     assert!(dev_tables.iter().all(|t| report.dropped_tables.contains(t)));
     assert!(f.columns("s__dev", "base").is_empty());
     assert_eq!(
+        f.rows("SELECT count(*) FROM information_schema.schemata WHERE schema_name = 's__dev'"),
+        ["0"],
+        "dev's emptied schema is dropped too"
+    );
+    assert_eq!(
         f.rows("SELECT name FROM s.base ORDER BY id"),
         ["a", "b"],
         "prod keeps its tables"

@@ -149,10 +149,32 @@ pub fn drop_environment(
         Ok(())
     })();
     match result {
-        Ok(()) => warehouse.commit().map_err(wh_err),
+        Ok(()) => warehouse.commit().map_err(wh_err)?,
         Err(e) => {
             let _ = warehouse.rollback();
-            Err(e)
+            return Err(e);
+        }
+    }
+    drop_empty_schemas(warehouse, &env.name, &env.snapshots);
+    Ok(())
+}
+
+/// Drops the schemas that held an environment's views, now that they are gone, if nothing else
+/// is in them (`DROP SCHEMA` without `CASCADE` refuses otherwise: a schema someone put their own
+/// objects in is kept). Each on its own, after the environment's commit; a failure only leaves
+/// the schema.
+fn drop_empty_schemas(warehouse: &mut dyn Warehouse, environment: &str, refs: &[SnapshotRef]) {
+    let schemas: BTreeSet<String> = refs
+        .iter()
+        .filter(|r| !r.is_symbolic())
+        .map(|r| environment_view(environment, &r.name).0)
+        .collect();
+    for schema in schemas {
+        if warehouse
+            .execute(&format!("DROP SCHEMA IF EXISTS {}", quote_ident(&schema)))
+            .is_err()
+        {
+            tracing::debug!(%schema, "an environment's schema is not empty: kept");
         }
     }
 }
