@@ -43,7 +43,7 @@ pub(super) fn carried(
 }
 
 /// Privileges held on the views of each of `schemas` now, by schema, in one query (the flip
-/// reads them after it commits, from the retired schemas).
+/// reads them just before its locks, and again from the retired schemas after its commit).
 pub(super) fn carried_in(
     warehouse: &mut dyn Warehouse,
     schemas: &[&str],

@@ -441,10 +441,11 @@ pub(super) fn carry_late_privileges(
 ) -> Result<(), WarehouseError> {
     let swapped = swapped(flips);
     let now = held_privileges(warehouse, environment, &swapped, true)?;
+    let none = BTreeSet::new();
     let mut sql = Vec::new();
     for (flip, _) in &swapped {
-        let given = carried.get(&flip.schema).cloned().unwrap_or_default();
-        sql.extend(privilege_changes(&flip.schema, &given, &now[&flip.schema]));
+        let given = carried.get(&flip.schema).unwrap_or(&none);
+        sql.extend(privilege_changes(&flip.schema, given, &now[&flip.schema]));
     }
     if sql.is_empty() {
         return Ok(());
@@ -493,9 +494,9 @@ fn share_lock_statements(environment: &str, flips: &[&SchemaFlip]) -> Vec<String
 }
 
 /// Opens, in a short transaction of its own, the views the flip will lock, so that locking
-/// them later does not include reading their definitions from the catalog (a third of the
-/// cost, and it would be paid while readers wait). `ACCESS SHARE` blocks no reader; a failure
-/// only means the flip pays that cost itself.
+/// them later does not include reading their definitions from the catalog (which would be paid
+/// while readers wait). `ACCESS SHARE` blocks no reader; a failure only means the flip pays
+/// that cost itself.
 pub(super) fn warm_up(
     warehouse: &mut dyn Warehouse,
     environment: &str,
